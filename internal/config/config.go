@@ -1,0 +1,94 @@
+// Package config holds Herald's typed configuration: YAML file, then HERALD_*
+// environment variables, then command-line flags, each layer overriding the
+// one before it. Validate reports every problem at once.
+package config
+
+import "time"
+
+// Config is the whole server configuration. The zero value of every field
+// means "use the documented default" once Defaults has been applied.
+type Config struct {
+	Host    string `yaml:"host"`     // default 0.0.0.0
+	Port    int    `yaml:"port"`     // default 6001
+	DataDir string `yaml:"data_dir"` // default ./herald-data
+
+	// PathPrefix is prepended to every route (pusher-js wsPath, PHP SDK path).
+	PathPrefix string `yaml:"path_prefix"`
+
+	Log     LogConfig     `yaml:"log"`
+	TLS     TLSConfig     `yaml:"tls"`
+	Limits  LimitsConfig  `yaml:"limits"`
+	Metrics MetricsConfig `yaml:"metrics"`
+
+	// ActivityTimeout is the activity_timeout (seconds) announced to clients.
+	ActivityTimeout int `yaml:"activity_timeout"` // default 120
+	// PongTimeout is how long to wait for any frame after our pusher:ping.
+	PongTimeout Duration `yaml:"pong_timeout"` // default 30s
+	// ShutdownTimeout bounds graceful shutdown.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"` // default 10s
+
+	Apps []App `yaml:"apps"`
+}
+
+// Duration is a time.Duration that reads "30s" or a number of seconds from YAML/env.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+type LogConfig struct {
+	Format string `yaml:"format"` // "text" (default) or "json"
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+}
+
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+type MetricsConfig struct {
+	// Enabled serves Prometheus metrics at /metrics. Default true.
+	Enabled *bool `yaml:"enabled"`
+}
+
+// LimitsConfig holds server-wide bounds; each has a documented default.
+type LimitsConfig struct {
+	MaxFrameKB         int `yaml:"max_frame_kb"`          // default 100: largest WebSocket frame accepted
+	MaxChannelNameLen  int `yaml:"max_channel_name_len"`  // default 200
+	MaxEventNameLen    int `yaml:"max_event_name_len"`    // default 200
+	WriteBufferKB      int `yaml:"write_buffer_kb"`       // default 1024: per-connection pending bytes before 4100
+	ClientEventsPerSec int `yaml:"client_events_per_sec"` // default 10
+	MaxRequestBodyKB   int `yaml:"max_request_body_kb"`   // default 256
+	MaxUserInfoKB      int `yaml:"max_user_info_kb"`      // default 1: presence channel_data size
+	MaxUserIDLen       int `yaml:"max_user_id_len"`       // default 128
+}
+
+// App is one tenant.
+type App struct {
+	ID                   string    `yaml:"id"`
+	Key                  string    `yaml:"key"`
+	Secret               string    `yaml:"secret"`
+	Enabled              *bool     `yaml:"enabled"` // default true
+	EnableClientMessages bool      `yaml:"enable_client_messages"`
+	RequireSignin        bool      `yaml:"require_signin"`
+	MaxConnections       int       `yaml:"max_connections"`      // 0 = unlimited
+	MaxPresenceMembers   int       `yaml:"max_presence_members"` // default 100
+	MaxEventPayloadKB    int       `yaml:"max_event_payload_kb"` // default 10
+	Webhooks             []Webhook `yaml:"webhooks"`
+}
+
+// Webhook is one webhook endpoint of an app (delivered by internal/webhooks).
+type Webhook struct {
+	URL        string            `yaml:"url"`
+	EventTypes []string          `yaml:"event_types"`
+	Headers    map[string]string `yaml:"headers"`
+	Filter     WebhookFilter     `yaml:"filter"`
+}
+
+type WebhookFilter struct {
+	ChannelNameStartsWith string `yaml:"channel_name_starts_with"`
+	ChannelNameEndsWith   string `yaml:"channel_name_ends_with"`
+}
