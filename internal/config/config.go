@@ -6,13 +6,17 @@ package config
 import "time"
 
 // Config is the whole server configuration. The zero value of every field
-// means "use the documented default" once Defaults has been applied.
+// means "use the documented default" once ApplyDefaults has been applied.
+//
+// Build one with Load (file, then HERALD_* environment, then flags), then call
+// EnsureDefaultApp, ApplyDefaults and Validate, in that order.
 type Config struct {
 	Host    string `yaml:"host"`     // default 0.0.0.0
 	Port    int    `yaml:"port"`     // default 6001
 	DataDir string `yaml:"data_dir"` // default ./herald-data
 
 	// PathPrefix is prepended to every route (pusher-js wsPath, PHP SDK path).
+	// Default "" (routes at the root); when set it must start with "/".
 	PathPrefix string `yaml:"path_prefix"`
 
 	Log     LogConfig     `yaml:"log"`
@@ -31,24 +35,28 @@ type Config struct {
 }
 
 // Duration is a time.Duration that reads "30s" or a number of seconds from YAML/env.
+// See ParseDuration.
 type Duration time.Duration
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
+// LogConfig selects the log handler and the minimum level.
 type LogConfig struct {
 	Format string `yaml:"format"` // "text" (default) or "json"
 	Level  string `yaml:"level"`  // debug, info (default), warn, error
 }
 
+// TLSConfig enables TLS when both files are set (default: both empty, plain ws/http).
 type TLSConfig struct {
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
+	CertFile string `yaml:"cert_file"` // PEM certificate chain
+	KeyFile  string `yaml:"key_file"`  // PEM private key
 }
 
 // Enabled reports whether TLS is configured.
 func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
+// MetricsConfig controls the Prometheus endpoint.
 type MetricsConfig struct {
 	// Enabled serves Prometheus metrics at /metrics. Default true.
 	Enabled *bool `yaml:"enabled"`
@@ -66,7 +74,8 @@ type LimitsConfig struct {
 	MaxUserIDLen       int `yaml:"max_user_id_len"`       // default 128
 }
 
-// App is one tenant.
+// App is one tenant. ID, Key and Secret are required and ID and Key are unique
+// across apps. When no app is configured, EnsureDefaultApp adds one.
 type App struct {
 	ID                   string    `yaml:"id"`
 	Key                  string    `yaml:"key"`
@@ -78,9 +87,19 @@ type App struct {
 	MaxPresenceMembers   int       `yaml:"max_presence_members"` // default 100
 	MaxEventPayloadKB    int       `yaml:"max_event_payload_kb"` // default 10
 	Webhooks             []Webhook `yaml:"webhooks"`
+
+	// Generated marks the embedded default app added by EnsureDefaultApp whose
+	// credentials (some or all) were generated and stored in StoredIn. Never
+	// read from YAML. The start-up banner prints the secret of such an app
+	// (the user must paste it somewhere) and never that of a configured app.
+	Generated bool `yaml:"-"`
+	// StoredIn is the file holding the generated credentials ("" otherwise).
+	StoredIn string `yaml:"-"`
 }
 
 // Webhook is one webhook endpoint of an app (delivered by internal/webhooks).
+// URL must be http(s) with a host; EventTypes must list at least one of
+// WebhookEventTypes.
 type Webhook struct {
 	URL        string            `yaml:"url"`
 	EventTypes []string          `yaml:"event_types"`
@@ -88,6 +107,7 @@ type Webhook struct {
 	Filter     WebhookFilter     `yaml:"filter"`
 }
 
+// WebhookFilter limits a webhook to channels whose names match; empty = all channels.
 type WebhookFilter struct {
 	ChannelNameStartsWith string `yaml:"channel_name_starts_with"`
 	ChannelNameEndsWith   string `yaml:"channel_name_ends_with"`

@@ -1,23 +1,212 @@
 // Package server is the composition root: it builds every component from the
-// configuration, mounts the routes and runs until its context is cancelled.
+// configuration, mounts the routes and runs until its context is cancelled,
+// then shuts down in order.
 package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/httpapi"
+	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/metrics"
+	"github.com/heraldhq/herald/internal/protocol"
+	"github.com/heraldhq/herald/internal/ws"
 )
 
 // Options are the process-level inputs that are not configuration.
 type Options struct {
 	Version string
-	Stdout  io.Writer // start-up banner
-	Stderr  io.Writer // logs
+	Stdout  io.Writer // start-up banner; nil discards it
+	Stderr  io.Writer // logs; nil means os.Stderr
+	// OnListen, when set, is called with the bound address once the server
+	// accepts connections (tests listen on port 0).
+	OnListen func(addr net.Addr)
 }
 
-// Run serves until ctx is cancelled, then shuts down gracefully.
+// Run serves until ctx is cancelled, then shuts down gracefully: it stops
+// accepting, closes clients with 4200 so they reconnect, lets in-flight API
+// requests finish, and returns within cfg.ShutdownTimeout.
 func Run(ctx context.Context, cfg config.Config, opts Options) error {
-	return errors.New("not implemented yet")
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = io.Discard
+	}
+	log := newLogger(cfg.Log, opts.Stderr)
+
+	store, err := apps.NewStatic(apps.FromConfig(cfg.Apps))
+	if err != nil {
+		return fmt.Errorf("apps: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+
+	h := hub.New(hub.Config{
+		ActivityTimeout:    time.Duration(cfg.ActivityTimeout) * time.Second,
+		PongTimeout:        cfg.PongTimeout.D(),
+		MaxChannelNameLen:  cfg.Limits.MaxChannelNameLen,
+		MaxEventNameLen:    cfg.Limits.MaxEventNameLen,
+		MaxUserInfoBytes:   cfg.Limits.MaxUserInfoKB << 10,
+		MaxUserIDLen:       cfg.Limits.MaxUserIDLen,
+		ClientEventsPerSec: cfg.Limits.ClientEventsPerSec,
+	}, hub.Deps{Logger: log, Metrics: m})
+
+	edge := ws.New(ws.Config{
+		MaxFrameBytes:    cfg.Limits.MaxFrameKB << 10,
+		WriteBufferBytes: cfg.Limits.WriteBufferKB << 10,
+	}, ws.Deps{Hub: h, Apps: store, Logger: log, Metrics: m})
+
+	api := httpapi.New(httpapi.Config{
+		MaxBodyBytes:      int64(cfg.Limits.MaxRequestBodyKB) << 10,
+		MaxChannelNameLen: cfg.Limits.MaxChannelNameLen,
+		MaxEventNameLen:   cfg.Limits.MaxEventNameLen,
+		PathPrefix:        strings.TrimRight(cfg.PathPrefix, "/"),
+	}, httpapi.Deps{Backend: h, Apps: store, Logger: log, Metrics: m})
+
+	var ready atomic.Bool
+	metricsOn := cfg.Metrics.Enabled == nil || *cfg.Metrics.Enabled
+	handler := routes(strings.TrimRight(cfg.PathPrefix, "/"), edge, api, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), metricsOn, &ready)
+
+	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if cfg.TLS.Enabled() {
+		certs, err := newCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: certs.GetCertificate,
+			NextProtos:     []string{"http/1.1"},
+		})
+	}
+
+	if err := edge.Start(); err != nil {
+		ln.Close()
+		return fmt.Errorf("websocket poller: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	g, gctx := errgroup.WithContext(runCtx)
+	g.Go(func() error { return h.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+
+	WriteBanner(opts.Stdout, withBoundPort(cfg, ln.Addr()), opts.Version)
+	log.Info("herald started", "addr", ln.Addr().String(), "tls", cfg.TLS.Enabled(), "apps", len(store.All()), "version", opts.Version)
+	ready.Store(true)
+	if opts.OnListen != nil {
+		opts.OnListen(ln.Addr())
+	}
+
+	select {
+	case <-ctx.Done():
+	case <-gctx.Done(): // the HTTP server failed
+	}
+	ready.Store(false)
+	log.Info("shutting down")
+
+	timeout := cfg.ShutdownTimeout.D()
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	shCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+
+	shutdownDone := make(chan error, 1)
+	go func() { shutdownDone <- srv.Shutdown(shCtx) }() // stops accepting, waits for API requests
+	h.CloseAll(protocol.CodeReconnect, "Server is restarting, reconnect")
+	waitDrained(shCtx, h, store)
+	if err := <-shutdownDone; err != nil {
+		log.Warn("http shutdown incomplete", "err", err)
+		_ = srv.Close()
+	}
+	_ = edge.Stop(shCtx)
+	stopRun()
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}
+
+// waitDrained waits until every connection has gone (clients answer our close
+// frame, or the close grace period drops them) or ctx ends.
+func waitDrained(ctx context.Context, h *hub.Hub, store *apps.Static) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		total := 0
+		for _, a := range store.All() {
+			total += h.ConnectionCount(a.ID)
+		}
+		if total == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func withBoundPort(cfg config.Config, addr net.Addr) config.Config {
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		cfg.Port = tcp.Port
+	}
+	return cfg
+}
+
+func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	switch strings.ToLower(c.Level) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn", "warning":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	ho := &slog.HandlerOptions{Level: level}
+	if strings.ToLower(c.Format) == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
 }

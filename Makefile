@@ -1,0 +1,50 @@
+# Herald developer tasks. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO       ?= go
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+FUZZTIME ?= 10s
+
+.PHONY: run build test deps vet test-go test-compat bench fuzz clean
+
+run:
+	$(GO) run ./cmd/herald serve
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/herald ./cmd/herald
+
+deps:
+	scripts/install-deps.sh
+
+vet:
+	$(GO) vet ./...
+
+# Each step prints its runner's own summary; the first failing step fails make.
+test: deps vet test-go test-compat
+
+test-go:
+	$(GO) test -race -count=1 ./...
+
+test-compat: deps
+	cd test/compat && npm test
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+# Runs every Fuzz* target for $(FUZZTIME) each (go test allows one -fuzz target per run).
+fuzz:
+	@found=0; \
+	for pkg in $$($(GO) list ./...); do \
+	  for fn in $$($(GO) test -list='^Fuzz' "$$pkg" 2>/dev/null | grep '^Fuzz' || true); do \
+	    found=1; \
+	    echo "== $$pkg $$fn ($(FUZZTIME))"; \
+	    $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) "$$pkg"; \
+	  done; \
+	done; \
+	if [ $$found = 0 ]; then echo "no fuzz targets"; fi
+
+clean:
+	rm -rf bin test/compat/artifacts

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/server"
+)
+
+func newServeCmd(d deps) *cobra.Command {
+	var (
+		file string
+		over config.Overrides
+		f    serveFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server",
+		Long: `Run the server until SIGINT or SIGTERM.
+
+With no apps configured, a default app is created: its credentials are
+generated on first start, stored in <data-dir>/default-app.json and printed;
+HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET override them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.overrides(cmd.Flags(), &over)
+			cfg, err := config.Load(file, d.env, over)
+			if err == nil {
+				_, err = config.EnsureDefaultApp(&cfg, d.env)
+				if err != nil {
+					return &exitError{code: exitFailure, err: err}
+				}
+			}
+			cfg.ApplyDefaults()
+			if err = errors.Join(err, cfg.Validate()); err != nil {
+				n := len(config.Problems(err))
+				fmt.Fprintf(d.stderr, "herald: invalid configuration (%d %s):\n", n, plural(n, "problem"))
+				reportProblems(d.stderr, err)
+				return &exitError{code: exitUsage}
+			}
+			err = d.run(cmd.Context(), cfg, server.Options{Version: fullVersion(), Stdout: d.stdout, Stderr: d.stderr})
+			if err != nil {
+				return &exitError{code: exitFailure, err: err}
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&file, "config", "", "YAML config file (env HERALD_CONFIG)")
+	fl.StringVar(&f.host, "host", "", "listen address (env HERALD_HOST; default "+config.DefaultHost+")")
+	fl.IntVar(&f.port, "port", 0, fmt.Sprintf("listen port (env HERALD_PORT; default %d)", config.DefaultPort))
+	fl.StringVar(&f.dataDir, "data-dir", "", "data directory (env HERALD_DATA_DIR; default "+config.DefaultDataDir+")")
+	fl.StringVar(&f.pathPrefix, "path-prefix", "", "prefix for every route (env HERALD_PATH_PREFIX)")
+	fl.StringVar(&f.logFormat, "log-format", "", "text or json (env HERALD_LOG_FORMAT; default text)")
+	fl.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (env HERALD_LOG_LEVEL; default info)")
+	fl.StringVar(&f.tlsCert, "tls-cert-file", "", "TLS certificate, PEM (env HERALD_TLS_CERT_FILE)")
+	fl.StringVar(&f.tlsKey, "tls-key-file", "", "TLS private key, PEM (env HERALD_TLS_KEY_FILE)")
+	fl.IntVar(&f.activityTimeout, "activity-timeout", 0, fmt.Sprintf("activity_timeout seconds announced to clients (env HERALD_ACTIVITY_TIMEOUT; default %d)", config.DefaultActivityTimeout))
+	return cmd
+}
+
+// serveFlags receives flag values; only flags the user set become overrides.
+type serveFlags struct {
+	host, dataDir, pathPrefix, logFormat, logLevel, tlsCert, tlsKey string
+	port, activityTimeout                                           int
+}
+
+func (f *serveFlags) overrides(fs *pflag.FlagSet, o *config.Overrides) {
+	str := map[string]struct {
+		dst **string
+		v   *string
+	}{
+		"host":          {&o.Host, &f.host},
+		"data-dir":      {&o.DataDir, &f.dataDir},
+		"path-prefix":   {&o.PathPrefix, &f.pathPrefix},
+		"log-format":    {&o.LogFormat, &f.logFormat},
+		"log-level":     {&o.LogLevel, &f.logLevel},
+		"tls-cert-file": {&o.TLSCertFile, &f.tlsCert},
+		"tls-key-file":  {&o.TLSKeyFile, &f.tlsKey},
+	}
+	for name, s := range str {
+		if fs.Changed(name) {
+			*s.dst = s.v
+		}
+	}
+	if fs.Changed("port") {
+		o.Port = &f.port
+	}
+	if fs.Changed("activity-timeout") {
+		o.ActivityTimeout = &f.activityTimeout
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}

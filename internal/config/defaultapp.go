@@ -1,0 +1,186 @@
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+)
+
+// DefaultAppFile is the name, inside the data directory, of the file holding
+// the generated credentials of the embedded default app.
+const DefaultAppFile = "default-app.json"
+
+// storedApp is the on-disk form of the generated credentials.
+type storedApp struct {
+	ID     string `json:"id"`
+	Key    string `json:"key"`
+	Secret string `json:"secret"`
+}
+
+// EnsureDefaultApp gives a configuration with no apps one working app, so
+// `herald serve` works out of the box. It does nothing when apps are
+// configured. HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET (read
+// through env; nil: none) set each credential; when all three are set nothing
+// is generated or stored and the app counts as configured. Otherwise the
+// missing parts come from <data_dir>/default-app.json, which is created on
+// first use (directory 0700, file 0600) with credentials shaped like hosted
+// Pusher's: a 7-digit numeric id, a 20-hex-char key and a 32-hex-char secret,
+// and reused on later starts. The app gets Generated = true and StoredIn set.
+//
+// generated reports whether new credentials were created (and saved) by this
+// call. EnsureDefaultApp runs before ApplyDefaults; an empty DataDir means
+// DefaultDataDir.
+func EnsureDefaultApp(cfg *Config, env LookupFunc) (generated bool, err error) {
+	if len(cfg.Apps) > 0 {
+		return false, nil
+	}
+	id, okID := lookup(env, EnvAppID)
+	key, okKey := lookup(env, EnvAppKey)
+	secret, okSecret := lookup(env, EnvAppSecret)
+	if okID && okKey && okSecret {
+		cfg.Apps = append(cfg.Apps, App{ID: id, Key: key, Secret: secret})
+		return false, nil
+	}
+
+	dir := cfg.DataDir
+	if dir == "" {
+		dir = DefaultDataDir
+	}
+	path := filepath.Join(dir, DefaultAppFile)
+	stored, generated, err := loadOrCreateDefaultApp(path)
+	if err != nil {
+		return false, err
+	}
+	if !okID {
+		id = stored.ID
+	}
+	if !okKey {
+		key = stored.Key
+	}
+	if !okSecret {
+		secret = stored.Secret
+	}
+	cfg.Apps = append(cfg.Apps, App{ID: id, Key: key, Secret: secret, Generated: true, StoredIn: path})
+	return generated, nil
+}
+
+func loadOrCreateDefaultApp(path string) (storedApp, bool, error) {
+	s, err := readDefaultApp(path)
+	if err == nil {
+		return s, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return storedApp{}, false, err
+	}
+	s, err = newDefaultApp()
+	if err != nil {
+		return storedApp{}, false, fmt.Errorf("generate default app: %w", err)
+	}
+	created, err := writeNewFile(path, s)
+	if err != nil {
+		return storedApp{}, false, fmt.Errorf("save default app: %w", err)
+	}
+	if !created { // another process won the race; use its credentials
+		s, err = readDefaultApp(path)
+		return s, false, err
+	}
+	return s, true, nil
+}
+
+func readDefaultApp(path string) (storedApp, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return storedApp{}, err
+	}
+	var s storedApp
+	if err := json.Unmarshal(data, &s); err != nil {
+		return storedApp{}, fmt.Errorf("%s: %v (delete it to generate new credentials)", path, err)
+	}
+	if s.ID == "" || s.Key == "" || s.Secret == "" {
+		return storedApp{}, fmt.Errorf("%s: id, key and secret must all be set (delete it to generate new credentials)", path)
+	}
+	return s, nil
+}
+
+func newDefaultApp() (storedApp, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(9_000_000))
+	if err != nil {
+		return storedApp{}, err
+	}
+	key, err := randomHex(10)
+	if err != nil {
+		return storedApp{}, err
+	}
+	secret, err := randomHex(16)
+	if err != nil {
+		return storedApp{}, err
+	}
+	return storedApp{ID: fmt.Sprint(1_000_000 + n.Int64()), Key: key, Secret: secret}, nil
+}
+
+func randomHex(nbytes int) (string, error) {
+	b := make([]byte, nbytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// writeNewFile writes s to path (mode 0600, parent 0700) unless path already
+// exists, in which case it reports created == false. The file appears
+// complete or not at all: it is written aside, then hard-linked into place.
+func writeNewFile(path string, s storedApp) (created bool, err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, err
+	}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return false, err
+	}
+	tmp, err := os.CreateTemp(dir, ".default-app-*.tmp") // created 0600
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Close(); err != nil {
+		return false, err
+	}
+	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
+		return false, err
+	}
+	err = os.Link(tmp.Name(), path)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrExist):
+		return false, nil
+	}
+	// Some file systems have no hard links; fall back to exclusive create.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		f.Close()
+		return false, err
+	}
+	return true, f.Close()
+}

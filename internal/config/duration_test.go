@@ -1,0 +1,72 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+func TestParseDuration(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"30s", 30 * time.Second, false},
+		{"30", 30 * time.Second, false},
+		{" 45 ", 45 * time.Second, false},
+		{"0", 0, false},
+		{"1m30s", 90 * time.Second, false},
+		{"250ms", 250 * time.Millisecond, false},
+		{"-5", -5 * time.Second, false}, // parses; Validate rejects negatives
+		{"", 0, true},
+		{"abc", 0, true},
+		{"1.5", 0, true},
+		{"30 s", 0, true},
+		{"99999999999999", 0, true}, // overflows time.Duration
+	}
+	for _, tt := range tests {
+		got, err := ParseDuration(tt.in)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("ParseDuration(%q) err = %v, wantErr %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if got.D() != tt.want {
+			t.Errorf("ParseDuration(%q) = %v, want %v", tt.in, got.D(), tt.want)
+		}
+	}
+}
+
+func TestDurationYAML(t *testing.T) {
+	tests := []struct {
+		yaml    string
+		want    time.Duration
+		wantErr string
+	}{
+		{"d: 30s", 30 * time.Second, ""},
+		{"d: 30", 30 * time.Second, ""},
+		{`d: "15"`, 15 * time.Second, ""},
+		{"d: 2m", 2 * time.Minute, ""},
+		{"d: nope", 0, `line 1: invalid duration "nope"`},
+		{"d: [1]", 0, "line 1: expected a duration"},
+	}
+	for _, tt := range tests {
+		var v struct{ D Duration }
+		err := yaml.Unmarshal([]byte(tt.yaml), &v)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%q: err %v, want %q", tt.yaml, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || v.D.D() != tt.want {
+			t.Errorf("%q: got %v, %v; want %v", tt.yaml, v.D.D(), err, tt.want)
+		}
+	}
+	out, err := yaml.Marshal(struct{ D Duration }{Duration(90 * time.Second)})
+	if err != nil || strings.TrimSpace(string(out)) != "d: 1m30s" {
+		t.Errorf("marshal: %q, %v", out, err)
+	}
+}

@@ -1,0 +1,236 @@
+package config
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+)
+
+// WebhookEventTypes are the event types a webhook may subscribe to.
+var WebhookEventTypes = []string{
+	"channel_occupied", "channel_vacated", "member_added", "member_removed",
+	"client_event", "cache_miss", "subscription_count",
+}
+
+var (
+	logFormats = []string{"text", "json"}
+	logLevels  = []string{"debug", "info", "warn", "error"}
+)
+
+// FieldError is one configuration problem, named by its field path, e.g.
+// "apps[1].webhooks[0].url: must be http or https".
+type FieldError struct {
+	Path string
+	Msg  string
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
+
+// Validate checks the whole configuration and returns errors.Join of every
+// problem found (each a *FieldError), or nil. Zero values count as "use the
+// default", so Validate may run before or after ApplyDefaults. It reads the
+// TLS files to check that they exist and form a key pair.
+func (c *Config) Validate() error {
+	v := &validator{}
+
+	if c.Host != "" && !validHost(c.Host) {
+		v.add("host", "%q is not an IP address or host name", c.Host)
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		v.add("port", "%d is out of range 1-65535", c.Port)
+	}
+	if p := c.PathPrefix; p != "" {
+		switch {
+		case !strings.HasPrefix(p, "/"):
+			v.add("path_prefix", "must start with \"/\"")
+		case strings.ContainsAny(p, "?# \t\r\n"):
+			v.add("path_prefix", "must not contain '?', '#' or white space")
+		}
+	}
+	if f := c.Log.Format; f != "" && !slices.Contains(logFormats, f) {
+		v.add("log.format", "%q is not one of %s", f, strings.Join(logFormats, ", "))
+	}
+	if l := c.Log.Level; l != "" && !slices.Contains(logLevels, l) {
+		v.add("log.level", "%q is not one of %s", l, strings.Join(logLevels, ", "))
+	}
+	v.tls(c.TLS)
+
+	v.nonNegative("activity_timeout", c.ActivityTimeout)
+	if c.PongTimeout < 0 {
+		v.add("pong_timeout", "must not be negative")
+	}
+	if c.ShutdownTimeout < 0 {
+		v.add("shutdown_timeout", "must not be negative")
+	}
+
+	l := c.Limits
+	v.nonNegative("limits.max_frame_kb", l.MaxFrameKB)
+	v.nonNegative("limits.max_channel_name_len", l.MaxChannelNameLen)
+	v.nonNegative("limits.max_event_name_len", l.MaxEventNameLen)
+	v.nonNegative("limits.write_buffer_kb", l.WriteBufferKB)
+	v.nonNegative("limits.client_events_per_sec", l.ClientEventsPerSec)
+	v.nonNegative("limits.max_request_body_kb", l.MaxRequestBodyKB)
+	v.nonNegative("limits.max_user_info_kb", l.MaxUserInfoKB)
+	v.nonNegative("limits.max_user_id_len", l.MaxUserIDLen)
+
+	ids := map[string]int{}
+	keys := map[string]int{}
+	for i, a := range c.Apps {
+		p := fmt.Sprintf("apps[%d]", i)
+		v.credential(p+".id", a.ID)
+		v.credential(p+".key", a.Key)
+		if a.Secret == "" {
+			v.add(p+".secret", "must not be empty")
+		}
+		if a.ID != "" {
+			if j, dup := ids[a.ID]; dup {
+				v.add(p+".id", "%q duplicates apps[%d].id", a.ID, j)
+			} else {
+				ids[a.ID] = i
+			}
+		}
+		if a.Key != "" {
+			if j, dup := keys[a.Key]; dup {
+				v.add(p+".key", "%q duplicates apps[%d].key", a.Key, j)
+			} else {
+				keys[a.Key] = i
+			}
+		}
+		v.nonNegative(p+".max_connections", a.MaxConnections)
+		v.nonNegative(p+".max_presence_members", a.MaxPresenceMembers)
+		v.nonNegative(p+".max_event_payload_kb", a.MaxEventPayloadKB)
+		for j, w := range a.Webhooks {
+			v.webhook(fmt.Sprintf("%s.webhooks[%d]", p, j), w)
+		}
+	}
+	return errors.Join(v.errs...)
+}
+
+type validator struct{ errs []error }
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) nonNegative(path string, n int) {
+	if n < 0 {
+		v.add(path, "must not be negative (got %d)", n)
+	}
+}
+
+// credential checks an app id or key: it travels in URL paths (/app/{key},
+// /apps/{id}/events), so it must be non-empty and path-safe.
+func (v *validator) credential(path, s string) {
+	switch {
+	case s == "":
+		v.add(path, "must not be empty")
+	case strings.ContainsAny(s, "/?#%\\ \t\r\n"):
+		v.add(path, "%q must not contain '/', '?', '#', '%%', '\\' or white space", s)
+	}
+}
+
+func (v *validator) tls(t TLSConfig) {
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		v.add("tls.key_file", "must be set when tls.cert_file is set")
+	case t.KeyFile != "" && t.CertFile == "":
+		v.add("tls.cert_file", "must be set when tls.key_file is set")
+	}
+	readable := true
+	for _, f := range []struct{ path, name string }{{"tls.cert_file", t.CertFile}, {"tls.key_file", t.KeyFile}} {
+		if f.name == "" {
+			continue
+		}
+		if err := canRead(f.name); err != nil {
+			v.add(f.path, "%v", err)
+			readable = false
+		}
+	}
+	if t.CertFile != "" && t.KeyFile != "" && readable {
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			v.add("tls", "cert_file and key_file are not a valid key pair: %v", err)
+		}
+	}
+}
+
+func canRead(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s is a directory", name)
+	}
+	return nil
+}
+
+func (v *validator) webhook(p string, w Webhook) {
+	u, err := url.Parse(w.URL)
+	switch {
+	case w.URL == "":
+		v.add(p+".url", "must not be empty")
+	case err != nil:
+		v.add(p+".url", "%q is not a URL", w.URL)
+	case u.Scheme != "http" && u.Scheme != "https":
+		v.add(p+".url", "must be http or https")
+	case u.Host == "":
+		v.add(p+".url", "must have a host")
+	}
+	if len(w.EventTypes) == 0 {
+		v.add(p+".event_types", "must list at least one of %s", strings.Join(WebhookEventTypes, ", "))
+	}
+	for k, et := range w.EventTypes {
+		if !slices.Contains(WebhookEventTypes, et) {
+			v.add(fmt.Sprintf("%s.event_types[%d]", p, k), "unknown event type %q (valid: %s)", et, strings.Join(WebhookEventTypes, ", "))
+		}
+	}
+	for name := range w.Headers {
+		if !validHeaderName(name) {
+			v.add(p+".headers", "%q is not a valid header name", name)
+		}
+	}
+}
+
+// validHost accepts an IP address (IPv6 with or without brackets) or a DNS name.
+func validHost(h string) bool {
+	if net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")) != nil {
+		return true
+	}
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
+}

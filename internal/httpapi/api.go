@@ -1,0 +1,220 @@
+// Package httpapi serves the signed Pusher REST API (/apps/{app_id}/...):
+// request authentication, size limits and thin handlers over the Backend
+// interface it declares.
+package httpapi
+
+import (
+	"io"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/metrics"
+	"github.com/heraldhq/herald/internal/signing"
+)
+
+// Backend is what the API reads and publishes through (the hub on one node).
+type Backend interface {
+	Publish(appID, channel, event, data, exceptSocketID string)
+	Channel(appID, name string) hub.ChannelStats
+	Channels(appID, prefix string) map[string]hub.ChannelStats
+	PresenceUsers(appID, name string) []string
+}
+
+// Config bounds the API. Zero values mean the documented default.
+type Config struct {
+	MaxBodyBytes      int64         // default 256 KiB; larger bodies get 413
+	MaxChannelNameLen int           // default 200
+	MaxEventNameLen   int           // default 200
+	TimestampWindow   time.Duration // default 600s (the SDKs' and hosted Pusher's window)
+	// PathPrefix is the prefix the server is mounted under; signatures over
+	// the full path and over the path without it are both accepted.
+	PathPrefix string
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 256 << 10
+	}
+	if c.MaxChannelNameLen <= 0 {
+		c.MaxChannelNameLen = 200
+	}
+	if c.MaxEventNameLen <= 0 {
+		c.MaxEventNameLen = 200
+	}
+	if c.TimestampWindow <= 0 {
+		c.TimestampWindow = 600 * time.Second
+	}
+}
+
+// Deps are the API's collaborators.
+type Deps struct {
+	Backend Backend
+	Apps    apps.Store
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	Now     func() time.Time // default time.Now
+}
+
+// API is an http.Handler for /apps/...
+type API struct {
+	cfg  Config
+	b    Backend
+	apps apps.Store
+	log  *slog.Logger
+	m    *metrics.Metrics
+	now  func() time.Time
+	mux  *http.ServeMux
+}
+
+// New builds the API handler.
+func New(cfg Config, deps Deps) *API {
+	cfg.setDefaults()
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	a := &API{cfg: cfg, b: deps.Backend, apps: deps.Apps, log: deps.Logger.With("component", "httpapi"),
+		m: deps.Metrics, now: deps.Now, mux: http.NewServeMux()}
+	a.handle("POST /apps/{app_id}/events", "events", a.events)
+	a.handle("POST /apps/{app_id}/batch_events", "batch_events", a.batchEvents)
+	a.handle("GET /apps/{app_id}/channels", "channels", a.channels)
+	a.handle("GET /apps/{app_id}/channels/{channel_name}", "channel", a.channel)
+	a.handle("GET /apps/{app_id}/channels/{channel_name}/users", "users", a.users)
+	a.mux.HandleFunc("/apps/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "Unknown API endpoint")
+	})
+	return a
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// request is an authenticated API call.
+type request struct {
+	*http.Request
+	app  *apps.App
+	body []byte
+}
+
+// apiError is a refusal with its HTTP status.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errorf(status int, msg string) *apiError { return &apiError{status: status, msg: msg} }
+
+type handlerFunc func(*request) (any, *apiError)
+
+// handle wraps h with body limits, app lookup and signature checks, and
+// writes its result as JSON.
+func (a *API) handle(pattern, name string, h handlerFunc) {
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		status := http.StatusOK
+		defer func() { a.m.APIRequests.WithLabelValues(name, strconv.Itoa(status)).Inc() }()
+
+		req, aerr := a.authenticate(w, r)
+		if aerr == nil {
+			var out any
+			out, aerr = h(req)
+			if aerr == nil {
+				writeJSON(w, http.StatusOK, out)
+				return
+			}
+		}
+		status = aerr.status
+		appKey := ""
+		if req != nil {
+			appKey = req.app.Key
+		}
+		a.log.Warn("api request rejected", "endpoint", name, "status", aerr.status, "app_id", r.PathValue("app_id"),
+			"app_key", appKey, "reason", truncate(aerr.msg, 200), "remote", r.RemoteAddr)
+		writeError(w, aerr.status, aerr.msg)
+	})
+}
+
+func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*request, *apiError) {
+	app, err := a.apps.ByID(r.Context(), r.PathValue("app_id"))
+	if err != nil {
+		if errors.Is(err, apps.ErrNotFound) {
+			return nil, errorf(http.StatusNotFound, "Unknown app id")
+		}
+		return nil, errorf(http.StatusServiceUnavailable, "App lookup failed")
+	}
+	body, aerr := readBody(w, r, a.cfg.MaxBodyBytes)
+	if aerr != nil {
+		return nil, aerr
+	}
+	creds := []signing.Credential{{Key: app.Key, Secret: app.Secret}}
+	path := r.URL.EscapedPath()
+	_, verr := signing.VerifyRequest(r.Method, path, r.URL.RawQuery, body, creds, a.now(), a.cfg.TimestampWindow)
+	if verr != nil && a.cfg.PathPrefix != "" {
+		// The SDK may have signed the path without our mount prefix.
+		if stripped, ok := strings.CutPrefix(path, a.cfg.PathPrefix); ok {
+			if _, err2 := signing.VerifyRequest(r.Method, stripped, r.URL.RawQuery, body, creds, a.now(), a.cfg.TimestampWindow); err2 == nil {
+				verr = nil
+			}
+		}
+	}
+	if verr != nil {
+		a.m.AuthFailures.WithLabelValues(app.ID, "api_signature").Inc()
+		return &request{Request: r, app: app}, errorf(http.StatusUnauthorized, verr.Error())
+	}
+	if !app.Enabled {
+		return &request{Request: r, app: app}, errorf(http.StatusForbidden, "App is disabled")
+	}
+	return &request{Request: r, app: app, body: body}, nil
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *apiError) {
+	tooLarge := errorf(http.StatusRequestEntityTooLarge, "Request body is larger than "+strconv.FormatInt(limit, 10)+" bytes")
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge
+		}
+		return nil, errorf(http.StatusBadRequest, "Could not read request body")
+	}
+	return body, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "Could not encode response")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// writeError answers with the status and a JSON body; the SDKs surface the
+// body text, so the message says what was wrong.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.Marshal(struct {
+		Error string `json:"error"`
+		Code  int    `json:"code"`
+	}{msg, status})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

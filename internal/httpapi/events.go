@@ -1,0 +1,216 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/heraldhq/herald/internal/protocol"
+)
+
+// eventBody is one event as the SDKs send it. PHP sends "channel" for a
+// single channel, the others "channels"; both are accepted.
+type eventBody struct {
+	Name     *string         `json:"name"`
+	Data     json.RawMessage `json:"data"`
+	Channels []string        `json:"channels"`
+	Channel  *string         `json:"channel"`
+	SocketID *string         `json:"socket_id"`
+	Info     string          `json:"info"`
+}
+
+// event is a validated event ready to publish.
+type event struct {
+	name     string
+	data     string
+	channels []string
+	socketID string
+	info     infoSet
+}
+
+type infoSet struct{ userCount, subscriptionCount, cache bool }
+
+func parseInfo(s string) infoSet {
+	var in infoSet
+	for _, f := range strings.Split(s, ",") {
+		switch strings.TrimSpace(f) {
+		case "user_count":
+			in.userCount = true
+		case "subscription_count":
+			in.subscriptionCount = true
+		case "cache":
+			in.cache = true
+		}
+	}
+	return in
+}
+
+func (in infoSet) any() bool { return in.userCount || in.subscriptionCount }
+
+// validate checks one event; maxChannels is 100 for /events, 1 for a batch item.
+func (a *API) validate(b *eventBody, maxChannels int, maxData int) (*event, *apiError) {
+	if b.Name == nil || *b.Name == "" {
+		return nil, errorf(http.StatusBadRequest, "Missing event name (name)")
+	}
+	if len(*b.Name) > a.cfg.MaxEventNameLen {
+		return nil, errorf(http.StatusBadRequest, "Event name is longer than "+strconv.Itoa(a.cfg.MaxEventNameLen)+" characters")
+	}
+	if b.Data == nil {
+		return nil, errorf(http.StatusBadRequest, "Missing event data (data)")
+	}
+	data, ok := dataString(b.Data)
+	if !ok {
+		return nil, errorf(http.StatusBadRequest, "Invalid event data")
+	}
+	channels := b.Channels
+	if channels == nil && b.Channel != nil {
+		channels = []string{*b.Channel}
+	}
+	if len(channels) == 0 {
+		return nil, errorf(http.StatusBadRequest, "Missing channels: give channels (an array) or channel")
+	}
+	if len(channels) > maxChannels {
+		return nil, errorf(http.StatusBadRequest, "Too many channels: at most "+strconv.Itoa(maxChannels)+" per event")
+	}
+	seen := make(map[string]struct{}, len(channels))
+	uniq := channels[:0:0]
+	for _, ch := range channels {
+		if !a.validPublishChannel(ch) {
+			return nil, errorf(http.StatusBadRequest, "Invalid channel name "+strconv.Quote(truncate(ch, 210)))
+		}
+		if len(channels) > 1 && protocol.Classify(ch).Type == protocol.Encrypted {
+			return nil, errorf(http.StatusBadRequest, "Cannot publish to several channels when one is an encrypted channel ("+ch+")")
+		}
+		if _, dup := seen[ch]; !dup {
+			seen[ch] = struct{}{}
+			uniq = append(uniq, ch)
+		}
+	}
+	ev := &event{name: *b.Name, data: data, channels: uniq, info: parseInfo(b.Info)}
+	if b.SocketID != nil {
+		if !protocol.ValidSocketID(*b.SocketID) {
+			return nil, errorf(http.StatusBadRequest, "Invalid socket_id "+strconv.Quote(truncate(*b.SocketID, 64)))
+		}
+		ev.socketID = *b.SocketID
+	}
+	if maxData > 0 && len(data) > maxData {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "Event data is larger than "+strconv.Itoa(maxData)+" bytes")
+	}
+	return ev, nil
+}
+
+func (a *API) validPublishChannel(ch string) bool {
+	if _, ok := protocol.UserChannelID(ch); ok {
+		return len(ch) <= a.cfg.MaxChannelNameLen+len("#server-to-user-")
+	}
+	return protocol.ValidChannelName(ch, a.cfg.MaxChannelNameLen)
+}
+
+// dataString returns data as the string to forward: a JSON string as is,
+// anything else in compact JSON form (hand-written clients send objects).
+func dataString(raw json.RawMessage) (string, bool) {
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", false
+		}
+		return s, true
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return "", false
+	}
+	return buf.String(), true
+}
+
+func (a *API) publish(appID string, ev *event) {
+	for _, ch := range ev.channels {
+		a.b.Publish(appID, ch, ev.name, ev.data, ev.socketID)
+	}
+	a.m.APIEventsPublished.WithLabelValues(appID).Add(float64(len(ev.channels)))
+}
+
+// channelInfo returns the requested attributes for one channel.
+func (a *API) channelInfo(appID, ch string, in infoSet) map[string]any {
+	st := a.b.Channel(appID, ch)
+	out := map[string]any{}
+	if in.subscriptionCount {
+		out["subscription_count"] = st.SubscriptionCount
+	}
+	if in.userCount && protocol.Classify(ch).Type == protocol.Presence {
+		out["user_count"] = st.UserCount
+	}
+	return out
+}
+
+func decodeJSON(body []byte, v any) *apiError {
+	if len(body) == 0 {
+		return errorf(http.StatusBadRequest, "Missing JSON body")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return errorf(http.StatusBadRequest, "Invalid JSON body: "+truncate(err.Error(), 120))
+	}
+	return nil
+}
+
+func (a *API) events(r *request) (any, *apiError) {
+	var b eventBody
+	if aerr := decodeJSON(r.body, &b); aerr != nil {
+		return nil, aerr
+	}
+	ev, aerr := a.validate(&b, 100, r.app.MaxEventPayloadBytes)
+	if aerr != nil {
+		return nil, aerr
+	}
+	a.publish(r.app.ID, ev)
+	if !ev.info.any() {
+		return struct{}{}, nil
+	}
+	chans := make(map[string]any, len(ev.channels))
+	for _, ch := range ev.channels {
+		chans[ch] = a.channelInfo(r.app.ID, ch, ev.info)
+	}
+	return map[string]any{"channels": chans}, nil
+}
+
+func (a *API) batchEvents(r *request) (any, *apiError) {
+	var b struct {
+		Batch []eventBody `json:"batch"`
+	}
+	if aerr := decodeJSON(r.body, &b); aerr != nil {
+		return nil, aerr
+	}
+	if len(b.Batch) == 0 {
+		return nil, errorf(http.StatusBadRequest, "Missing batch: give an array of 1 to 10 events")
+	}
+	if len(b.Batch) > 10 {
+		return nil, errorf(http.StatusBadRequest, "Cannot batch-send more than 10 events at once")
+	}
+	evs := make([]*event, len(b.Batch))
+	for i := range b.Batch {
+		ev, aerr := a.validate(&b.Batch[i], 1, r.app.MaxEventPayloadBytes)
+		if aerr != nil {
+			aerr.msg = "batch[" + strconv.Itoa(i) + "]: " + aerr.msg
+			return nil, aerr
+		}
+		evs[i] = ev
+	}
+	anyInfo := false
+	for _, ev := range evs {
+		a.publish(r.app.ID, ev)
+		anyInfo = anyInfo || ev.info.any()
+	}
+	if !anyInfo {
+		return struct{}{}, nil
+	}
+	out := make([]map[string]any, len(evs))
+	for i, ev := range evs {
+		out[i] = map[string]any{}
+		if ev.info.any() {
+			out[i] = a.channelInfo(r.app.ID, ev.channels[0], ev.info)
+		}
+	}
+	return map[string]any{"batch": out}, nil
+}

@@ -1,0 +1,61 @@
+package hub
+
+import (
+	"encoding/json"
+	"hash/maphash"
+	"sync"
+)
+
+// chanKey names a channel within an app; apps never share channels.
+type chanKey struct {
+	app  string
+	name string
+}
+
+type shard struct {
+	mu       sync.RWMutex
+	channels map[chanKey]*channel
+}
+
+type channel struct {
+	subs    map[*Client]struct{}
+	members map[string]*member // presence channels only
+}
+
+type member struct {
+	info  json.RawMessage // first user_info seen wins (pusher-js never gets updates)
+	conns int             // connections of this user in the channel
+}
+
+func (h *Hub) shardFor(k chanKey) *shard {
+	var hs maphash.Hash
+	hs.SetSeed(h.seed)
+	hs.WriteString(k.app)
+	hs.WriteByte(0)
+	hs.WriteString(k.name)
+	return &h.shards[hs.Sum64()%numShards]
+}
+
+// subscribers copies the subscriber list under a short read lock so that
+// sending happens outside it.
+func (h *Hub) subscribers(k chanKey, buf []*Client) []*Client {
+	s := h.shardFor(k)
+	s.mu.RLock()
+	if ch := s.channels[k]; ch != nil {
+		for c := range ch.subs {
+			buf = append(buf, c)
+		}
+	}
+	s.mu.RUnlock()
+	return buf
+}
+
+// broadcastLocked sends frame to every subscriber but except; the caller
+// holds the shard lock, which is fine because Send never blocks.
+func broadcastLocked(ch *channel, frame []byte, except *Client) {
+	for c := range ch.subs {
+		if c != except {
+			c.Send(frame)
+		}
+	}
+}

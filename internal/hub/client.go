@@ -1,0 +1,108 @@
+package hub
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/heraldhq/herald/internal/apps"
+)
+
+// Sink is the transport side of one connection. Send must not block on a
+// slow peer: it queues the bytes (bounded) and returns an error when the
+// queue is over its bound or the connection is closed. Close sends a close
+// frame with code and reason and then closes the connection.
+type Sink interface {
+	Send(frame []byte) error
+	Close(code int, reason string)
+}
+
+// Client is one WebSocket connection as the hub sees it.
+type Client struct {
+	hub      *Hub
+	app      *apps.App
+	sink     Sink
+	socketID string
+	remote   string
+
+	lastSeen   atomic.Int64 // unix nanos of the last frame received
+	pingSentAt atomic.Int64 // unix nanos of our unanswered pusher:ping, 0 if none
+	gone       atomic.Bool  // disconnected from the hub
+	closed     atomic.Bool  // Close was called
+
+	mu       sync.Mutex
+	subs     []subscription // a slice: most connections hold few channels
+	tokens   float64        // client-event token bucket
+	tokensAt int64
+}
+
+type subscription struct {
+	channel string
+	userID  string // presence member id; "" otherwise
+}
+
+// SocketID is the id announced in connection_established.
+func (c *Client) SocketID() string { return c.socketID }
+
+// App is the app the connection belongs to.
+func (c *Client) App() *apps.App { return c.app }
+
+// Remote is the peer address, for logs.
+func (c *Client) Remote() string { return c.remote }
+
+// Touch records that a frame arrived from the client.
+func (c *Client) Touch() {
+	c.lastSeen.Store(c.hub.now().UnixNano())
+	c.pingSentAt.Store(0)
+}
+
+// Send queues frame; a client that cannot keep up is closed with 4100 so it
+// reconnects after a back-off, and never slows the sender.
+func (c *Client) Send(frame []byte) {
+	if c.closed.Load() {
+		return
+	}
+	if err := c.sink.Send(frame); err != nil {
+		if c.closed.Load() {
+			return
+		}
+		c.hub.m.SlowConsumers.WithLabelValues(c.app.ID).Inc()
+		c.hub.log.Warn("closing slow consumer", "app_key", c.app.Key, "socket_id", c.socketID, "remote", c.remote, "err", err)
+		c.Close(4100, "Slow consumer: write buffer full")
+		return
+	}
+	c.hub.m.MessagesSent.WithLabelValues(c.app.ID).Inc()
+}
+
+// Close closes the connection once with code and reason; the transport's
+// close callback then calls Hub.Disconnect.
+func (c *Client) Close(code int, reason string) {
+	if !c.closed.CompareAndSwap(false, true) {
+		return
+	}
+	c.sink.Close(code, reason)
+}
+
+// subscribed reports whether c holds channel; the caller holds c.mu.
+func (c *Client) findLocked(channel string) int {
+	for i := range c.subs {
+		if c.subs[i].channel == channel {
+			return i
+		}
+	}
+	return -1
+}
+
+// allowClientEvent takes one token from the per-connection bucket.
+func (c *Client) allowClientEventLocked(now int64, perSec int) bool {
+	elapsed := float64(now-c.tokensAt) / 1e9
+	c.tokensAt = now
+	c.tokens += elapsed * float64(perSec)
+	if c.tokens > float64(perSec) {
+		c.tokens = float64(perSec)
+	}
+	if c.tokens < 1 {
+		return false
+	}
+	c.tokens--
+	return true
+}

@@ -1,0 +1,51 @@
+package hub
+
+import (
+	"github.com/heraldhq/herald/internal/protocol"
+)
+
+// ClientEvent relays a client-* event from c to the other subscribers of its
+// channel. Refusals come back as *protocol.Error; none closes the connection.
+func (h *Hub) ClientEvent(c *Client, f protocol.Frame) error {
+	if !c.app.EnableClientMessages {
+		return &protocol.Error{Code: 0, Message: "Client events are not enabled for this app"}
+	}
+	if len(f.Event) > h.cfg.MaxEventNameLen {
+		return &protocol.Error{Code: 0, Message: "Event name is too long"}
+	}
+	if f.Channel == "" {
+		return &protocol.Error{Code: 0, Message: "Client event " + truncate(f.Event, 200) + " has no channel"}
+	}
+	switch protocol.Classify(f.Channel).Type {
+	case protocol.Private, protocol.Presence:
+	case protocol.Encrypted:
+		return &protocol.Error{Code: 0, Message: "Client events are not allowed on encrypted channels"}
+	default:
+		return &protocol.Error{Code: 0, Message: "Client events are only allowed on private and presence channels"}
+	}
+	data, hasData := protocol.ClientEventData(f.Data)
+	if max := c.app.MaxEventPayloadBytes; max > 0 && len(data) > max {
+		return &protocol.Error{Code: 0, Message: "Client event data is larger than the app's limit"}
+	}
+
+	c.mu.Lock()
+	idx := c.findLocked(f.Channel)
+	var userID string
+	if idx >= 0 {
+		userID = c.subs[idx].userID
+	}
+	allowed := idx >= 0 && c.allowClientEventLocked(h.now().UnixNano(), h.cfg.ClientEventsPerSec)
+	c.mu.Unlock()
+	if idx < 0 {
+		return &protocol.Error{Code: 0, Message: "Client event on " + truncate(f.Channel, 200) + " rejected: not subscribed to it"}
+	}
+	if !allowed {
+		h.m.ClientEventsRejected.WithLabelValues(c.app.ID, "rate_limit").Inc()
+		return &protocol.Error{Code: protocol.CodeClientRateLimit, Message: "Client event rejected: more than the allowed client events per second"}
+	}
+
+	frame := protocol.EncodeClientEvent(f.Event, f.Channel, data, hasData, userID)
+	h.m.ClientEvents.WithLabelValues(c.app.ID).Inc()
+	h.publishFrame(c.app.ID, f.Channel, frame, "", c)
+	return nil
+}

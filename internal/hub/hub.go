@@ -1,0 +1,219 @@
+// Package hub holds the node-local realtime state: connected clients, the
+// sharded channel index and presence membership. It fans events out as
+// pre-encoded bytes and never blocks on a slow client: every Sink is
+// non-blocking and bounded, and a client that overflows is closed.
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"hash/maphash"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/metrics"
+	"github.com/heraldhq/herald/internal/protocol"
+)
+
+const numShards = 64
+
+// Config holds the hub's limits. Zero values mean the documented default.
+type Config struct {
+	ActivityTimeout    time.Duration // default 120s: silence after which we ping the client
+	PongTimeout        time.Duration // default 30s: wait after our ping before closing with 4201
+	SweepInterval      time.Duration // default 1s: liveness check period
+	MaxChannelNameLen  int           // default 200
+	MaxEventNameLen    int           // default 200
+	MaxUserInfoBytes   int           // default 1024: presence channel_data size
+	MaxUserIDLen       int           // default 128
+	ClientEventsPerSec int           // default 10
+	MaxChannelsPerConn int           // default 1000
+}
+
+func (c *Config) setDefaults() {
+	if c.ActivityTimeout <= 0 {
+		c.ActivityTimeout = 120 * time.Second
+	}
+	if c.PongTimeout <= 0 {
+		c.PongTimeout = 30 * time.Second
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = time.Second
+	}
+	if c.MaxChannelNameLen <= 0 {
+		c.MaxChannelNameLen = 200
+	}
+	if c.MaxEventNameLen <= 0 {
+		c.MaxEventNameLen = 200
+	}
+	if c.MaxUserInfoBytes <= 0 {
+		c.MaxUserInfoBytes = 1024
+	}
+	if c.MaxUserIDLen <= 0 {
+		c.MaxUserIDLen = 128
+	}
+	if c.ClientEventsPerSec <= 0 {
+		c.ClientEventsPerSec = 10
+	}
+	if c.MaxChannelsPerConn <= 0 {
+		c.MaxChannelsPerConn = 1000
+	}
+}
+
+// Deps are the hub's collaborators.
+type Deps struct {
+	Logger  *slog.Logger     // required
+	Metrics *metrics.Metrics // required
+	Now     func() time.Time // default time.Now
+}
+
+// Hub is safe for concurrent use.
+type Hub struct {
+	cfg  Config
+	log  *slog.Logger
+	m    *metrics.Metrics
+	now  func() time.Time
+	seed maphash.Seed
+
+	shards [numShards]shard
+
+	clientsMu sync.RWMutex
+	clients   map[string]*Client // by socket id
+	perApp    map[string]int     // live connections per app id
+
+	closing atomic.Bool
+}
+
+// New builds a hub; call Run to start its liveness sweeper.
+func New(cfg Config, deps Deps) *Hub {
+	cfg.setDefaults()
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	h := &Hub{
+		cfg:     cfg,
+		log:     deps.Logger.With("component", "hub"),
+		m:       deps.Metrics,
+		now:     deps.Now,
+		seed:    maphash.MakeSeed(),
+		clients: make(map[string]*Client),
+		perApp:  make(map[string]int),
+	}
+	for i := range h.shards {
+		h.shards[i].channels = make(map[chanKey]*channel)
+	}
+	return h
+}
+
+// Run sweeps connections for liveness until ctx is cancelled.
+func (h *Hub) Run(ctx context.Context) error {
+	t := time.NewTicker(h.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			h.sweep()
+		}
+	}
+}
+
+// ActivityTimeoutSeconds is the value announced in connection_established.
+func (h *Hub) ActivityTimeoutSeconds() int {
+	return int(h.cfg.ActivityTimeout / time.Second)
+}
+
+// Connect registers a new connection for app. It fails with close code 4004
+// when the app is at its connection quota and 4200 while shutting down.
+func (h *Hub) Connect(app *apps.App, sink Sink, remote string) (*Client, error) {
+	if h.closing.Load() {
+		return nil, &protocol.Error{Code: protocol.CodeReconnect, Message: "Server is shutting down", Close: true}
+	}
+	c := &Client{hub: h, app: app, sink: sink, remote: remote}
+	now := h.now().UnixNano()
+	c.lastSeen.Store(now)
+	c.tokens = float64(h.cfg.ClientEventsPerSec)
+	c.tokensAt = now
+
+	h.clientsMu.Lock()
+	if app.MaxConnections > 0 && h.perApp[app.ID] >= app.MaxConnections {
+		h.clientsMu.Unlock()
+		return nil, &protocol.Error{Code: protocol.CodeOverQuota, Message: "Over connection quota", Close: true}
+	}
+	for {
+		c.socketID = newSocketID()
+		if _, dup := h.clients[c.socketID]; !dup {
+			break
+		}
+	}
+	h.clients[c.socketID] = c
+	h.perApp[app.ID]++
+	h.clientsMu.Unlock()
+	h.m.Connections.WithLabelValues(app.ID).Inc()
+	h.m.ConnectionsTotal.WithLabelValues(app.ID).Inc()
+	return c, nil
+}
+
+// Disconnect removes c from every channel and from the registry. Safe to
+// call more than once.
+func (h *Hub) Disconnect(c *Client) {
+	if !c.gone.CompareAndSwap(false, true) {
+		return
+	}
+	c.mu.Lock()
+	subs := c.subs
+	c.subs = nil
+	c.mu.Unlock()
+	for _, s := range subs {
+		h.leave(c, s)
+	}
+	h.clientsMu.Lock()
+	delete(h.clients, c.socketID)
+	if h.perApp[c.app.ID]--; h.perApp[c.app.ID] <= 0 {
+		delete(h.perApp, c.app.ID)
+	}
+	h.clientsMu.Unlock()
+	h.m.Connections.WithLabelValues(c.app.ID).Dec()
+}
+
+// ConnectionCount returns the live connections of app.
+func (h *Hub) ConnectionCount(appID string) int {
+	h.clientsMu.RLock()
+	defer h.clientsMu.RUnlock()
+	return h.perApp[appID]
+}
+
+// CloseAll starts shutdown: new connections are refused and every live
+// connection is closed with code (4200 makes clients reconnect elsewhere).
+func (h *Hub) CloseAll(code int, reason string) {
+	h.closing.Store(true)
+	h.clientsMu.RLock()
+	list := make([]*Client, 0, len(h.clients))
+	for _, c := range h.clients {
+		list = append(list, c)
+	}
+	h.clientsMu.RUnlock()
+	for _, c := range list {
+		c.Close(code, reason)
+	}
+}
+
+// newSocketID returns "<a>.<b>" with two random decimal integers, the format
+// every Pusher server SDK validates (^\d+\.\d+$).
+func newSocketID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	a := binary.LittleEndian.Uint32(b[:4]) % 1_000_000_000
+	c := binary.LittleEndian.Uint32(b[4:]) % 1_000_000_000
+	buf := make([]byte, 0, 21)
+	buf = strconv.AppendUint(buf, uint64(a), 10)
+	buf = append(buf, '.')
+	buf = strconv.AppendUint(buf, uint64(c), 10)
+	return string(buf)
+}

@@ -1,0 +1,203 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/heraldhq/herald/internal/protocol"
+	"github.com/heraldhq/herald/internal/signing"
+)
+
+// SubscriptionError is a refused subscription. The edge reports it as a
+// pusher:error (code null, hosted Pusher's form) and as a
+// pusher:subscription_error on the channel (what laravel-echo's .error()
+// listens for). The connection stays open.
+type SubscriptionError struct {
+	Channel string
+	Type    string // AuthError, InvalidChannel, LimitReached
+	Status  int    // HTTP-like status for the subscription_error payload
+	Message string
+}
+
+func (e *SubscriptionError) Error() string { return e.Message }
+
+func subErr(channel, typ string, status int, format string, args ...any) *SubscriptionError {
+	return &SubscriptionError{Channel: channel, Type: typ, Status: status, Message: fmt.Sprintf(format, args...)}
+}
+
+// Subscribe checks and performs a pusher:subscribe for c.
+func (h *Hub) Subscribe(c *Client, d protocol.SubscribeData) error {
+	name := d.Channel
+	info := protocol.Classify(name)
+	switch info.Type {
+	case protocol.Reserved:
+		return subErr(name, "InvalidChannel", 400, "Channel names starting with # are reserved")
+	case protocol.UserChannel:
+		// Sign-in and user channels arrive with the next capability; until a
+		// connection can sign in, nobody may read a user channel.
+		return subErr(name, "AuthError", 403, "Subscribing to %s requires a connection signed in as that user", name)
+	}
+	if !protocol.ValidChannelName(name, h.cfg.MaxChannelNameLen) {
+		if len(name) > h.cfg.MaxChannelNameLen {
+			return subErr(name, "LimitReached", 400, "Channel name is longer than %d characters", h.cfg.MaxChannelNameLen)
+		}
+		return subErr(name, "InvalidChannel", 400, "Invalid channel name %q: use only A-Z a-z 0-9 _ - = @ , . ;", truncate(name, 210))
+	}
+
+	var m protocol.Member
+	if info.Type.RequiresAuth() {
+		var cd *string
+		if info.Type == protocol.Presence {
+			if d.ChannelData == nil {
+				return subErr(name, "AuthError", 401, "Presence channel subscriptions need channel_data")
+			}
+			cd = d.ChannelData
+		}
+		if !signing.VerifyChannel(c.app.Key, c.app.Secret, c.socketID, name, cd, d.Auth) {
+			h.m.AuthFailures.WithLabelValues(c.app.ID, "channel_signature").Inc()
+			return subErr(name, "AuthError", 401, "Invalid signature: expected HMAC SHA256 hex digest of %s",
+				truncate(signing.ChannelStringToSign(c.socketID, name, cd), 300))
+		}
+		if info.Type == protocol.Presence {
+			var err error
+			m, err = protocol.ParseChannelData(*d.ChannelData)
+			if err != nil {
+				return subErr(name, "AuthError", 400, "Invalid channel_data: %v", err)
+			}
+			if len(m.UserID) > h.cfg.MaxUserIDLen {
+				return subErr(name, "LimitReached", 400, "user_id is longer than %d characters", h.cfg.MaxUserIDLen)
+			}
+			if len(m.UserInfo) > h.cfg.MaxUserInfoBytes {
+				return subErr(name, "LimitReached", 413, "user_info is larger than %d bytes", h.cfg.MaxUserInfoBytes)
+			}
+		}
+	}
+	return h.join(c, name, info.Type == protocol.Presence, m)
+}
+
+func (h *Hub) join(c *Client, name string, presence bool, m protocol.Member) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gone.Load() {
+		return nil
+	}
+	idx := c.findLocked(name)
+	if idx < 0 && len(c.subs) >= h.cfg.MaxChannelsPerConn {
+		return subErr(name, "LimitReached", 400, "A connection may hold at most %d channels", h.cfg.MaxChannelsPerConn)
+	}
+	if idx >= 0 && presence && c.subs[idx].userID != m.UserID {
+		// Re-subscribing under another identity would orphan the old member.
+		return subErr(name, "AuthError", 400, "Already subscribed to %s as user %q", name, c.subs[idx].userID)
+	}
+
+	k := chanKey{c.app.ID, name}
+	s := h.shardFor(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.channels[k]
+	if ch == nil {
+		ch = &channel{subs: make(map[*Client]struct{}, 1)}
+		if presence {
+			ch.members = make(map[string]*member, 1)
+		}
+		s.channels[k] = ch
+		h.m.Channels.WithLabelValues(c.app.ID).Inc()
+	}
+	if idx >= 0 { // duplicate subscribe: answer again, count nothing twice
+		c.Send(succeededFrame(ch, name, presence))
+		return nil
+	}
+
+	newMember := false
+	if presence {
+		mem := ch.members[m.UserID]
+		if mem == nil {
+			if max := c.app.MaxPresenceMembers; max > 0 && len(ch.members) >= max {
+				if len(ch.subs) == 0 {
+					delete(s.channels, k)
+					h.m.Channels.WithLabelValues(c.app.ID).Dec()
+				}
+				return subErr(name, "LimitReached", 4100, "Presence channel %s is full (%d members)", name, max)
+			}
+			mem = &member{info: m.UserInfo}
+			ch.members[m.UserID] = mem
+			newMember = true
+		}
+		mem.conns++
+	}
+	ch.subs[c] = struct{}{}
+	c.subs = append(c.subs, subscription{channel: name, userID: m.UserID})
+
+	c.Send(succeededFrame(ch, name, presence))
+	if newMember {
+		broadcastLocked(ch, protocol.MemberAdded(name, m.UserID, m.UserInfo), c)
+	}
+	return nil
+}
+
+func succeededFrame(ch *channel, name string, presence bool) []byte {
+	if !presence {
+		return protocol.SubscriptionSucceeded(name)
+	}
+	ids := make([]string, 0, len(ch.members))
+	hash := make(map[string]json.RawMessage, len(ch.members))
+	for id, mem := range ch.members {
+		ids = append(ids, id)
+		hash[id] = mem.info
+	}
+	sort.Strings(ids)
+	return protocol.PresenceSubscriptionSucceeded(name, ids, hash)
+}
+
+// Unsubscribe removes c from channel; unknown channels are ignored.
+func (h *Hub) Unsubscribe(c *Client, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	idx := c.findLocked(name)
+	if idx < 0 {
+		return
+	}
+	sub := c.subs[idx]
+	last := len(c.subs) - 1
+	c.subs[idx] = c.subs[last]
+	c.subs[last] = subscription{}
+	c.subs = c.subs[:last]
+	h.leave(c, sub)
+}
+
+// leave takes c out of one channel: member_removed when its user has no
+// connection left there, and the channel disappears when empty.
+func (h *Hub) leave(c *Client, sub subscription) {
+	k := chanKey{c.app.ID, sub.channel}
+	s := h.shardFor(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.channels[k]
+	if ch == nil {
+		return
+	}
+	if _, ok := ch.subs[c]; !ok {
+		return
+	}
+	delete(ch.subs, c)
+	if ch.members != nil {
+		if mem := ch.members[sub.userID]; mem != nil {
+			if mem.conns--; mem.conns <= 0 {
+				delete(ch.members, sub.userID)
+				broadcastLocked(ch, protocol.MemberRemoved(sub.channel, sub.userID), nil)
+			}
+		}
+	}
+	if len(ch.subs) == 0 {
+		delete(s.channels, k)
+		h.m.Channels.WithLabelValues(c.app.ID).Dec()
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

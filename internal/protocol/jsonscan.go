@@ -1,0 +1,141 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// This file walks the top level of JSON objects that json.Valid has already
+// accepted. A hand walk instead of json.Unmarshal into a struct because
+// encoding/json matches keys case-insensitively ("EVENT" would fill Event)
+// while every Pusher client and JSON.parse are case-sensitive; and because
+// it lets values stay raw slices without a decode-then-re-encode round trip.
+// Every function here assumes valid JSON; callers validate first.
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the string literal starting at i.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index just past the value starting at i. It is
+// iterative, so nesting depth cannot exhaust the stack.
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return len(b)
+	default: // number, true, false, null
+		for i < len(b) && !isSpace(b[i]) && b[i] != ',' && b[i] != '}' && b[i] != ']' {
+			i++
+		}
+		return i
+	}
+}
+
+// objectIter yields the members of a valid JSON object in order.
+type objectIter struct {
+	b []byte
+	i int
+}
+
+// newObjectIter reports false when the valid JSON value b is not an object.
+func newObjectIter(b []byte) (objectIter, bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return objectIter{}, false
+	}
+	return objectIter{b: b, i: i + 1}, true
+}
+
+// next returns the raw key (with quotes) and raw value of the next member.
+func (it *objectIter) next() (key, val []byte, ok bool) {
+	b := it.b
+	i := skipSpace(b, it.i)
+	if i < len(b) && b[i] == ',' {
+		i = skipSpace(b, i+1)
+	}
+	if i >= len(b) || b[i] != '"' {
+		it.i = len(b)
+		return nil, nil, false
+	}
+	k := skipString(b, i)
+	key = b[i:k]
+	i = skipSpace(b, k)
+	if i >= len(b) || b[i] != ':' {
+		it.i = len(b)
+		return nil, nil, false
+	}
+	i = skipSpace(b, i+1)
+	if i >= len(b) {
+		it.i = len(b)
+		return nil, nil, false
+	}
+	v := skipValue(b, i)
+	it.i = v
+	return key, b[i:v], true
+}
+
+// isKey reports whether the raw key literal decodes to exactly name.
+func isKey(raw []byte, name string) bool {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return len(raw) == len(name)+2 && string(raw[1:len(raw)-1]) == name
+	}
+	s, ok := decodeString(raw)
+	return ok && s == name
+}
+
+func isNull(raw []byte) bool { return string(raw) == "null" }
+
+// decodeString decodes a valid JSON value if it is a string. Strings without
+// escapes that are valid UTF-8 are copied directly; the rest go through
+// encoding/json, which also maps invalid UTF-8 to U+FFFD as JSON.parse
+// callers would see it.
+func decodeString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}

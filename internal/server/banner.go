@@ -1,0 +1,108 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/heraldhq/herald/internal/config"
+)
+
+// WriteBanner prints the start-up summary: version, listen address and URLs,
+// every app's id and key, and ready-to-paste pusher-js and Node `pusher`
+// snippets for the first app. A configured app's secret is never printed; the
+// embedded default app's secret is (App.Generated), with the file it is kept
+// in, because the user has no other way to learn it.
+func WriteBanner(w io.Writer, cfg config.Config, version string) {
+	b := &strings.Builder{}
+	host := snippetHost(cfg.Host)
+	port := strconv.Itoa(cfg.Port)
+	tls := cfg.TLS.Enabled()
+	ws, web := "ws", "http"
+	if tls {
+		ws, web = "wss", "https"
+	}
+	prefix := strings.TrimRight(cfg.PathPrefix, "/") // as the router mounts it
+	base := net.JoinHostPort(host, port) + prefix
+
+	fmt.Fprintf(b, "Herald %s\n", version)
+	fmt.Fprintf(b, "Listening on %s\n", net.JoinHostPort(cfg.Host, port))
+	fmt.Fprintf(b, "  WebSocket  %s://%s/app/{key}\n", ws, base)
+	fmt.Fprintf(b, "  HTTP API   %s://%s/apps/{app_id}/...\n", web, base)
+
+	var configured, generated []config.App
+	for _, a := range cfg.Apps {
+		if a.Generated {
+			generated = append(generated, a)
+		} else {
+			configured = append(configured, a)
+		}
+	}
+	if len(cfg.Apps) == 0 {
+		b.WriteString("\nNo apps configured.\n")
+	}
+	if len(configured) > 0 {
+		b.WriteString("\nApps:\n")
+		for _, a := range configured {
+			state := ""
+			if !a.IsEnabled() {
+				state = "  (disabled)"
+			}
+			fmt.Fprintf(b, "  app_id %-12s key %s%s\n", a.ID, a.Key, state)
+		}
+	}
+	for _, a := range generated {
+		fmt.Fprintf(b, "\nDefault app (no apps configured; credentials stored in %s):\n", a.StoredIn)
+		fmt.Fprintf(b, "  app_id  %s\n  key     %s\n  secret  %s\n", a.ID, a.Key, a.Secret)
+	}
+
+	if len(cfg.Apps) > 0 {
+		a := cfg.Apps[0]
+		secret := "process.env.PUSHER_APP_SECRET"
+		if a.Generated {
+			secret = jsString(a.Secret)
+		}
+		b.WriteString("\nBrowser (pusher-js):\n")
+		fmt.Fprintf(b, "  const pusher = new Pusher(%s, {\n", jsString(a.Key))
+		fmt.Fprintf(b, "    wsHost: %s,\n", jsString(host))
+		fmt.Fprintf(b, "    wsPort: %s,\n", port)
+		fmt.Fprintf(b, "    wssPort: %s,\n", port)
+		if prefix != "" {
+			fmt.Fprintf(b, "    wsPath: %s,\n", jsString(prefix))
+		}
+		fmt.Fprintf(b, "    forceTLS: %t,\n", tls)
+		b.WriteString("    enabledTransports: ['ws', 'wss'],\n")
+		b.WriteString("    disableStats: true,\n")
+		b.WriteString("    cluster: 'herald',\n")
+		b.WriteString("  });\n")
+
+		b.WriteString("\nServer (Node, pusher):\n")
+		b.WriteString("  const pusher = new Pusher({\n")
+		fmt.Fprintf(b, "    appId: %s,\n", jsString(a.ID))
+		fmt.Fprintf(b, "    key: %s,\n", jsString(a.Key))
+		fmt.Fprintf(b, "    secret: %s,\n", secret)
+		fmt.Fprintf(b, "    host: %s,\n", jsString(host))
+		fmt.Fprintf(b, "    port: %s,\n", jsString(port))
+		fmt.Fprintf(b, "    useTLS: %t,\n", tls)
+		b.WriteString("  });\n")
+	}
+	io.WriteString(w, b.String())
+}
+
+// snippetHost is the host a client on this machine should dial: wildcard
+// listen addresses become the loopback address.
+func snippetHost(h string) string {
+	switch h {
+	case "", "0.0.0.0", "::", "[::]":
+		return "127.0.0.1"
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+}
+
+// jsString quotes s as a single-quoted JavaScript string literal.
+func jsString(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`, "\r", `\r`, "\u2028", `\u2028`, "\u2029", `\u2029`)
+	return "'" + r.Replace(s) + "'"
+}

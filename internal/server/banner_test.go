@@ -1,0 +1,110 @@
+package server
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/heraldhq/herald/internal/config"
+)
+
+func banner(cfg config.Config) string {
+	var b strings.Builder
+	WriteBanner(&b, cfg, "v1.2.3")
+	return b.String()
+}
+
+func TestBannerConfiguredApps(t *testing.T) {
+	no := false
+	cfg := config.Config{
+		Apps: []config.App{
+			{ID: "app-id", Key: "app-key", Secret: "app-secret-value"},
+			{ID: "other", Key: "other-key", Secret: "other-secret-value", Enabled: &no},
+		},
+	}
+	cfg.ApplyDefaults()
+	out := banner(cfg)
+	for _, want := range []string{
+		"Herald v1.2.3",
+		"Listening on 0.0.0.0:6001",
+		"ws://127.0.0.1:6001/app/{key}",
+		"http://127.0.0.1:6001/apps/{app_id}",
+		"app-id", "app-key", "other", "other-key", "(disabled)",
+		"new Pusher('app-key', {",
+		"wsHost: '127.0.0.1',",
+		"wsPort: 6001,",
+		"wssPort: 6001,",
+		"forceTLS: false,",
+		"enabledTransports: ['ws', 'wss'],",
+		"cluster: 'herald',",
+		"appId: 'app-id',",
+		"secret: process.env.PUSHER_APP_SECRET,",
+		"host: '127.0.0.1',",
+		"port: '6001',",
+		"useTLS: false,",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("banner lacks %q:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{"app-secret-value", "other-secret-value", "0.0.0.0'"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("banner contains %q:\n%s", secret, out)
+		}
+	}
+	if strings.Contains(out, "wsPath") {
+		t.Error("wsPath without a path prefix")
+	}
+}
+
+func TestBannerGeneratedApp(t *testing.T) {
+	cfg := config.Config{Host: "127.0.0.2", Port: 7000, Apps: []config.App{{
+		ID: "1234567", Key: "0123456789abcdef0123", Secret: "feedfacefeedfacefeedface",
+		Generated: true, StoredIn: "herald-data/default-app.json",
+	}}}
+	out := banner(cfg)
+	for _, want := range []string{
+		"Listening on 127.0.0.2:7000",
+		"herald-data/default-app.json",
+		"app_id  1234567",
+		"key     0123456789abcdef0123",
+		"secret  feedfacefeedfacefeedface",
+		"secret: 'feedfacefeedfacefeedface',",
+		"wsHost: '127.0.0.2',",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("banner lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestBannerTLSAndPrefix(t *testing.T) {
+	cfg := config.Config{
+		Host: "::", Port: 443, PathPrefix: "/rt/",
+		TLS:  config.TLSConfig{CertFile: "c.pem", KeyFile: "k.pem"},
+		Apps: []config.App{{ID: "1", Key: "it's", Secret: "s3cr3t"}},
+	}
+	out := banner(cfg)
+	for _, want := range []string{
+		"Listening on [::]:443",
+		"wss://127.0.0.1:443/rt/app/{key}",
+		"https://127.0.0.1:443/rt/apps/{app_id}",
+		"forceTLS: true,",
+		"useTLS: true,",
+		"wsPath: '/rt',",
+		`new Pusher('it\'s', {`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("banner lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "s3cr3t") {
+		t.Error("secret printed")
+	}
+}
+
+func TestBannerNoApps(t *testing.T) {
+	out := banner(config.Config{Port: 6001})
+	if !strings.Contains(out, "No apps configured") || strings.Contains(out, "new Pusher") {
+		t.Errorf("unexpected banner:\n%s", out)
+	}
+}

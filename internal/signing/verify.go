@@ -1,0 +1,163 @@
+package signing
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultWindow is the allowed clock skew of auth_timestamp (strictly less
+// than this), as enforced by hosted Pusher.
+const DefaultWindow = 600 * time.Second
+
+// VerifyError is every REST authentication failure; the HTTP layer answers
+// it with 401 and Reason as the body. Reasons never contain a secret.
+type VerifyError struct {
+	Reason string
+}
+
+func (e *VerifyError) Error() string { return e.Reason }
+
+func verifyErr(reason string) error { return &VerifyError{Reason: reason} }
+
+// VerifyRequest authenticates a signed REST request (http-api.md §2.3) and
+// returns the credential that signed it. Checks run in the hosted order —
+// presence of the auth parameters, version, key, timestamp, body_md5,
+// signature — so clients see the same first complaint hosted Pusher gives.
+// Several creds may share a key during a rotation: any one verifying wins.
+// window <= 0 means DefaultWindow.
+func VerifyRequest(method, path, rawQuery string, body []byte, creds []Credential, now time.Time, window time.Duration) (Credential, error) {
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	q, err := parseQuery(rawQuery)
+	if err != nil {
+		return Credential{}, err
+	}
+	p, err := schemeParams(q)
+	if err != nil {
+		return Credential{}, err
+	}
+	for _, name := range [...]string{paramKey, paramTimestamp, paramVersion, paramSignature} {
+		if p[name] == "" {
+			return Credential{}, verifyErr("Missing parameter: " + name)
+		}
+	}
+	if p[paramVersion] != authVersion {
+		return Credential{}, verifyErr("Version not supported")
+	}
+
+	var candidates []Credential
+	for _, c := range creds {
+		if c.Key == p[paramKey] {
+			candidates = append(candidates, c)
+		}
+	}
+	if len(candidates) == 0 {
+		return Credential{}, verifyErr("Unknown auth_key")
+	}
+
+	if err := checkTimestamp(p[paramTimestamp], now, window); err != nil {
+		return Credential{}, err
+	}
+
+	// A present body_md5 is checked even for an empty body: a signed digest
+	// that no longer matches means the body was altered or dropped.
+	md5, hasMD5 := p[paramBodyMD5]
+	if len(body) > 0 && !hasMD5 {
+		return Credential{}, verifyErr("Missing parameter: body_md5 (required when the request has a body)")
+	}
+	if hasMD5 && md5 != MD5Hex(body) {
+		return Credential{}, verifyErr("Invalid body_md5: it does not match the MD5 of the request body")
+	}
+
+	sts := StringToSign(method, path, q)
+	sig := p[paramSignature]
+	for _, c := range candidates {
+		if equal(HMACHex(c.Secret, []byte(sts)), sig) {
+			return c, nil
+		}
+	}
+	// Echoing the string to sign helps SDK authors and leaks nothing: it is
+	// built only from what the client sent.
+	return Credential{}, verifyErr("Invalid signature: you should have sent HmacSHA256Hex(" +
+		strconv.Quote(sts) + ", your_secret_key), but you sent " + strconv.Quote(sig))
+}
+
+// parseQuery form-decodes a raw query (%XX and "+" as space). Unlike
+// url.ParseQuery it splits on "&" only: ";" is a legal channel-name
+// character and may appear raw in filter_by_prefix.
+func parseQuery(raw string) (url.Values, error) {
+	q := make(url.Values)
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		key, err := url.QueryUnescape(k)
+		if err != nil {
+			return nil, verifyErr("Invalid query string: bad escape in parameter name")
+		}
+		val, err := url.QueryUnescape(v)
+		if err != nil {
+			return nil, verifyErr("Invalid query string: bad escape in value of " + strconv.Quote(key))
+		}
+		q[key] = append(q[key], val)
+	}
+	return q, nil
+}
+
+// schemeParams collects the scheme parameters by lower-cased name. A name
+// given more than once (including "auth_signature" next to
+// "AUTH_SIGNATURE") is refused: which copy counts would be ambiguous.
+func schemeParams(q url.Values) (map[string]string, error) {
+	p := make(map[string]string, 5)
+	for k, vs := range q {
+		lk := lowerASCII(k)
+		if !isSchemeParam(lk) {
+			continue
+		}
+		if _, dup := p[lk]; dup || len(vs) != 1 {
+			return nil, verifyErr("Duplicate parameter: " + lk)
+		}
+		p[lk] = vs[0]
+	}
+	return p, nil
+}
+
+// checkTimestamp enforces |now - ts| < window in whole seconds.
+func checkTimestamp(raw string, now time.Time, window time.Duration) error {
+	ts, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil {
+		return verifyErr("Invalid auth_timestamp: expected Unix time in seconds")
+	}
+	nowS := now.Unix()
+	maxSkew := uint64((window - 1) / time.Second) // largest allowed |difference|
+	// Unsigned subtraction gives the exact distance for any two int64s, so
+	// absurd timestamps cannot overflow their way into the window.
+	var diff uint64
+	if ts >= nowS {
+		diff = uint64(ts) - uint64(nowS)
+	} else {
+		diff = uint64(nowS) - uint64(ts)
+	}
+	if diff <= maxSkew {
+		return nil
+	}
+	return verifyErr("Timestamp expired: Given timestamp (" + formatUnix(ts) +
+		") not within " + formatWindow(window) + " of server time (" + formatUnix(nowS) + ")")
+}
+
+func formatUnix(s int64) string {
+	return time.Unix(s, 0).UTC().Format(time.RFC3339)
+}
+
+func formatWindow(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return d.String()
+}

@@ -1,0 +1,240 @@
+// Package ws is the /app/{key} edge: it upgrades HTTP requests to
+// WebSocket, checks the app and protocol version, reads frames and turns
+// them into hub calls, and turns hub answers into Pusher frames and close
+// codes. It is the only package that imports the WebSocket library (nbio:
+// connections live on an epoll poller without a goroutine each; see
+// docs/design.md).
+package ws
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lesismal/nbio/nbhttp"
+	"github.com/lesismal/nbio/nbhttp/websocket"
+
+	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/metrics"
+	"github.com/heraldhq/herald/internal/protocol"
+)
+
+// Config bounds the edge. Zero values mean the documented default.
+type Config struct {
+	MaxFrameBytes    int // default 100 KiB; larger frames are closed with 1009
+	WriteBufferBytes int // default 1 MiB of unsent bytes per connection before 4100
+	MaxConnections   int // default 1,000,000: poller capacity of this node
+	// CloseDelay is how long we wait after our close frame for the client to
+	// close before dropping the TCP connection. Default 1s.
+	CloseDelay time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = 100 << 10
+	}
+	if c.WriteBufferBytes <= 0 {
+		c.WriteBufferBytes = 1 << 20
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = 1_000_000
+	}
+	if c.CloseDelay <= 0 {
+		c.CloseDelay = time.Second
+	}
+}
+
+// Deps are the edge's collaborators.
+type Deps struct {
+	Hub     *hub.Hub
+	Apps    apps.Store
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+}
+
+// Server upgrades and serves WebSocket connections.
+type Server struct {
+	cfg      Config
+	hub      *hub.Hub
+	apps     apps.Store
+	log      *slog.Logger
+	m        *metrics.Metrics
+	engine   *nbhttp.Engine
+	upgrader *websocket.Upgrader
+
+	// pending holds sessions between the upgrade and SetSession, keyed by
+	// remote address, because nbio may deliver a first message before the
+	// handler regains control.
+	pending sync.Map
+}
+
+// New builds the edge; Start must be called before serving.
+func New(cfg Config, deps Deps) *Server {
+	cfg.setDefaults()
+	s := &Server{
+		cfg:  cfg,
+		hub:  deps.Hub,
+		apps: deps.Apps,
+		log:  deps.Logger.With("component", "ws"),
+		m:    deps.Metrics,
+	}
+	s.engine = nbhttp.NewEngine(nbhttp.Config{
+		Name:               "herald-ws",
+		MaxLoad:            cfg.MaxConnections,
+		MaxWriteBufferSize: cfg.WriteBufferBytes,
+	})
+	u := websocket.NewUpgrader()
+	u.Engine = s.engine
+	u.CheckOrigin = func(*http.Request) bool { return true }
+	u.MessageLengthLimit = cfg.MaxFrameBytes
+	u.KeepaliveTime = 0 // liveness is the hub's sweeper, not a per-connection timer
+	u.BlockingModTrasferConnToPoller = true
+	u.BlockingModSendQueueMaxSize = 4096 // TLS connections stay in blocking mode: bound their queue
+	u.OnOpen(s.onOpen)
+	u.OnMessage(s.onMessage)
+	u.OnClose(s.onClose)
+	u.SetPingHandler(func(c *websocket.Conn, data string) {
+		if ss := s.sessionOf(c); ss != nil {
+			ss.touch()
+		}
+		_ = c.WriteMessage(websocket.PongMessage, []byte(data))
+	})
+	u.SetPongHandler(func(c *websocket.Conn, _ string) {
+		if ss := s.sessionOf(c); ss != nil {
+			ss.touch()
+		}
+	})
+	s.upgrader = u
+	return s
+}
+
+// Start starts the poller.
+func (s *Server) Start() error { return s.engine.Start() }
+
+// Stop stops the poller; every remaining connection is dropped.
+func (s *Server) Stop(ctx context.Context) error { return s.engine.Shutdown(ctx) }
+
+// ServeHTTP upgrades the request. Everything that is wrong with it is
+// reported the Pusher way: upgrade, send pusher:error, close with the code.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, path string) {
+	ss := &session{srv: s, remote: r.RemoteAddr}
+	s.pending.Store(r.RemoteAddr, ss)
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	s.pending.Delete(r.RemoteAddr)
+	if err != nil {
+		s.log.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	ss.conn = conn
+	conn.SetSession(ss)
+
+	perr := s.admit(ss, r, path)
+	if perr != nil {
+		s.m.ConnectionsRejected.WithLabelValues(strconv.Itoa(perr.Code)).Inc()
+		s.log.Info("connection refused", "code", perr.Code, "reason", perr.Message,
+			"app_key", appKeyOf(ss), "remote", r.RemoteAddr)
+		ss.refuse(perr)
+		return
+	}
+}
+
+// admit runs the connection checks of protocol §4 and, on success,
+// registers the client and sends connection_established.
+func (s *Server) admit(ss *session, r *http.Request, path string) *protocol.Error {
+	key, ok := strings.CutPrefix(path, "/app/")
+	if !ok || key == "" || strings.Contains(key, "/") {
+		return &protocol.Error{Code: protocol.CodePathNotFound, Message: "Path not found: use /app/{key}", Close: true}
+	}
+	if perr := checkProtocol(r.URL.Query()); perr != nil {
+		return perr
+	}
+	app, err := s.apps.ByKey(r.Context(), key)
+	if err != nil {
+		if errors.Is(err, apps.ErrNotFound) {
+			return &protocol.Error{Code: protocol.CodeAppNotFound, Message: "App key " + truncate(key, 64) + " not in this cluster. Did you forget to specify the cluster?", Close: true}
+		}
+		return &protocol.Error{Code: protocol.CodeReconnect, Message: "App lookup failed, try again", Close: true}
+	}
+	ss.app = app
+	if !app.Enabled {
+		return &protocol.Error{Code: protocol.CodeAppDisabled, Message: "App is disabled", Close: true}
+	}
+	c, err := s.hub.Connect(app, ss, r.RemoteAddr)
+	if err != nil {
+		var perr *protocol.Error
+		if errors.As(err, &perr) {
+			return perr
+		}
+		return &protocol.Error{Code: protocol.CodeReconnect, Message: "Try again", Close: true}
+	}
+	ss.setClient(c)
+	if err := ss.Send(protocol.ConnectionEstablished(c.SocketID(), s.hub.ActivityTimeoutSeconds())); err != nil {
+		c.Close(protocol.CodeReconnect, "Write failed")
+	}
+	return nil
+}
+
+// checkProtocol accepts protocol 5 to 7 and treats a missing version as 7,
+// as lenient servers do; anything else closes with 4007.
+func checkProtocol(q map[string][]string) *protocol.Error {
+	vals, ok := q["protocol"]
+	if !ok || len(vals) == 0 || vals[0] == "" {
+		return nil
+	}
+	v, err := strconv.Atoi(vals[0])
+	if err != nil || v < 5 || v > 7 {
+		return &protocol.Error{Code: protocol.CodeUnsupportedProtocol, Message: "Unsupported protocol version " + truncate(vals[0], 16), Close: true}
+	}
+	return nil
+}
+
+func (s *Server) sessionOf(c *websocket.Conn) *session {
+	if v, ok := c.Session().(*session); ok && v != nil {
+		return v
+	}
+	if v, ok := s.pending.Load(c.RemoteAddr().String()); ok {
+		ss := v.(*session)
+		return ss
+	}
+	return nil
+}
+
+func (s *Server) onOpen(c *websocket.Conn) {
+	if v, ok := s.pending.Load(c.RemoteAddr().String()); ok {
+		ss := v.(*session)
+		ss.conn = c
+		c.SetSession(ss)
+	}
+}
+
+func (s *Server) onMessage(c *websocket.Conn, _ websocket.MessageType, data []byte) {
+	if ss := s.sessionOf(c); ss != nil {
+		ss.handle(data)
+	}
+}
+
+func (s *Server) onClose(c *websocket.Conn, _ error) {
+	if ss := s.sessionOf(c); ss != nil {
+		ss.closed()
+	}
+}
+
+func appKeyOf(ss *session) string {
+	if ss.app != nil {
+		return ss.app.Key
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
