@@ -84,6 +84,7 @@ func New(cfg Config, deps Deps) *Server {
 		log:  deps.Logger.With("component", "ws"),
 		m:    deps.Metrics,
 	}
+	routeNbioLogs(deps.Logger)
 	s.engine = nbhttp.NewEngine(nbhttp.Config{
 		Name:               "herald-ws",
 		MaxLoad:            cfg.MaxConnections,
