@@ -10,5 +10,5 @@ describe('x', () => {
     await s.server.sdk().terminateUserConnections('user-term');
     await h.waitFor(() => c.connection.state === 'disconnected', 3000);
   }));
-  test.after(() => setTimeout(() => { console.log(process._getActiveHandles().map(x => x.constructor.name + ' ' + (x.remotePort||'') + ' ' + (x._idleTimeout||''))); }, 2000).unref());
+  test.after(() => setTimeout(() => { console.log(process._getActiveHandles().map(x => x.constructor.name + ' ' + (x.remotePort||'') + ' ' + (x._idleTimeout||''))); }, 2000));
 });
