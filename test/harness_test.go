@@ -189,7 +189,7 @@ func (f frame) dataJSON(t *testing.T, v any) {
 
 // errorData is the object data of pusher:error.
 type errorData struct {
-	Code    *int   // nil for JSON null
+	Code    *int // nil for JSON null
 	Message string
 }
 

@@ -81,11 +81,11 @@ func New(cfg Config, deps Deps) *API {
 	}
 	a := &API{cfg: cfg, b: deps.Backend, apps: deps.Apps, log: deps.Logger.With("component", "httpapi"),
 		m: deps.Metrics, now: deps.Now, mux: http.NewServeMux()}
-	a.handle("POST /apps/{app_id}/events", "events", a.events)
-	a.handle("POST /apps/{app_id}/batch_events", "batch_events", a.batchEvents)
-	a.handle("GET /apps/{app_id}/channels", "channels", a.channels)
-	a.handle("GET /apps/{app_id}/channels/{channel_name}", "channel", a.channel)
-	a.handle("GET /apps/{app_id}/channels/{channel_name}/users", "users", a.users)
+	a.handle(http.MethodPost, "/apps/{app_id}/events", "events", a.events)
+	a.handle(http.MethodPost, "/apps/{app_id}/batch_events", "batch_events", a.batchEvents)
+	a.handle(http.MethodGet, "/apps/{app_id}/channels", "channels", a.channels)
+	a.handle(http.MethodGet, "/apps/{app_id}/channels/{channel_name}", "channel", a.channel)
+	a.handle(http.MethodGet, "/apps/{app_id}/channels/{channel_name}/users", "users", a.users)
 	a.mux.HandleFunc("/apps/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Unknown API endpoint")
 	})
@@ -115,10 +115,16 @@ type handlerFunc func(*request) (any, *apiError)
 
 // handle wraps h with body limits, app lookup and signature checks, and
 // writes its result as JSON.
-func (a *API) handle(pattern, name string, h handlerFunc) {
+func (a *API) handle(method, pattern, name string, h handlerFunc) {
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		status := http.StatusOK
 		defer func() { a.m.APIRequests.WithLabelValues(name, strconv.Itoa(status)).Inc() }()
+		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
+			status = http.StatusMethodNotAllowed
+			w.Header().Set("Allow", method)
+			writeError(w, status, "Method "+r.Method+" not allowed on this endpoint; use "+method)
+			return
+		}
 
 		req, aerr := a.authenticate(w, r)
 		if aerr == nil {

@@ -1,3 +1,5 @@
+const ot = global.setTimeout;
+global.setTimeout = function (fn, ms, ...a) { if (ms >= 20000) console.log('TIMER', ms, new Error().stack.split('\n').slice(2,7).join(' | ')); return ot(fn, ms, ...a); };
 const test = require('node:test');
 const { describe, it } = test;
 const h = require('/work/main/test/compat/harness');
@@ -10,5 +12,5 @@ describe('x', () => {
     await s.server.sdk().terminateUserConnections('user-term');
     await h.waitFor(() => c.connection.state === 'disconnected', 3000);
   }));
-  test.after(() => setTimeout(() => { console.log(process._getActiveHandles().map(x => x.constructor.name + ' ' + (x.remotePort||'') + ' ' + (x._idleTimeout||''))); }, 2000));
+  
 });
