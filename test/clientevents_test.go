@@ -1,6 +1,7 @@
 package test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald/internal/config"
@@ -84,6 +85,8 @@ func TestClientEventRefused(t *testing.T) {
 		{"sender not subscribed", true, "private-chat", false},
 		{"client messages disabled", false, "private-chat", true},
 		{"no channel", true, "", false},
+		{"data over 10 KiB", true, "private-chat", true},
+		{"event name over 200 characters", true, "private-chat", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -101,8 +104,13 @@ func TestClientEventRefused(t *testing.T) {
 				join(a)
 			}
 			frame := `{"event":"client-msg","channel":"` + tc.channel + `","data":{"a":1}}`
-			if tc.channel == "" {
+			switch tc.name {
+			case "no channel":
 				frame = `{"event":"client-msg","data":{"a":1}}`
+			case "data over 10 KiB":
+				frame = `{"event":"client-msg","channel":"private-chat","data":"` + strings.Repeat("d", 10241) + `"}`
+			case "event name over 200 characters":
+				frame = `{"event":"client-` + strings.Repeat("n", 200) + `","channel":"private-chat","data":{}}`
 			}
 			a.sendRaw(frame)
 			fs := a.syncFrames()

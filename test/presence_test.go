@@ -91,6 +91,28 @@ func TestPresenceMembers(t *testing.T) {
 	expectJSON(t, s.get("/apps/1/channels/"+room+"/users", nil), `{"users":[{"id":"1"}]}`)
 }
 
+func TestPresenceDuplicateSubscribe(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	a := connect(t, s)
+	a.subscribePresence(room, `{"user_id":"1","user_info":{"name":"A"}}`)
+	b := connect(t, s)
+	b.subscribePresence(room, `{"user_id":"2"}`)
+	expectMemberAdded(t, a, "2", "")
+
+	d := b.subscribePresence(room, `{"user_id":"2"}`)
+	if d.Presence.Count != 2 || len(d.Presence.IDs) != 2 {
+		t.Errorf("a repeated subscribe is answered with the current member list, got %+v", d.Presence)
+	}
+	a.expectQuiet("a repeated subscribe adds no member")
+	expectJSON(t, s.get("/apps/1/channels/"+room, url.Values{"info": {"user_count,subscription_count"}}),
+		`{"occupied":true,"user_count":2,"subscription_count":2}`)
+
+	// One unsubscribe undoes a doubled subscribe: the member is gone.
+	b.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": room}})
+	expectMemberRemoved(t, a, "2")
+}
+
 func TestPresenceNumericUserID(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, nil)
@@ -139,6 +161,10 @@ func TestPresenceRefused(t *testing.T) {
 		}},
 		{"user_info over 1 KB", func(id string) map[string]any {
 			cd := `{"user_id":"1","user_info":{"name":"` + strings.Repeat("x", 1100) + `"}}`
+			return map[string]any{"channel": room, "auth": signing.AuthorizeChannel(appKey, appSecret, id, room, &cd), "channel_data": cd}
+		}},
+		{"empty user_id", func(id string) map[string]any {
+			cd := `{"user_id":""}`
 			return map[string]any{"channel": room, "auth": signing.AuthorizeChannel(appKey, appSecret, id, room, &cd), "channel_data": cd}
 		}},
 		{"channel_data without user_id", func(id string) map[string]any {

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -29,6 +30,10 @@ func TestPublicSubscribe(t *testing.T) {
 	c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "other"}})
 	c.expectSucceeded("other")
 
+	// data as a JSON string holding the object (Reverb-style clients).
+	c.sendRaw(`{"event":"pusher:subscribe","data":"{\"channel\":\"stringly\"}"}`)
+	c.expectSucceeded("stringly")
+
 	// Unsubscribe: no reply, and the channel is vacated.
 	c.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "my-channel"}})
 	c.expectQuiet("after pusher:unsubscribe")
@@ -56,36 +61,38 @@ func TestPrivateSubscribe(t *testing.T) {
 func TestPrivateSubscribeRefused(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, nil)
-	const ch = "private-foobar"
-	good := func(socketID string) string { return signing.AuthorizeChannel(appKey, appSecret, socketID, ch, nil) }
-	for _, tc := range []struct {
+	good := func(socketID, ch string) string {
+		return signing.AuthorizeChannel(appKey, appSecret, socketID, ch, nil)
+	}
+	for i, tc := range []struct {
 		name string
-		data func(socketID string) map[string]any
+		data func(socketID, ch string) map[string]any
 	}{
-		{"bad signature", func(string) map[string]any {
+		{"bad signature", func(_, ch string) map[string]any {
 			return map[string]any{"channel": ch, "auth": appKey + ":" + strings.Repeat("0", 64)}
 		}},
-		{"signature for another socket id", func(string) map[string]any {
-			return map[string]any{"channel": ch, "auth": good("1234.5678")}
+		{"signature for another socket id", func(_, ch string) map[string]any {
+			return map[string]any{"channel": ch, "auth": good("1234.5678", ch)}
 		}},
-		{"wrong key prefix", func(id string) map[string]any {
-			_, hex, _ := strings.Cut(good(id), ":")
+		{"wrong key prefix", func(id, ch string) map[string]any {
+			_, hex, _ := strings.Cut(good(id, ch), ":")
 			return map[string]any{"channel": ch, "auth": "other-key:" + hex}
 		}},
-		{"signature for another channel", func(id string) map[string]any {
+		{"signature for another channel", func(id, ch string) map[string]any {
 			return map[string]any{"channel": ch, "auth": signing.AuthorizeChannel(appKey, appSecret, id, "private-other", nil)}
 		}},
-		{"signed with another secret", func(id string) map[string]any {
+		{"signed with another secret", func(id, ch string) map[string]any {
 			return map[string]any{"channel": ch, "auth": signing.AuthorizeChannel(appKey, "wrong-secret", id, ch, nil)}
 		}},
-		{"missing auth", func(string) map[string]any { return map[string]any{"channel": ch} }},
-		{"empty auth", func(string) map[string]any { return map[string]any{"channel": ch, "auth": ""} }},
+		{"missing auth", func(_, ch string) map[string]any { return map[string]any{"channel": ch} }},
+		{"empty auth", func(_, ch string) map[string]any { return map[string]any{"channel": ch, "auth": ""} }},
 	} {
+		ch := fmt.Sprintf("private-foobar-%d", i) // parallel subtests share the server
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := s.with(t)
 			c := connect(t, s)
-			c.send(map[string]any{"event": "pusher:subscribe", "data": tc.data(c.socketID)})
+			c.send(map[string]any{"event": "pusher:subscribe", "data": tc.data(c.socketID, ch)})
 			expectRefused(t, ch, c.syncFrames())
 			c.ping() // still open
 			expectJSON(t, s.get("/apps/1/channels/"+ch, url.Values{"info": {"subscription_count"}}),

@@ -27,9 +27,14 @@ func clientMain(args []string) error {
 	id := fs.Int("id", 0, "client process id (used in channel names)")
 	hold := fs.Duration("hold", 10*time.Minute, "max time to keep connections open (also ends on stdin EOF)")
 	setup := fs.Duration("timeout", 5*time.Minute, "max time for opening all connections")
+	path := fs.String("path", "/app/benchkey?protocol=7&client=wsidle&version=1", "request path and query")
+	pusher := fs.Bool("pusher", false, "speak Pusher protocol 7 strictly (herald): check the welcome and subscription_succeeded events, send auth \"\"")
 	_ = fs.Parse(args)
 	if !strings.HasPrefix(*addr, "127.0.0.1:") {
 		return errors.New("-addr must be 127.0.0.1:port")
+	}
+	if !strings.HasPrefix(*path, "/") {
+		return errors.New("-path must start with /")
 	}
 	if *n <= 0 || *n > 1_000_000 || *conc <= 0 {
 		return errors.New("bad -n or -c")
@@ -46,7 +51,7 @@ func clientMain(args []string) error {
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				c, err := openOne(*addr, fmt.Sprintf("room-%d-%d", *id, i%1000), deadline)
+				c, err := openOne(*addr, *path, fmt.Sprintf("room-%d-%d", *id, i%1000), *pusher, deadline)
 				if err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
@@ -87,8 +92,10 @@ func clientMain(args []string) error {
 }
 
 // openOne dials, performs the handshake, reads the welcome frame, sends a
-// masked subscribe text frame and reads the reply.
-func openOne(addr, channel string, deadline time.Time) (net.Conn, error) {
+// masked subscribe text frame and reads the reply. With pusher set it checks
+// that the welcome is pusher:connection_established and the reply
+// pusher_internal:subscription_succeeded for the channel.
+func openOne(addr, path, channel string, pusher bool, deadline time.Time) (net.Conn, error) {
 	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		return nil, err
@@ -96,7 +103,7 @@ func openOne(addr, channel string, deadline time.Time) (net.Conn, error) {
 	_ = c.SetDeadline(minTime(deadline, time.Now().Add(30*time.Second)))
 	var key [16]byte
 	_, _ = rand.Read(key[:])
-	req := "GET /app/benchkey?protocol=7&client=wsidle&version=1 HTTP/1.1\r\n" +
+	req := "GET " + path + " HTTP/1.1\r\n" +
 		"Host: " + addr + "\r\n" +
 		"Upgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(key[:]) + "\r\n" +
@@ -125,18 +132,32 @@ func openOne(addr, channel string, deadline time.Time) (net.Conn, error) {
 			break
 		}
 	}
-	if _, err := readFrame(br); err != nil {
+	welcome, err := readFrame(br)
+	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("welcome: %w", err)
 	}
+	if pusher && !strings.Contains(string(welcome), `"event":"pusher:connection_established"`) {
+		c.Close()
+		return nil, fmt.Errorf("welcome: %.200s", welcome)
+	}
 	payload := []byte(`{"event":"pusher:subscribe","data":{"channel":"` + channel + `"}}`)
+	if pusher {
+		payload = []byte(`{"event":"pusher:subscribe","data":{"auth":"","channel":"` + channel + `"}}`)
+	}
 	if _, err := c.Write(maskedTextFrame(payload)); err != nil {
 		c.Close()
 		return nil, err
 	}
-	if _, err := readFrame(br); err != nil {
+	reply, err := readFrame(br)
+	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("subscribe reply: %w", err)
+	}
+	if pusher && (!strings.Contains(string(reply), `"event":"pusher_internal:subscription_succeeded"`) ||
+		!strings.Contains(string(reply), `"channel":"`+channel+`"`)) {
+		c.Close()
+		return nil, fmt.Errorf("subscribe reply: %.200s", reply)
 	}
 	if br.Buffered() != 0 {
 		c.Close()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -24,6 +25,13 @@ type result struct {
 	RSS       float64  `json:"rss_per_conn"`
 	Sys       float64  `json:"sys_per_conn"`
 	GorPer    float64  `json:"goroutines_per_conn"`
+	// Set by the herald variants.
+	Heap    float64 `json:"heap_per_conn,omitempty"`
+	Stack   float64 `json:"stack_per_conn,omitempty"`
+	Method  string  `json:"method,omitempty"`
+	Samples int     `json:"samples,omitempty"`
+	Date    string  `json:"date,omitempty"`
+	Profile string  `json:"profile,omitempty"`
 }
 
 func runMain(args []string) error {
@@ -35,27 +43,63 @@ func runMain(args []string) error {
 	settle := fs.Duration("settle", 3*time.Second, "wait after all clients are ready before measuring")
 	keepalive := fs.Duration("keepalive", 10*time.Minute, "server read deadline")
 	jsonOut := fs.String("json", "", "append one JSON result per line to this file")
+	window := fs.Duration("window", 10*time.Second, "herald: sampling window (every 500ms) after settle, for baseline and at N")
+	repo := fs.String("repo", ".", "herald: module root to build ./cmd/herald from")
+	heraldBin := fs.String("herald-bin", "", "herald: use this binary instead of building one")
+	profileDir := fs.String("profile-dir", "", "herald-inproc: write heap profiles (baseline and at N) per run into this directory")
+	memProfileRate := fs.Int("memprofilerate", 0, "herald-inproc: runtime.MemProfileRate in the server (0: Go default 512 KiB)")
 	_ = fs.Parse(args)
-	if *n <= 0 || *clients <= 0 || *reps <= 0 || *reps > 20 {
-		return errors.New("bad -n, -clients or -reps")
+	if *n <= 0 || *clients <= 0 || *reps <= 0 || *reps > 20 || *window <= 0 || *window > 5*time.Minute {
+		return errors.New("bad -n, -clients, -reps or -window")
 	}
 	list := impls
 	if *implList != "all" {
 		list = strings.Split(*implList, ",")
 	}
+	for _, impl := range list {
+		if !slicesContains(impls, impl) && !slicesContains(heraldImpls, impl) {
+			return fmt.Errorf("unknown -impl %q", impl)
+		}
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
+	bin := *heraldBin
+	if bin == "" && slicesContains(list, "herald") {
+		dir, err := os.MkdirTemp("", "wsidle-build-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if bin, err = buildHerald(*repo, dir); err != nil {
+			return err
+		}
+	}
 	var all []result
 	for _, impl := range list {
 		for rep := 1; rep <= *reps; rep++ {
-			r, err := runOnce(exe, impl, rep, *n, *clients, *settle, *keepalive)
+			var (
+				r   result
+				err error
+			)
+			if impl == "herald" {
+				r, err = runHeraldOnce(exe, bin, rep, *n, *clients, *settle, *window)
+			} else {
+				r, err = runOnce(exe, impl, rep, *n, *clients, *settle, *keepalive, *profileDir, *memProfileRate)
+			}
+			if slicesContains(heraldImpls, impl) {
+				r.Date = time.Now().UTC().Format(time.RFC3339)
+			}
 			if err != nil {
 				return fmt.Errorf("%s rep %d: %w", impl, rep, err)
 			}
 			fmt.Printf("RESULT impl=%s rep=%d n=%d heap+stack/conn=%.0f rss/conn=%.0f sys/conn=%.0f goroutines=%d->%d (%.2f/conn)\n",
 				r.Impl, r.Rep, r.N, r.HeapStack, r.RSS, r.Sys, r.Base.Goroutines, r.AtN.Goroutines, r.GorPer)
+			if r.Method != "" {
+				fmt.Printf("  heap/conn=%.0f stack/conn=%.0f conns=%d subscriptions=%d channels=%d (api %d) method=%q\n",
+					r.Heap, r.Stack, r.AtN.Conns, r.AtN.Subscribed, r.AtN.Channels, r.AtN.APIChannels, r.Method)
+			}
 			all = append(all, r)
 			if *jsonOut != "" {
 				if err := appendJSON(*jsonOut, r); err != nil {
@@ -156,9 +200,25 @@ func (c *child) stats() (memStats, error) {
 	return s, json.Unmarshal([]byte(l), &s)
 }
 
-func runOnce(exe, impl string, rep, n, clients int, settle, keepalive time.Duration) (result, error) {
+func slicesContains(l []string, s string) bool {
+	for _, v := range l {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func runOnce(exe, impl string, rep, n, clients int, settle, keepalive time.Duration, profileDir string, memProfileRate int) (result, error) {
 	r := result{Impl: impl, Rep: rep, N: n}
-	srv, err := startChild(exe, "server", "-impl="+impl, "-addr=127.0.0.1:0", "-keepalive="+keepalive.String())
+	herald := impl == "herald-inproc"
+	var clientArgs []string
+	if herald {
+		clientArgs = heraldClientArgs
+		r.Method = "inside: runtime.GC + debug.FreeOSMemory, then runtime.MemStats and VmRSS"
+	}
+	srv, err := startChild(exe, "server", "-impl="+impl, "-addr=127.0.0.1:0", "-keepalive="+keepalive.String(),
+		fmt.Sprintf("-memprofilerate=%d", memProfileRate))
 	if err != nil {
 		return r, err
 	}
@@ -172,33 +232,31 @@ func runOnce(exe, impl string, rep, n, clients int, settle, keepalive time.Durat
 		return r, err
 	}
 
+	profile := func(tag string) error {
+		if !herald || profileDir == "" {
+			return nil
+		}
+		path := filepath.Join(profileDir, fmt.Sprintf("%s-rep%d-%s.pprof", impl, rep, tag))
+		if _, err := io.WriteString(srv.stdin, "profile "+path+"\n"); err != nil {
+			return err
+		}
+		_, err := srv.expect("PROFILED ", 60*time.Second)
+		r.Profile = path
+		return err
+	}
+	if err := profile("base"); err != nil {
+		return r, err
+	}
+
 	start := time.Now()
-	var cls []*child
+	cls, err := startClients(exe, addr, n, clients, clientArgs)
 	defer func() {
 		for _, c := range cls {
 			c.stop()
 		}
 	}()
-	for i := 0; i < clients; i++ {
-		k := n / clients
-		if i < n%clients {
-			k++
-		}
-		c, err := startChild(exe, "client", "-addr="+addr, fmt.Sprintf("-n=%d", k), fmt.Sprintf("-id=%d", i))
-		if err != nil {
-			return r, err
-		}
-		cls = append(cls, c)
-	}
-	for i, c := range cls {
-		l, err := c.expect("READY ", 5*time.Minute)
-		if err != nil {
-			return r, fmt.Errorf("client %d: %w", i, err)
-		}
-		var ok, failed int
-		if _, err := fmt.Sscanf(l, "%d %d", &ok, &failed); err != nil || failed != 0 {
-			return r, fmt.Errorf("client %d: READY %s", i, l)
-		}
+	if err != nil {
+		return r, err
 	}
 	fmt.Fprintf(os.Stderr, "%s rep %d: %d connections subscribed in %v\n", impl, rep, n, time.Since(start).Round(time.Millisecond))
 	time.Sleep(settle)
@@ -212,11 +270,18 @@ func runOnce(exe, impl string, rep, n, clients int, settle, keepalive time.Durat
 	if r.AtN.Subscribed != int64(n) || r.AtN.Conns != n {
 		return r, fmt.Errorf("server reports %d conns / %d subscribed, want %d", r.AtN.Conns, r.AtN.Subscribed, n)
 	}
-	fn := float64(n)
-	r.HeapStack = (float64(r.AtN.HeapInuse+r.AtN.StackInuse) - float64(r.Base.HeapInuse+r.Base.StackInuse)) / fn
-	r.RSS = (float64(r.AtN.RSS) - float64(r.Base.RSS)) / fn
-	r.Sys = (float64(r.AtN.Sys) - float64(r.Base.Sys)) / fn
-	r.GorPer = float64(r.AtN.Goroutines-r.Base.Goroutines) / fn
+	if herald {
+		if err := checkHerald(r, n, clients); err != nil {
+			return r, err
+		}
+	}
+	if err := profile("atN"); err != nil {
+		return r, err
+	}
+	r.compute()
+	if !herald {
+		r.Heap, r.Stack = 0, 0 // keep the original record format for the simulated variants
+	}
 	return r, nil
 }
 

@@ -75,3 +75,17 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.ClientEventsRejected, m.AuthFailures, m.ProtocolErrors, m.APIRequests, m.APIEventsPublished)
 	return m
 }
+
+// InitApp creates the per-app series at zero so dashboards and alerts see
+// them before the first connection.
+func (m *Metrics) InitApp(appID string) {
+	m.Connections.WithLabelValues(appID)
+	m.ConnectionsTotal.WithLabelValues(appID)
+	m.Channels.WithLabelValues(appID)
+	m.MessagesReceived.WithLabelValues(appID)
+	m.MessagesSent.WithLabelValues(appID)
+	m.SlowConsumers.WithLabelValues(appID)
+	m.PongTimeouts.WithLabelValues(appID)
+	m.ClientEvents.WithLabelValues(appID)
+	m.APIEventsPublished.WithLabelValues(appID)
+}

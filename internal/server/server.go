@@ -62,6 +62,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	for _, a := range store.All() {
+		m.InitApp(a.ID) // series exist from the start, not from the first connection
+	}
 
 	h := hub.New(hub.Config{
 		ActivityTimeout:    time.Duration(cfg.ActivityTimeout) * time.Second,

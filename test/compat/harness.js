@@ -346,6 +346,7 @@ let clientSeq = 0;
  * opts.key      override the key only
  * opts.signer   `pusher` SDK instance used by the customHandler (default: correct SDK for the app)
  * opts.user     presence channel_data ({user_id, user_info}) passed to authorizeChannel
+ *               (default {user_id: <label>})
  * opts.userData user data for pusher.signin() ({id, user_info, ...})
  * opts.authHook (params) => authData|undefined to override authorization per channel
  */
@@ -372,7 +373,7 @@ function makeClient(server, opts = {}) {
             const custom = opts.authHook({ socketId, channelName, signer });
             if (custom) return callback(null, custom);
           }
-          const data = channelName.startsWith('presence-') ? opts.user : undefined;
+          const data = channelName.startsWith('presence-') ? opts.user || { user_id: label } : undefined;
           callback(null, signer.authorizeChannel(socketId, channelName, data));
         } catch (err) {
           callback(err, null);
@@ -397,29 +398,37 @@ function makeClient(server, opts = {}) {
   client.states = states;
   client.errors = errors;
 
+  // Transcript: state changes, errors and the raw frames on the wire (hooked
+  // into pusher-js' transport once connected; the handshake frame is summarised
+  // by the socket_id in the "connected" line).
   const t0 = Date.now();
+  const stamp = () => `${String(Date.now() - t0).padStart(5)}ms`;
+  let hooked = null;
   client.connection.bind('state_change', ({ previous, current }) => {
     states.push(current);
-    frames.push(`${Date.now() - t0}ms state ${previous} -> ${current}`);
+    const sid = current === 'connected' ? ` (socket_id ${client.connection.socket_id})` : '';
+    frames.push(`${stamp()} state ${previous} -> ${current}${sid}`);
+    const transport = current === 'connected' && client.connection.connection && client.connection.connection.transport;
+    if (transport && transport !== hooked) {
+      hooked = transport;
+      transport.bind('message', (m) => frames.push(`${stamp()} S->C ${m && m.data}`));
+      const origSend = transport.send.bind(transport);
+      transport.send = (data) => {
+        frames.push(`${stamp()} C->S ${data}`);
+        return origSend(data);
+      };
+    }
   });
   client.connection.bind('error', (err) => {
     errors.push(err);
-    frames.push(`${Date.now() - t0}ms error ${safeJSON(err)}`);
+    frames.push(`${stamp()} error event ${safeJSON(err)}`);
   });
-  client.connection.bind('message', (msg) => {
-    frames.push(`${Date.now() - t0}ms S->C ${safeJSON(msg)}`);
-  });
-  const origSend = client.send_event.bind(client);
-  client.send_event = (event, data, channel) => {
-    frames.push(`${Date.now() - t0}ms C->S ${safeJSON({ event, channel, data })}`);
-    return origSend(event, data, channel);
-  };
   return client;
 }
 
 function safeJSON(v) {
   try {
-    const s = JSON.stringify(v);
+    const s = JSON.stringify(v, (_k, x) => (x instanceof Error ? { error: x.name, message: x.message } : x));
     return s && s.length > 2000 ? `${s.slice(0, 2000)}…` : s;
   } catch {
     return inspect(v, { depth: 4 });
@@ -544,7 +553,11 @@ function scenario(getServer, body) {
       const diag = s.dump();
       const alive = server.exited ? `\n--- herald died: ${inspect(server.exited)} ---\n${server.output.slice(-4000)}` : '';
       if (err && typeof err === 'object') {
-        err.message = `${err.message}\n${diag}${alive}`;
+        // Reporters print err.stack (which already holds the message), so add
+        // the client transcripts there.
+        const extra = `\n--- client transcripts (last frames) ---\n${diag}${alive}`;
+        if (typeof err.stack === 'string') err.stack += extra;
+        else err.message = `${err.message}${extra}`;
         throw err;
       }
       throw new Error(`${String(err)}\n${diag}${alive}`);

@@ -10,8 +10,10 @@ const path = require('node:path');
 const { buildHerald } = require('./harness');
 
 let bin = process.env.HERALD_BIN;
+let buildDir = null;
 if (!bin) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-build-'));
+  buildDir = dir;
   const t0 = Date.now();
   try {
     bin = buildHerald(dir);
@@ -34,7 +36,8 @@ const args = [
   '--test',
   '--test-concurrency=1',
   '--test-timeout=60000',
-  ...(process.stdout.isTTY ? [] : ['--test-reporter=spec']),
+  '--test-force-exit',
+  '--test-reporter=spec',
   ...process.argv.slice(2),
   ...files,
 ];
@@ -43,6 +46,7 @@ const res = spawnSync(process.execPath, args, {
   stdio: 'inherit',
   env: { ...process.env, HERALD_BIN: bin },
 });
+if (buildDir) fs.rmSync(buildDir, { recursive: true, force: true });
 if (res.error) {
   console.error(res.error.message);
   process.exit(1);

@@ -2,9 +2,10 @@
 // Client events (channel.trigger('client-…')) relayed between pusher-js clients.
 
 const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
 const test = require('node:test');
 const { describe, it } = test;
-const { APPS, collect, scenario, sleep, subscribed, uniq, useServer, waitFor, safeJSON } = require('../harness');
+const { APPS, collect, errorCode, scenario, sleep, subscribed, uniq, useServer, waitFor, safeJSON } = require('../harness');
 
 describe('client events', () => {
   const server = useServer(test, { name: 'client-events' });
@@ -89,5 +90,32 @@ describe('client events', () => {
     await sleep(500);
     assert.equal(gb.length, 0, 'a connection that is not subscribed must not be able to inject client events');
     assert.equal(a.connection.state, 'connected');
+  }));
+  it('client event on an encrypted channel is refused, not relayed', scenario(server, async (s) => {
+    const name = uniq('private-encrypted-ce-');
+    const sdk = s.server.sdk({ encryptionMasterKeyBase64: crypto.randomBytes(32).toString('base64') });
+    const a = await s.connectedClient({ signer: sdk });
+    const b = await s.connectedClient({ signer: sdk });
+    const cha = await subscribed(a, name);
+    const gb = collect(await subscribed(b, name), 'client-x');
+    assert.throws(() => cha.trigger('client-x', { a: 1 }), /encrypted/i, 'pusher-js itself refuses client events on encrypted channels');
+    // A hand-written client could still send one (it would be plaintext): the server must not relay it.
+    a.send_event('client-x', { plaintext: true }, name);
+    await sleep(500);
+    assert.equal(gb.length, 0, 'client events on private-encrypted- channels must not be relayed');
+    assert.equal(a.connection.state, 'connected');
+  }));
+  it('rate limit: over 10 client events per second → pusher:error 4301, connection kept', scenario(server, async (s) => {
+    const name = uniq('private-rate-');
+    const a = await s.connectedClient();
+    const b = await s.connectedClient();
+    const cha = await subscribed(a, name);
+    const gb = collect(await subscribed(b, name), 'client-burst');
+    for (let i = 0; i < 25; i++) cha.trigger('client-burst', { i });
+    await waitFor(() => a.errors.some((e) => errorCode(e) === 4301), 3000, 'pusher:error with code 4301 at the sender');
+    await sleep(500);
+    assert.ok(gb.length >= 1, 'events within the limit are relayed');
+    assert.ok(gb.length < 25, `a burst of 25 must not be relayed in full (got ${gb.length})`);
+    assert.equal(a.connection.state, 'connected', 'the rate limit does not close the connection');
   }));
 });
