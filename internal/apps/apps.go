@@ -18,10 +18,12 @@ type App struct {
 	Enabled              bool
 	EnableClientMessages bool
 	RequireSignin        bool
-	MaxConnections       int // 0 = unlimited
-	MaxPresenceMembers   int // 0 = unlimited
-	MaxEventPayloadBytes int // 0 = unlimited
-	Webhooks             []Webhook
+	// EnableSubscriptionCount broadcasts pusher_internal:subscription_count.
+	EnableSubscriptionCount bool
+	MaxConnections          int // 0 = unlimited
+	MaxPresenceMembers      int // 0 = unlimited
+	MaxEventPayloadBytes    int // 0 = unlimited
+	Webhooks                []Webhook
 }
 
 // Webhook is one configured webhook endpoint.

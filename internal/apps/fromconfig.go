@@ -16,15 +16,16 @@ func FromConfig(list []config.App) []App {
 	out := make([]App, 0, len(list))
 	for _, c := range list {
 		a := App{
-			ID:                   c.ID,
-			Key:                  c.Key,
-			Secret:               c.Secret,
-			Enabled:              c.IsEnabled(),
-			EnableClientMessages: c.EnableClientMessages,
-			RequireSignin:        c.RequireSignin,
-			MaxConnections:       c.MaxConnections,
-			MaxPresenceMembers:   orDefault(c.MaxPresenceMembers, config.DefaultMaxPresenceMembers),
-			MaxEventPayloadBytes: orDefault(c.MaxEventPayloadKB, config.DefaultMaxEventPayloadKB) * 1024,
+			ID:                      c.ID,
+			Key:                     c.Key,
+			Secret:                  c.Secret,
+			Enabled:                 c.IsEnabled(),
+			EnableClientMessages:    c.EnableClientMessages,
+			RequireSignin:           c.RequireSignin,
+			EnableSubscriptionCount: c.EnableSubscriptionCount,
+			MaxConnections:          c.MaxConnections,
+			MaxPresenceMembers:      orDefault(c.MaxPresenceMembers, config.DefaultMaxPresenceMembers),
+			MaxEventPayloadBytes:    orDefault(c.MaxEventPayloadKB, config.DefaultMaxEventPayloadKB) * 1024,
 		}
 		for _, w := range c.Webhooks {
 			a.Webhooks = append(a.Webhooks, Webhook{

@@ -28,6 +28,12 @@ type Config struct {
 	ActivityTimeout int `yaml:"activity_timeout"` // default 120
 	// PongTimeout is how long to wait for any frame after our pusher:ping.
 	PongTimeout Duration `yaml:"pong_timeout"` // default 30s
+	// CacheTTL is how long a cache channel keeps its last event.
+	CacheTTL Duration `yaml:"cache_ttl"` // default 30m
+	// SigninTimeout is how long a connection of an app with require_signin
+	// may stay without signing in (or joining a private/presence channel)
+	// before it is closed with 4009.
+	SigninTimeout Duration `yaml:"signin_timeout"` // default 30s
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"` // default 10s
 
@@ -72,21 +78,25 @@ type LimitsConfig struct {
 	MaxRequestBodyKB   int `yaml:"max_request_body_kb"`   // default 256
 	MaxUserInfoKB      int `yaml:"max_user_info_kb"`      // default 1: presence channel_data size
 	MaxUserIDLen       int `yaml:"max_user_id_len"`       // default 128
+	MaxWatchlistSize   int `yaml:"max_watchlist_size"`    // default 100: ids kept from a sign-in's watchlist
 }
 
 // App is one tenant. ID, Key and Secret are required and ID and Key are unique
 // across apps. When no app is configured, EnsureDefaultApp adds one.
 type App struct {
-	ID                   string    `yaml:"id"`
-	Key                  string    `yaml:"key"`
-	Secret               string    `yaml:"secret"`
-	Enabled              *bool     `yaml:"enabled"` // default true
-	EnableClientMessages bool      `yaml:"enable_client_messages"`
-	RequireSignin        bool      `yaml:"require_signin"`
-	MaxConnections       int       `yaml:"max_connections"`      // 0 = unlimited
-	MaxPresenceMembers   int       `yaml:"max_presence_members"` // default 100
-	MaxEventPayloadKB    int       `yaml:"max_event_payload_kb"` // default 10
-	Webhooks             []Webhook `yaml:"webhooks"`
+	ID                   string `yaml:"id"`
+	Key                  string `yaml:"key"`
+	Secret               string `yaml:"secret"`
+	Enabled              *bool  `yaml:"enabled"` // default true
+	EnableClientMessages bool   `yaml:"enable_client_messages"`
+	RequireSignin        bool   `yaml:"require_signin"`
+	// EnableSubscriptionCount sends pusher_internal:subscription_count to
+	// subscribers of non-presence channels when their count changes.
+	EnableSubscriptionCount bool      `yaml:"enable_subscription_count"`
+	MaxConnections          int       `yaml:"max_connections"`      // 0 = unlimited
+	MaxPresenceMembers      int       `yaml:"max_presence_members"` // default 100
+	MaxEventPayloadKB       int       `yaml:"max_event_payload_kb"` // default 10
+	Webhooks                []Webhook `yaml:"webhooks"`
 
 	// Generated marks the embedded default app added by EnsureDefaultApp whose
 	// credentials (some or all) were generated and stored in StoredIn. Never

@@ -10,6 +10,8 @@ const (
 	DefaultActivityTimeout = 120 // seconds
 	DefaultPongTimeout     = Duration(30 * time.Second)
 	DefaultShutdownTimeout = Duration(10 * time.Second)
+	DefaultCacheTTL        = Duration(30 * time.Minute)
+	DefaultSigninTimeout   = Duration(30 * time.Second)
 	DefaultLogFormat       = "text"
 	DefaultLogLevel        = "info"
 
@@ -21,6 +23,7 @@ const (
 	DefaultMaxRequestBodyKB   = 256
 	DefaultMaxUserInfoKB      = 1
 	DefaultMaxUserIDLen       = 128
+	DefaultMaxWatchlistSize   = 100
 
 	DefaultMaxPresenceMembers = 100
 	DefaultMaxEventPayloadKB  = 10
@@ -41,6 +44,12 @@ func (c *Config) ApplyDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if c.CacheTTL == 0 {
+		c.CacheTTL = DefaultCacheTTL
+	}
+	if c.SigninTimeout == 0 {
+		c.SigninTimeout = DefaultSigninTimeout
+	}
 	setString(&c.Log.Format, DefaultLogFormat)
 	setString(&c.Log.Level, DefaultLogLevel)
 	if c.Metrics.Enabled == nil {
@@ -56,6 +65,7 @@ func (c *Config) ApplyDefaults() {
 	setInt(&l.MaxRequestBodyKB, DefaultMaxRequestBodyKB)
 	setInt(&l.MaxUserInfoKB, DefaultMaxUserInfoKB)
 	setInt(&l.MaxUserIDLen, DefaultMaxUserIDLen)
+	setInt(&l.MaxWatchlistSize, DefaultMaxWatchlistSize)
 
 	for i := range c.Apps {
 		a := &c.Apps[i]

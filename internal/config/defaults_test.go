@@ -17,9 +17,12 @@ func TestApplyDefaults(t *testing.T) {
 		ActivityTimeout: 120,
 		PongTimeout:     Duration(30 * time.Second),
 		ShutdownTimeout: Duration(10 * time.Second),
+		CacheTTL:        Duration(30 * time.Minute),
+		SigninTimeout:   Duration(30 * time.Second),
 		Limits: LimitsConfig{
 			MaxFrameKB: 100, MaxChannelNameLen: 200, MaxEventNameLen: 200, WriteBufferKB: 1024,
 			ClientEventsPerSec: 10, MaxRequestBodyKB: 256, MaxUserInfoKB: 1, MaxUserIDLen: 128,
+			MaxWatchlistSize: 100,
 		},
 		Apps: []App{{ID: "1", Key: "k", Secret: "s", Enabled: &yes, MaxPresenceMembers: 100, MaxEventPayloadKB: 10}},
 	}

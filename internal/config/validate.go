@@ -67,6 +67,12 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout < 0 {
 		v.add("shutdown_timeout", "must not be negative")
 	}
+	if c.CacheTTL < 0 {
+		v.add("cache_ttl", "must not be negative")
+	}
+	if c.SigninTimeout < 0 {
+		v.add("signin_timeout", "must not be negative")
+	}
 
 	l := c.Limits
 	v.nonNegative("limits.max_frame_kb", l.MaxFrameKB)
@@ -77,6 +83,7 @@ func (c *Config) Validate() error {
 	v.nonNegative("limits.max_request_body_kb", l.MaxRequestBodyKB)
 	v.nonNegative("limits.max_user_info_kb", l.MaxUserInfoKB)
 	v.nonNegative("limits.max_user_id_len", l.MaxUserIDLen)
+	v.nonNegative("limits.max_watchlist_size", l.MaxWatchlistSize)
 
 	ids := map[string]int{}
 	keys := map[string]int{}

@@ -25,6 +25,8 @@ type Backend interface {
 	Channel(appID, name string) hub.ChannelStats
 	Channels(appID, prefix string) map[string]hub.ChannelStats
 	PresenceUsers(appID, name string) []string
+	Cached(appID, name string) (hub.CacheEntry, bool)
+	TerminateUser(appID, userID string) int
 }
 
 // Config bounds the API. Zero values mean the documented default.
@@ -86,6 +88,7 @@ func New(cfg Config, deps Deps) *API {
 	a.handle(http.MethodGet, "/apps/{app_id}/channels", "channels", a.channels)
 	a.handle(http.MethodGet, "/apps/{app_id}/channels/{channel_name}", "channel", a.channel)
 	a.handle(http.MethodGet, "/apps/{app_id}/channels/{channel_name}/users", "users", a.users)
+	a.handle(http.MethodPost, "/apps/{app_id}/users/{user_id}/terminate_connections", "terminate_connections", a.terminate)
 	a.mux.HandleFunc("/apps/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Unknown API endpoint")
 	})

@@ -59,7 +59,23 @@ func (a *API) channel(r *request) (any, *apiError) {
 	if in.subscriptionCount {
 		out["subscription_count"] = st.SubscriptionCount
 	}
+	if in.cache && protocol.Classify(name).Cache {
+		if e, ok := a.b.Cached(r.app.ID, name); ok {
+			out["cache"] = map[string]any{"event": e.Event, "data": e.Data, "ttl": int(e.TTL.Seconds())}
+		} else {
+			out["cache"] = nil
+		}
+	}
 	return out, nil
+}
+
+func (a *API) terminate(r *request) (any, *apiError) {
+	id := r.PathValue("user_id")
+	if id == "" || !protocol.ValidChannelName(id, 200) {
+		return nil, errorf(http.StatusBadRequest, "Invalid user id "+strconv.Quote(truncate(id, 210)))
+	}
+	a.b.TerminateUser(r.app.ID, id)
+	return struct{}{}, nil
 }
 
 type user struct {

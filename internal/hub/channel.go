@@ -13,13 +13,17 @@ type chanKey struct {
 }
 
 type shard struct {
-	mu       sync.RWMutex
-	channels map[chanKey]*channel
+	mu            sync.RWMutex
+	channels      map[chanKey]*channel
+	cache         map[chanKey]*cachedEvent // cache channels' last event; kept while unoccupied
+	pendingCounts map[chanKey]struct{}     // throttled subscription counts still to send
 }
 
 type channel struct {
 	subs    map[*Client]struct{}
 	members map[string]*member // presence channels only
+
+	countSentAt int64 // last subscription_count broadcast, unix nanos
 }
 
 type member struct {

@@ -28,11 +28,14 @@ type Client struct {
 	pingSentAt atomic.Int64 // unix nanos of our unanswered pusher:ping, 0 if none
 	gone       atomic.Bool  // disconnected from the hub
 	closed     atomic.Bool  // Close was called
+	authorized atomic.Bool  // signed in or joined a private/presence channel (require_signin)
+	connectedAt int64
 
 	mu       sync.Mutex
 	subs     []subscription // a slice: most connections hold few channels
 	tokens   float64        // client-event token bucket
 	tokensAt int64
+	user     *signedInUser // nil until pusher:signin succeeds
 }
 
 type subscription struct {

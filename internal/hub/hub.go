@@ -33,6 +33,9 @@ type Config struct {
 	MaxUserIDLen       int           // default 128
 	ClientEventsPerSec int           // default 10
 	MaxChannelsPerConn int           // default 1000
+	MaxWatchlistSize   int           // default 100: ids kept from a sign-in's watchlist
+	CacheTTL           time.Duration // default 30m: lifetime of a cache channel's last event
+	SigninTimeout      time.Duration // default 30s: require_signin grace period
 }
 
 func (c *Config) setDefaults() {
@@ -63,6 +66,15 @@ func (c *Config) setDefaults() {
 	if c.MaxChannelsPerConn <= 0 {
 		c.MaxChannelsPerConn = 1000
 	}
+	if c.MaxWatchlistSize <= 0 {
+		c.MaxWatchlistSize = 100
+	}
+	if c.CacheTTL <= 0 {
+		c.CacheTTL = 30 * time.Minute
+	}
+	if c.SigninTimeout <= 0 {
+		c.SigninTimeout = 30 * time.Second
+	}
 }
 
 // Deps are the hub's collaborators.
@@ -86,6 +98,8 @@ type Hub struct {
 	clients   map[string]*Client // by socket id
 	perApp    map[string]int     // live connections per app id
 
+	users userIndex
+
 	closing atomic.Bool
 }
 
@@ -104,6 +118,8 @@ func New(cfg Config, deps Deps) *Hub {
 		clients: make(map[string]*Client),
 		perApp:  make(map[string]int),
 	}
+	h.users.conns = make(map[chanKey]map[*Client]struct{})
+	h.users.watchers = make(map[chanKey]map[*Client]struct{})
 	for i := range h.shards {
 		h.shards[i].channels = make(map[chanKey]*channel)
 	}
@@ -114,12 +130,16 @@ func New(cfg Config, deps Deps) *Hub {
 func (h *Hub) Run(ctx context.Context) error {
 	t := time.NewTicker(h.cfg.SweepInterval)
 	defer t.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 			h.sweep()
+			h.flushCounts()
+			if n%60 == 0 {
+				h.purgeCache()
+			}
 		}
 	}
 }
@@ -140,6 +160,7 @@ func (h *Hub) Connect(app *apps.App, sink Sink, remote string) (*Client, error) 
 	c.lastSeen.Store(now)
 	c.tokens = float64(h.cfg.ClientEventsPerSec)
 	c.tokensAt = now
+	c.connectedAt = now
 
 	h.clientsMu.Lock()
 	if app.MaxConnections > 0 && h.perApp[app.ID] >= app.MaxConnections {
@@ -169,9 +190,13 @@ func (h *Hub) Disconnect(c *Client) {
 	c.mu.Lock()
 	subs := c.subs
 	c.subs = nil
+	user := c.user
 	c.mu.Unlock()
 	for _, s := range subs {
 		h.leave(c, s)
+	}
+	if user != nil {
+		h.signOut(c, user)
 	}
 	h.clientsMu.Lock()
 	delete(h.clients, c.socketID)

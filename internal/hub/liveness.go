@@ -13,9 +13,15 @@ func (h *Hub) sweep() {
 	idle := h.cfg.ActivityTimeout.Nanoseconds()
 	pongWait := h.cfg.PongTimeout.Nanoseconds()
 
-	var ping, kill []*Client
+	signinWait := h.cfg.SigninTimeout.Nanoseconds()
+
+	var ping, kill, unauthorized []*Client
 	h.clientsMu.RLock()
 	for _, c := range h.clients {
+		if c.app.RequireSignin && !c.authorized.Load() && now-c.connectedAt >= signinWait {
+			unauthorized = append(unauthorized, c)
+			continue
+		}
 		if sent := c.pingSentAt.Load(); sent != 0 {
 			if now-sent >= pongWait {
 				kill = append(kill, c)
@@ -31,6 +37,14 @@ func (h *Hub) sweep() {
 	for _, c := range ping {
 		c.pingSentAt.Store(now)
 		c.Send(pingFrame)
+	}
+	for _, c := range unauthorized {
+		h.m.AuthFailures.WithLabelValues(c.app.ID, "signin_timeout").Inc()
+		h.log.Warn("closing connection that did not sign in", "app_key", c.app.Key, "socket_id", c.socketID,
+			"reason", "require_signin timeout", "remote", c.remote)
+		msg := "Connection not authorized within " + h.cfg.SigninTimeout.String() + ": sign in first"
+		c.Send(protocol.ErrorFrame(protocol.CodeUnauthorized, msg))
+		c.Close(protocol.CodeUnauthorized, msg)
 	}
 	for _, c := range kill {
 		h.m.PongTimeouts.WithLabelValues(c.app.ID).Inc()

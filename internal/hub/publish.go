@@ -10,14 +10,47 @@ var clientSlicePool = sync.Pool{New: func() any { s := make([]*Client, 0, 64); r
 
 // Publish delivers an API-triggered event to every subscriber of channel in
 // app except the connection whose socket id is except. The frame is encoded
-// once; every subscriber gets the same bytes.
+// once; every subscriber gets the same bytes. #server-to-user-<id> goes to
+// every connection signed in as <id>; a cache channel keeps the event for
+// later subscribers.
 func (h *Hub) Publish(appID, channel, event, data, except string) {
-	h.publishFrame(appID, channel, protocol.EncodeEvent(event, channel, data), except, nil)
+	frame := protocol.EncodeEvent(event, channel, data)
+	bp := clientSlicePool.Get().(*[]*Client)
+	list := (*bp)[:0]
+	k := chanKey{appID, channel}
+	if id, ok := protocol.UserChannelID(channel); ok {
+		list = h.userConns(appID, id, list)
+	} else if protocol.Classify(channel).Cache {
+		list = h.storeAndCopy(k, event, data, list)
+	} else {
+		list = h.subscribers(k, list)
+	}
+	h.sendAll(list, frame, except, nil)
+	clear(list)
+	*bp = list[:0]
+	clientSlicePool.Put(bp)
 }
 
-func (h *Hub) publishFrame(appID, channel string, frame []byte, exceptID string, exceptClient *Client) int {
-	bp := clientSlicePool.Get().(*[]*Client)
-	list := h.subscribers(chanKey{appID, channel}, (*bp)[:0])
+// storeAndCopy caches the event and copies the subscribers under one lock,
+// so a concurrent subscriber gets the event exactly once: from the cache or
+// from this publish.
+func (h *Hub) storeAndCopy(k chanKey, event, data string, buf []*Client) []*Client {
+	s := h.shardFor(k)
+	s.mu.Lock()
+	if s.cache == nil {
+		s.cache = make(map[chanKey]*cachedEvent)
+	}
+	s.cache[k] = &cachedEvent{event: event, data: data, expires: h.now().Add(h.cfg.CacheTTL).UnixNano()}
+	if ch := s.channels[k]; ch != nil {
+		for c := range ch.subs {
+			buf = append(buf, c)
+		}
+	}
+	s.mu.Unlock()
+	return buf
+}
+
+func (h *Hub) sendAll(list []*Client, frame []byte, exceptID string, exceptClient *Client) int {
 	n := 0
 	for _, c := range list {
 		if c == exceptClient || (exceptID != "" && c.socketID == exceptID) {
@@ -26,6 +59,13 @@ func (h *Hub) publishFrame(appID, channel string, frame []byte, exceptID string,
 		c.Send(frame)
 		n++
 	}
+	return n
+}
+
+func (h *Hub) publishFrame(appID, channel string, frame []byte, exceptID string, exceptClient *Client) int {
+	bp := clientSlicePool.Get().(*[]*Client)
+	list := h.subscribers(chanKey{appID, channel}, (*bp)[:0])
+	n := h.sendAll(list, frame, exceptID, exceptClient)
 	clear(list)
 	*bp = list[:0]
 	clientSlicePool.Put(bp)

@@ -34,9 +34,7 @@ func (h *Hub) Subscribe(c *Client, d protocol.SubscribeData) error {
 	case protocol.Reserved:
 		return subErr(name, "InvalidChannel", 400, "Channel names starting with # are reserved")
 	case protocol.UserChannel:
-		// Sign-in and user channels arrive with the next capability; until a
-		// connection can sign in, nobody may read a user channel.
-		return subErr(name, "AuthError", 403, "Subscribing to %s requires a connection signed in as that user", name)
+		return h.subscribeUserChannel(c, name)
 	}
 	if !protocol.ValidChannelName(name, h.cfg.MaxChannelNameLen) {
 		if len(name) > h.cfg.MaxChannelNameLen {
@@ -48,9 +46,17 @@ func (h *Hub) Subscribe(c *Client, d protocol.SubscribeData) error {
 	var m protocol.Member
 	if info.Type.RequiresAuth() {
 		var cd *string
+		var signedIn *signedInUser
 		if info.Type == protocol.Presence {
 			if d.ChannelData == nil {
-				return subErr(name, "AuthError", 401, "Presence channel subscriptions need channel_data")
+				// A signed-in connection may join presence as its user (pusher-js
+				// sends no channel_data then, and signs socket_id:channel only).
+				c.mu.Lock()
+				signedIn = c.user
+				c.mu.Unlock()
+				if signedIn == nil {
+					return subErr(name, "AuthError", 401, "Presence channel subscriptions need channel_data or a signed-in connection")
+				}
 			}
 			cd = d.ChannelData
 		}
@@ -59,7 +65,9 @@ func (h *Hub) Subscribe(c *Client, d protocol.SubscribeData) error {
 			return subErr(name, "AuthError", 401, "Invalid signature: expected HMAC SHA256 hex digest of %s",
 				truncate(signing.ChannelStringToSign(c.socketID, name, cd), 300))
 		}
-		if info.Type == protocol.Presence {
+		if signedIn != nil {
+			m = protocol.Member{UserID: signedIn.id, UserInfo: signedIn.info}
+		} else if info.Type == protocol.Presence {
 			var err error
 			m, err = protocol.ParseChannelData(*d.ChannelData)
 			if err != nil {
@@ -73,10 +81,30 @@ func (h *Hub) Subscribe(c *Client, d protocol.SubscribeData) error {
 			}
 		}
 	}
-	return h.join(c, name, info.Type == protocol.Presence, m)
+	if err := h.join(c, name, info, m); err != nil {
+		return err
+	}
+	if info.Type.RequiresAuth() {
+		c.authorized.Store(true)
+	}
+	return nil
 }
 
-func (h *Hub) join(c *Client, name string, presence bool, m protocol.Member) error {
+// subscribeUserChannel accepts #server-to-user-<id> only from a connection
+// signed in as <id>. Delivery goes by the user index, not the channel index.
+func (h *Hub) subscribeUserChannel(c *Client, name string) error {
+	id, _ := protocol.UserChannelID(name)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.user == nil || c.user.id != id {
+		return subErr(name, "AuthError", 403, "Subscribing to %s requires a connection signed in as user %q", truncate(name, 210), truncate(id, 140))
+	}
+	c.Send(protocol.SubscriptionSucceeded(name))
+	return nil
+}
+
+func (h *Hub) join(c *Client, name string, info protocol.ChannelInfo, m protocol.Member) error {
+	presence := info.Type == protocol.Presence
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gone.Load() {
@@ -106,6 +134,9 @@ func (h *Hub) join(c *Client, name string, presence bool, m protocol.Member) err
 	}
 	if idx >= 0 { // duplicate subscribe: answer again, count nothing twice
 		c.Send(succeededFrame(ch, name, presence))
+		if info.Cache {
+			c.Send(h.cacheFrameLocked(s, k))
+		}
 		return nil
 	}
 
@@ -130,8 +161,14 @@ func (h *Hub) join(c *Client, name string, presence bool, m protocol.Member) err
 	c.subs = append(c.subs, subscription{channel: name, userID: m.UserID})
 
 	c.Send(succeededFrame(ch, name, presence))
+	if info.Cache {
+		c.Send(h.cacheFrameLocked(s, k))
+	}
 	if newMember {
 		broadcastLocked(ch, protocol.MemberAdded(name, m.UserID, m.UserInfo), c)
+	}
+	if !presence && c.app.EnableSubscriptionCount {
+		h.countChangedLocked(s, k, ch)
 	}
 	return nil
 }
@@ -192,6 +229,10 @@ func (h *Hub) leave(c *Client, sub subscription) {
 	if len(ch.subs) == 0 {
 		delete(s.channels, k)
 		h.m.Channels.WithLabelValues(c.app.ID).Dec()
+		return
+	}
+	if ch.members == nil && c.app.EnableSubscriptionCount {
+		h.countChangedLocked(s, k, ch)
 	}
 }
 

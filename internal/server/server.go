@@ -74,6 +74,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		MaxUserInfoBytes:   cfg.Limits.MaxUserInfoKB << 10,
 		MaxUserIDLen:       cfg.Limits.MaxUserIDLen,
 		ClientEventsPerSec: cfg.Limits.ClientEventsPerSec,
+		MaxWatchlistSize:   cfg.Limits.MaxWatchlistSize,
+		CacheTTL:           cfg.CacheTTL.D(),
+		SigninTimeout:      cfg.SigninTimeout.D(),
 	}, hub.Deps{Logger: log, Metrics: m})
 
 	edge := ws.New(ws.Config{

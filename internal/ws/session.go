@@ -108,6 +108,17 @@ func (ss *session) handle(data []byte) {
 			return
 		}
 		s.hub.Unsubscribe(c, ch)
+	case f.Event == "pusher:signin":
+		d, err := protocol.ParseSignin(f.Data)
+		if err != nil {
+			ss.protocolError(c, &protocol.Error{Code: protocol.CodeUnauthorized, Message: err.Error(), Close: c.App().RequireSignin})
+			return
+		}
+		if err := s.hub.Signin(c, d); err != nil {
+			s.log.Warn("sign-in refused", "app_key", c.App().Key, "socket_id", c.SocketID(),
+				"reason", truncate(err.Error(), 160), "remote", ss.remote)
+			ss.protocolError(c, err)
+		}
 	case strings.HasPrefix(f.Event, "client-"):
 		if err := s.hub.ClientEvent(c, f); err != nil {
 			ss.protocolError(c, err)
