@@ -19,14 +19,16 @@ type CacheEntry struct {
 	TTL   time.Duration // remaining
 }
 
-// cacheFrameLocked returns the frame a new subscriber of a cache channel
-// gets right after subscription_succeeded: the cached event or
-// pusher:cache_miss. The caller holds the shard lock.
-func (h *Hub) cacheFrameLocked(s *shard, k chanKey) []byte {
+// sendCacheLocked sends what a new subscriber of a cache channel gets right
+// after subscription_succeeded: the cached event, or pusher:cache_miss (and
+// a cache_miss webhook). The caller holds the shard lock.
+func (h *Hub) sendCacheLocked(c *Client, s *shard, k chanKey) {
 	if e := s.cache[k]; e != nil && e.expires > h.now().UnixNano() {
-		return protocol.EncodeEvent(e.event, k.name, e.data)
+		c.Send(protocol.EncodeEvent(e.event, k.name, e.data))
+		return
 	}
-	return protocol.CacheMiss(k.name)
+	c.Send(protocol.CacheMiss(k.name))
+	h.emit(c, Event{Kind: CacheMiss, Channel: k.name})
 }
 
 // Cached returns the cached event of a cache channel, if any.

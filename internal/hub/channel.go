@@ -2,6 +2,8 @@ package hub
 
 import (
 	"encoding/json"
+
+	"github.com/heraldhq/herald/internal/apps"
 	"hash/maphash"
 	"sync"
 )
@@ -20,6 +22,7 @@ type shard struct {
 }
 
 type channel struct {
+	app     *apps.App
 	subs    map[*Client]struct{}
 	members map[string]*member // presence channels only
 

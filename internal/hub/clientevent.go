@@ -47,5 +47,7 @@ func (h *Hub) ClientEvent(c *Client, f protocol.Frame) error {
 	frame := protocol.EncodeClientEvent(f.Event, f.Channel, data, hasData, userID)
 	h.m.ClientEvents.WithLabelValues(c.app.ID).Inc()
 	h.publishFrame(c.app.ID, f.Channel, frame, "", c)
+	h.emit(c, Event{Kind: ClientEvent, Channel: f.Channel, Event: f.Event, Data: data, HasData: hasData,
+		SocketID: c.socketID, UserID: userID})
 	return nil
 }

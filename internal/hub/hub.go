@@ -82,6 +82,8 @@ type Deps struct {
 	Logger  *slog.Logger     // required
 	Metrics *metrics.Metrics // required
 	Now     func() time.Time // default time.Now
+	// Observer receives channel and presence events (webhooks); nil = none.
+	Observer Observer
 }
 
 // Hub is safe for concurrent use.
@@ -90,6 +92,7 @@ type Hub struct {
 	log  *slog.Logger
 	m    *metrics.Metrics
 	now  func() time.Time
+	obs  Observer
 	seed maphash.Seed
 
 	shards [numShards]shard
@@ -114,6 +117,7 @@ func New(cfg Config, deps Deps) *Hub {
 		log:     deps.Logger.With("component", "hub"),
 		m:       deps.Metrics,
 		now:     deps.Now,
+		obs:     deps.Observer,
 		seed:    maphash.MakeSeed(),
 		clients: make(map[string]*Client),
 		perApp:  make(map[string]int),

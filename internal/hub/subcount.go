@@ -30,6 +30,7 @@ func (h *Hub) countChangedLocked(s *shard, k chanKey, ch *channel) {
 	}
 	ch.countSentAt = now
 	broadcastLocked(ch, protocol.SubscriptionCount(k.name, n), nil)
+	h.emitApp(ch.app, Event{Kind: SubscriptionCount, Channel: k.name, SubscriptionCount: n})
 }
 
 // flushCounts sends the throttled counts whose window has passed.
@@ -48,6 +49,7 @@ func (h *Hub) flushCounts() {
 				delete(s.pendingCounts, k)
 				ch.countSentAt = now
 				broadcastLocked(ch, protocol.SubscriptionCount(k.name, len(ch.subs)), nil)
+				h.emitApp(ch.app, Event{Kind: SubscriptionCount, Channel: k.name, SubscriptionCount: len(ch.subs)})
 			}
 		}
 		s.mu.Unlock()

@@ -125,17 +125,18 @@ func (h *Hub) join(c *Client, name string, info protocol.ChannelInfo, m protocol
 	defer s.mu.Unlock()
 	ch := s.channels[k]
 	if ch == nil {
-		ch = &channel{subs: make(map[*Client]struct{}, 1)}
+		ch = &channel{app: c.app, subs: make(map[*Client]struct{}, 1)}
 		if presence {
 			ch.members = make(map[string]*member, 1)
 		}
 		s.channels[k] = ch
 		h.m.Channels.WithLabelValues(c.app.ID).Inc()
+		h.emit(c, Event{Kind: ChannelOccupied, Channel: name})
 	}
 	if idx >= 0 { // duplicate subscribe: answer again, count nothing twice
 		c.Send(succeededFrame(ch, name, presence))
 		if info.Cache {
-			c.Send(h.cacheFrameLocked(s, k))
+			h.sendCacheLocked(c, s, k)
 		}
 		return nil
 	}
@@ -148,6 +149,7 @@ func (h *Hub) join(c *Client, name string, info protocol.ChannelInfo, m protocol
 				if len(ch.subs) == 0 {
 					delete(s.channels, k)
 					h.m.Channels.WithLabelValues(c.app.ID).Dec()
+					h.emit(c, Event{Kind: ChannelVacated, Channel: name})
 				}
 				return subErr(name, "LimitReached", 4100, "Presence channel %s is full (%d members)", name, max)
 			}
@@ -162,10 +164,11 @@ func (h *Hub) join(c *Client, name string, info protocol.ChannelInfo, m protocol
 
 	c.Send(succeededFrame(ch, name, presence))
 	if info.Cache {
-		c.Send(h.cacheFrameLocked(s, k))
+		h.sendCacheLocked(c, s, k)
 	}
 	if newMember {
 		broadcastLocked(ch, protocol.MemberAdded(name, m.UserID, m.UserInfo), c)
+		h.emit(c, Event{Kind: MemberAdded, Channel: name, UserID: m.UserID})
 	}
 	if !presence && c.app.EnableSubscriptionCount {
 		h.countChangedLocked(s, k, ch)
@@ -223,12 +226,14 @@ func (h *Hub) leave(c *Client, sub subscription) {
 			if mem.conns--; mem.conns <= 0 {
 				delete(ch.members, sub.userID)
 				broadcastLocked(ch, protocol.MemberRemoved(sub.channel, sub.userID), nil)
+				h.emit(c, Event{Kind: MemberRemoved, Channel: sub.channel, UserID: sub.userID})
 			}
 		}
 	}
 	if len(ch.subs) == 0 {
 		delete(s.channels, k)
 		h.m.Channels.WithLabelValues(c.app.ID).Dec()
+		h.emit(c, Event{Kind: ChannelVacated, Channel: sub.channel})
 		return
 	}
 	if ch.members == nil && c.app.EnableSubscriptionCount {

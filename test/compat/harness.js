@@ -30,6 +30,8 @@ const ARTIFACTS = path.join(__dirname, 'artifacts');
 const APPS = {
   one: { id: '1', key: 'app-key', secret: 'app-secret' },
   two: { id: '2', key: 'app-key-2', secret: 'app-secret-2' },
+  // app 3 only opts in to pusher_internal:subscription_count
+  three: { id: '3', key: 'app-key-3', secret: 'app-secret-3' },
 };
 
 // ---------------------------------------------------------------------------
@@ -144,6 +146,10 @@ function configYAML({ port, tls }) {
     '    key: app-key-2',
     '    secret: app-secret-2',
     '    enable_client_messages: false',
+    '  - id: "3"',
+    '    key: app-key-3',
+    '    secret: app-secret-3',
+    '    enable_subscription_count: true',
     '',
   );
   return lines.join('\n');
@@ -346,7 +352,7 @@ let clientSeq = 0;
  * opts.key      override the key only
  * opts.signer   `pusher` SDK instance used by the customHandler (default: correct SDK for the app)
  * opts.user     presence channel_data ({user_id, user_info}) passed to authorizeChannel
- *               (default {user_id: <label>})
+ *               (default {user_id: <label>}; null = none, pusher-js then uses the sign-in)
  * opts.userData user data for pusher.signin() ({id, user_info, ...})
  * opts.authHook (params) => authData|undefined to override authorization per channel
  */
@@ -373,7 +379,9 @@ function makeClient(server, opts = {}) {
             const custom = opts.authHook({ socketId, channelName, signer });
             if (custom) return callback(null, custom);
           }
-          const data = channelName.startsWith('presence-') ? opts.user || { user_id: label } : undefined;
+          // opts.user === null: no channel_data (presence as the signed-in user)
+          const presence = opts.user === null ? undefined : opts.user || { user_id: label };
+          const data = channelName.startsWith('presence-') ? presence : undefined;
           callback(null, signer.authorizeChannel(socketId, channelName, data));
         } catch (err) {
           callback(err, null);

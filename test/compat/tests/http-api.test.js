@@ -167,30 +167,4 @@ describe('HTTP API with the pusher SDK', () => {
     const err = await rejection(s.server.sdk().triggerBatch(batch), 'batch of 11');
     assert.equal(err.status, 400, `status (body: ${err.body})`);
   }));
-
-  it('sendToUser delivers to a signed-in pusher-js client', scenario(server, async (s) => {
-    const c = await s.connectedClient({ userData: { id: 'user-42', user_info: { name: 'U' } } });
-    c.signin();
-    await waitFor(() => c.user.user_data && c.user.user_data.id === 'user-42', 3000, 'pusher:signin_success (pusher.user.user_data set)');
-    await waitFor(() => c.user.serverToUserChannel && c.user.serverToUserChannel.subscribed, 3000,
-      'subscription to #server-to-user-user-42 succeeded');
-    const got = [];
-    c.user.bind('my-event', (data) => got.push(data));
-    const res = await s.server.sdk().sendToUser('user-42', 'my-event', { hello: 'user' });
-    assert.equal(res.status, 200);
-    await waitFor(() => got.length === 1, 3000, 'user event delivery');
-    assert.deepEqual(got[0], { hello: 'user' });
-  }));
-
-  it('terminateUserConnections disconnects the signed-in user without reconnect', scenario(server, async (s) => {
-    const c = await s.connectedClient({ userData: { id: 'user-term' } });
-    const other = await s.connectedClient({ userData: { id: 'user-stays' } });
-    c.signin();
-    other.signin();
-    await waitFor(() => c.user.user_data && other.user.user_data, 3000, 'both signed in');
-    const res = await s.server.sdk().terminateUserConnections('user-term');
-    assert.equal(res.status, 200);
-    await waitFor(() => c.connection.state === 'disconnected', 3000, `terminated client disconnected (states: ${c.states.join(',')})`);
-    assert.equal(other.connection.state, 'connected', 'another user is unaffected');
-  }));
 });
