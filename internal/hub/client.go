@@ -24,11 +24,11 @@ type Client struct {
 	socketID string
 	remote   string
 
-	lastSeen   atomic.Int64 // unix nanos of the last frame received
-	pingSentAt atomic.Int64 // unix nanos of our unanswered pusher:ping, 0 if none
-	gone       atomic.Bool  // disconnected from the hub
-	closed     atomic.Bool  // Close was called
-	authorized atomic.Bool  // signed in or joined a private/presence channel (require_signin)
+	lastSeen    atomic.Int64 // unix nanos of the last frame received
+	pingSentAt  atomic.Int64 // unix nanos of our unanswered pusher:ping, 0 if none
+	gone        atomic.Bool  // disconnected from the hub
+	closed      atomic.Bool  // Close was called
+	authorized  atomic.Bool  // signed in or joined a private/presence channel (require_signin)
 	connectedAt int64
 
 	mu       sync.Mutex

@@ -140,7 +140,13 @@ func TestPresenceMembership(t *testing.T) {
 	if ev[0]["event"] != "pusher_internal:subscription_succeeded" {
 		t.Fatalf("first frame %v", ev[0])
 	}
-	var data struct{ Presence struct{ IDs []string; Hash map[string]any; Count int } }
+	var data struct {
+		Presence struct {
+			IDs   []string
+			Hash  map[string]any
+			Count int
+		}
+	}
 	_ = json.Unmarshal([]byte(ev[0]["data"].(string)), &data)
 	if data.Presence.Count != 2 || len(data.Presence.Hash) != 2 || data.Presence.IDs[1] != "2" {
 		t.Fatalf("presence data %+v", data)
