@@ -4,9 +4,9 @@
 package httpapi
 
 import (
-	"io"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"

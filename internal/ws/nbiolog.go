@@ -20,7 +20,7 @@ var (
 
 type nbioLogger struct{}
 
-func (nbioLogger) SetLevel(int) {}
+func (nbioLogger) SetLevel(int)                  {}
 func (nbioLogger) Debug(format string, v ...any) { nbioEmit(slog.LevelDebug, format, v) }
 func (nbioLogger) Info(format string, v ...any)  { nbioEmit(slog.LevelDebug, format, v) }
 func (nbioLogger) Warn(format string, v ...any)  { nbioEmit(slog.LevelWarn, format, v) }
