@@ -179,6 +179,20 @@ function makeSelfSignedCert(dir) {
 // ---------------------------------------------------------------------------
 // server process
 
+// Servers still running when this process exits (a crash, a forced exit) are
+// killed so no herald outlives the test run.
+const liveServers = new Set();
+process.on('exit', () => {
+  for (const srv of liveServers) {
+    try {
+      srv.proc.kill('SIGKILL');
+      fs.rmSync(srv.dir, { recursive: true, force: true });
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
 class HeraldServer {
   constructor({ tls = false, name = 'herald' } = {}) {
     this.wantTLS = tls;
@@ -209,6 +223,7 @@ class HeraldServer {
 
     const args = ['serve', '--config', this.configFile, '--data-dir', this.dataDir];
     this.proc = spawn(bin, args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    liveServers.add(this);
     const onData = (chunk) => {
       const s = chunk.toString();
       this.output += s;
@@ -219,6 +234,7 @@ class HeraldServer {
     this.proc.stderr.on('data', onData);
     this.exitPromise = new Promise((resolve) => {
       this.proc.on('exit', (code, signal) => {
+        liveServers.delete(this);
         this.exited = { code, signal };
         resolve(this.exited);
       });
