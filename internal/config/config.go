@@ -19,10 +19,11 @@ type Config struct {
 	// Default "" (routes at the root); when set it must start with "/".
 	PathPrefix string `yaml:"path_prefix"`
 
-	Log     LogConfig     `yaml:"log"`
-	TLS     TLSConfig     `yaml:"tls"`
-	Limits  LimitsConfig  `yaml:"limits"`
-	Metrics MetricsConfig `yaml:"metrics"`
+	Log      LogConfig      `yaml:"log"`
+	TLS      TLSConfig      `yaml:"tls"`
+	Limits   LimitsConfig   `yaml:"limits"`
+	Metrics  MetricsConfig  `yaml:"metrics"`
+	Webhooks WebhooksConfig `yaml:"webhooks"`
 
 	// ActivityTimeout is the activity_timeout (seconds) announced to clients.
 	ActivityTimeout int `yaml:"activity_timeout"` // default 120

@@ -67,6 +67,8 @@ func (c *Config) ApplyDefaults() {
 	setInt(&l.MaxUserIDLen, DefaultMaxUserIDLen)
 	setInt(&l.MaxWatchlistSize, DefaultMaxWatchlistSize)
 
+	c.applyWebhookDefaults()
+
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		if a.Enabled == nil {

@@ -84,6 +84,7 @@ func (c *Config) Validate() error {
 	v.nonNegative("limits.max_user_info_kb", l.MaxUserInfoKB)
 	v.nonNegative("limits.max_user_id_len", l.MaxUserIDLen)
 	v.nonNegative("limits.max_watchlist_size", l.MaxWatchlistSize)
+	v.webhooks(c.Webhooks)
 
 	ids := map[string]int{}
 	keys := map[string]int{}
