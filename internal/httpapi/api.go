@@ -34,6 +34,7 @@ type Config struct {
 	MaxBodyBytes      int64         // default 256 KiB; larger bodies get 413
 	MaxChannelNameLen int           // default 200
 	MaxEventNameLen   int           // default 200
+	MaxUserIDLen      int           // default 128: user ids in #server-to-user- channels
 	TimestampWindow   time.Duration // default 600s (the SDKs' and hosted Pusher's window)
 	// PathPrefix is the prefix the server is mounted under; signatures over
 	// the full path and over the path without it are both accepted.
@@ -49,6 +50,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxEventNameLen <= 0 {
 		c.MaxEventNameLen = 200
+	}
+	if c.MaxUserIDLen <= 0 {
+		c.MaxUserIDLen = 128
 	}
 	if c.TimestampWindow <= 0 {
 		c.TimestampWindow = 600 * time.Second

@@ -102,8 +102,9 @@ func (a *API) validate(b *eventBody, maxChannels int, maxData int) (*event, *api
 }
 
 func (a *API) validPublishChannel(ch string) bool {
-	if _, ok := protocol.UserChannelID(ch); ok {
-		return len(ch) <= a.cfg.MaxChannelNameLen+len("#server-to-user-")
+	if id, ok := protocol.UserChannelID(ch); ok {
+		// Only ids a connection could sign in as (sign-in applies the same rule).
+		return protocol.ValidChannelName(id, a.cfg.MaxUserIDLen)
 	}
 	return protocol.ValidChannelName(ch, a.cfg.MaxChannelNameLen)
 }

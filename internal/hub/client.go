@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -8,13 +9,18 @@ import (
 )
 
 // Sink is the transport side of one connection. Send must not block on a
-// slow peer: it queues the bytes (bounded) and returns an error when the
-// queue is over its bound or the connection is closed. Close sends a close
-// frame with code and reason and then closes the connection.
+// slow peer: it queues the bytes (bounded) and returns ErrSlowConsumer when
+// the queue is over its bound, or another error when the connection is
+// already closed. Close sends a close frame with code and reason and then
+// closes the connection.
 type Sink interface {
 	Send(frame []byte) error
 	Close(code int, reason string)
 }
+
+// ErrSlowConsumer is what a Sink returns when a connection's queue of unsent
+// bytes would pass its bound.
+var ErrSlowConsumer = errors.New("write buffer full")
 
 // Client is one WebSocket connection as the hub sees it.
 type Client struct {
@@ -65,8 +71,8 @@ func (c *Client) Send(frame []byte) {
 		return
 	}
 	if err := c.sink.Send(frame); err != nil {
-		if c.closed.Load() {
-			return
+		if c.closed.Load() || !errors.Is(err, ErrSlowConsumer) {
+			return // the peer is gone; its close callback cleans up
 		}
 		c.hub.m.SlowConsumers.WithLabelValues(c.app.ID).Inc()
 		c.hub.log.Warn("closing slow consumer", "app_key", c.app.Key, "socket_id", c.socketID, "remote", c.remote, "err", err)

@@ -30,7 +30,7 @@ func (s *fakeSink) Send(b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail {
-		return errors.New("write buffer full")
+		return ErrSlowConsumer
 	}
 	s.frames = append(s.frames, append([]byte(nil), b...))
 	return nil

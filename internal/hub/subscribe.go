@@ -67,6 +67,9 @@ func (h *Hub) Subscribe(c *Client, d protocol.SubscribeData) error {
 		}
 		if signedIn != nil {
 			m = protocol.Member{UserID: signedIn.id, UserInfo: signedIn.info}
+			if len(m.UserInfo) > h.cfg.MaxUserInfoBytes {
+				return subErr(name, "LimitReached", 413, "user_info is larger than %d bytes", h.cfg.MaxUserInfoBytes)
+			}
 		} else if info.Type == protocol.Presence {
 			var err error
 			m, err = protocol.ParseChannelData(*d.ChannelData)

@@ -63,6 +63,9 @@ func (h *Hub) Signin(c *Client, d protocol.SigninData) error {
 	if !protocol.ValidChannelName(ud.ID, h.cfg.MaxUserIDLen) {
 		return refuse("Invalid user id %q: at most %d characters from A-Z a-z 0-9 _ - = @ , . ;", truncate(ud.ID, 140), h.cfg.MaxUserIDLen)
 	}
+	if len(ud.UserInfo) > h.cfg.MaxUserInfoBytes {
+		return refuse("user_info is larger than %d bytes", h.cfg.MaxUserInfoBytes)
+	}
 	watch, dropped := dedupe(ud.Watchlist), 0
 	if len(watch) > h.cfg.MaxWatchlistSize {
 		dropped = len(watch) - h.cfg.MaxWatchlistSize
@@ -112,14 +115,14 @@ func (h *Hub) Signin(c *Client, d protocol.SigninData) error {
 		c.Send(protocol.WatchlistEvents(online, offline))
 	}
 	if !wasOnline {
-		h.notifyWatchersLocked(k, true)
+		h.notifyWatchersLocked(k, true, c) // c itself learnt the status above
 	}
 	return nil
 }
 
 // notifyWatchersLocked tells every connection watching user k that it came
 // online or went offline; the caller holds users.mu.
-func (h *Hub) notifyWatchersLocked(k chanKey, online bool) {
+func (h *Hub) notifyWatchersLocked(k chanKey, online bool, except *Client) {
 	set := h.users.watchers[k]
 	if len(set) == 0 {
 		return
@@ -131,7 +134,9 @@ func (h *Hub) notifyWatchersLocked(k chanKey, online bool) {
 		frame = protocol.WatchlistEvents(nil, []string{k.name})
 	}
 	for w := range set {
-		w.Send(frame)
+		if w != except {
+			w.Send(frame)
+		}
 	}
 }
 
@@ -146,7 +151,7 @@ func (h *Hub) signOut(c *Client, user *signedInUser) {
 		removeFrom(u.watchers, chanKey{c.app.ID, w}, c)
 	}
 	if len(u.conns[k]) == 0 {
-		h.notifyWatchersLocked(k, false)
+		h.notifyWatchersLocked(k, false, nil)
 	}
 }
 

@@ -88,6 +88,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		MaxBodyBytes:      int64(cfg.Limits.MaxRequestBodyKB) << 10,
 		MaxChannelNameLen: cfg.Limits.MaxChannelNameLen,
 		MaxEventNameLen:   cfg.Limits.MaxEventNameLen,
+		MaxUserIDLen:      cfg.Limits.MaxUserIDLen,
 		PathPrefix:        strings.TrimRight(cfg.PathPrefix, "/"),
 	}, httpapi.Deps{Backend: h, Apps: store, Logger: log, Metrics: m})
 

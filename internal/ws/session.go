@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/nbhttp/websocket"
 
 	"github.com/heraldhq/herald/internal/apps"
@@ -41,7 +42,11 @@ func (ss *session) Send(frame []byte) error {
 	if ss.closing.Load() {
 		return errClosing
 	}
-	return ss.conn.WriteMessage(websocket.TextMessage, frame)
+	err := ss.conn.WriteMessage(websocket.TextMessage, frame)
+	if errors.Is(err, nbio.ErrOverflow) {
+		return hub.ErrSlowConsumer
+	}
+	return err
 }
 
 var errClosing = errors.New("connection closing")
