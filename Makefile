@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 FUZZTIME ?= 10s
 
-.PHONY: run build test deps vet test-go test-compat bench fuzz clean
+.PHONY: run build test deps vet test-go test-compat test-browser bench fuzz clean
 
 run:
 	$(GO) run ./cmd/herald serve
@@ -23,13 +23,17 @@ vet:
 	$(GO) vet ./...
 
 # Each step prints its runner's own summary; the first failing step fails make.
-test: deps vet test-go test-compat
+test: deps vet test-go test-compat test-browser
 
 test-go:
 	$(GO) test -race -count=1 ./...
 
 test-compat: deps
 	cd test/compat && npm test
+
+# examples/chat in Debian's Chromium (playwright-core); screenshots in test/browser/artifacts.
+test-browser: deps
+	cd test/browser && npm test
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
@@ -47,4 +51,4 @@ fuzz:
 	if [ $$found = 0 ]; then echo "no fuzz targets"; fi
 
 clean:
-	rm -rf bin test/compat/artifacts
+	rm -rf bin test/compat/artifacts test/browser/artifacts

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suites need; safe to run repeatedly.
-#   - Debian packages: openssl (TLS test certificates), redis-server (broker tests)
-#   - npm packages of test/compat (npm ci, skipped when node_modules matches package-lock.json)
+#   - Debian packages: openssl (TLS test certificates), redis-server (broker tests),
+#     chromium (test/browser; only when /usr/bin/chromium is missing)
+#   - npm packages of test/compat, examples/chat and test/browser (npm ci,
+#     skipped when node_modules matches package-lock.json)
 # Expects Go and Node.js (>= 20, with npm) to be present already. Runs as root
 # (or with sudo available) on Debian 12.
 set -euo pipefail
@@ -21,6 +23,10 @@ for pkg in "${!WANT[@]}"; do
   fi
   missing+=("$pkg")
 done
+# The browser test drives Debian's Chromium at this exact path (never a downloaded browser).
+if [[ ! -x /usr/bin/chromium ]]; then
+  missing+=(chromium)
+fi
 
 if ((${#missing[@]})); then
   SUDO=()
@@ -38,7 +44,7 @@ if ((${#missing[@]})); then
     "${SUDO[@]}" systemctl disable --now redis-server >/dev/null 2>&1 || true
   fi
 else
-  log "Debian packages present: ${!WANT[*]}"
+  log "Debian packages present: ${!WANT[*]} chromium"
 fi
 
 # --- Node / npm -------------------------------------------------------------
@@ -46,13 +52,22 @@ for tool in node npm; do
   command -v "$tool" >/dev/null 2>&1 || { log "$tool not found (Node.js >= 20 is required)"; exit 1; }
 done
 
-COMPAT="$ROOT/test/compat"
-STAMP="$COMPAT/node_modules/.herald-lock.sha256"
-want_hash="$( (cat "$COMPAT/package-lock.json" "$COMPAT/package.json"; node --version) | sha256sum | cut -d' ' -f1)"
-if [[ -d "$COMPAT/node_modules" && -f "$STAMP" && "$(cat "$STAMP")" == "$want_hash" ]]; then
-  log "test/compat/node_modules up to date"
-else
-  log "npm ci in test/compat"
-  (cd "$COMPAT" && npm ci --no-audit --no-fund --loglevel=error)
-  printf '%s\n' "$want_hash" >"$STAMP"
-fi
+# npm ci in each directory, skipped while its node_modules matches package.json,
+# package-lock.json and the Node version (a stamp file records their hash).
+npm_ci() {
+  local rel="$1" dir="$ROOT/$1"
+  local stamp="$dir/node_modules/.herald-lock.sha256"
+  local want_hash
+  want_hash="$( (cat "$dir/package-lock.json" "$dir/package.json"; node --version) | sha256sum | cut -d' ' -f1)"
+  if [[ -d "$dir/node_modules" && -f "$stamp" && "$(cat "$stamp")" == "$want_hash" ]]; then
+    log "$rel/node_modules up to date"
+  else
+    log "npm ci in $rel"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    printf '%s\n' "$want_hash" >"$stamp"
+  fi
+}
+
+npm_ci test/compat
+npm_ci examples/chat
+npm_ci test/browser
