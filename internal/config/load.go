@@ -120,14 +120,15 @@ var (
 
 // yamlSection names where a struct sits in the file, for unknown-key messages.
 var yamlSection = map[string]string{
-	"Config":        "at top level",
-	"LogConfig":     "in log",
-	"TLSConfig":     "in tls",
-	"LimitsConfig":  "in limits",
-	"MetricsConfig": "in metrics",
-	"App":           "in an app",
-	"Webhook":       "in a webhook",
-	"WebhookFilter": "in a webhook filter",
+	"Config":         "at top level",
+	"LogConfig":      "in log",
+	"TLSConfig":      "in tls",
+	"LimitsConfig":   "in limits",
+	"MetricsConfig":  "in metrics",
+	"App":            "in an app",
+	"Webhook":        "in a webhook",
+	"WebhookFilter":  "in a webhook filter",
+	"WebhooksConfig": "in webhooks",
 }
 
 // friendlyYAML turns "line 3: field prot not found in type config.Config"

@@ -29,6 +29,7 @@ import (
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/protocol"
+	"github.com/heraldhq/herald/internal/webhooks"
 	"github.com/heraldhq/herald/internal/ws"
 )
 
@@ -66,6 +67,31 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		m.InitApp(a.ID) // series exist from the start, not from the first connection
 	}
 
+	// Webhooks keep a durable queue in the data directory; it is opened only
+	// when some app has endpoints, so a server without webhooks writes nothing.
+	var dispatcher *webhooks.Dispatcher
+	if anyWebhooks(store) {
+		w := cfg.Webhooks
+		dispatcher, err = webhooks.New(webhooks.Config{
+			LeaveDelay:     w.LeaveDelay.D(),
+			BatchWindow:    w.BatchWindow.D(),
+			Timeout:        w.Timeout.D(),
+			RetryWindow:    w.RetryWindow.D(),
+			BatchMaxEvents: w.BatchMaxEvents,
+			MaxQueue:       w.MaxQueue,
+			Workers:        w.Workers,
+			Path:           webhooks.DBPath(cfg.DataDir),
+		}, webhooks.Deps{Apps: store, Logger: log, Metrics: metrics.NewWebhooks(reg)})
+		if err != nil {
+			return fmt.Errorf("webhooks: %w", err)
+		}
+		defer dispatcher.Close() // only matters when Run never started
+	}
+	var observer hub.Observer
+	if dispatcher != nil {
+		observer = dispatcher
+	}
+
 	h := hub.New(hub.Config{
 		ActivityTimeout:    time.Duration(cfg.ActivityTimeout) * time.Second,
 		PongTimeout:        cfg.PongTimeout.D(),
@@ -77,7 +103,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		MaxWatchlistSize:   cfg.Limits.MaxWatchlistSize,
 		CacheTTL:           cfg.CacheTTL.D(),
 		SigninTimeout:      cfg.SigninTimeout.D(),
-	}, hub.Deps{Logger: log, Metrics: m})
+	}, hub.Deps{Logger: log, Metrics: m, Observer: observer})
 
 	edge := ws.New(ws.Config{
 		MaxFrameBytes:    cfg.Limits.MaxFrameKB << 10,
@@ -130,6 +156,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	defer stopRun()
 	g, gctx := errgroup.WithContext(runCtx)
 	g.Go(func() error { return h.Run(gctx) })
+	if dispatcher != nil {
+		// Runs until every connection has been closed at shutdown, so the
+		// leave events of closing clients are stored, not lost.
+		g.Go(func() error { return dispatcher.Run(runCtx) })
+	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http server: %w", err)
@@ -216,4 +247,13 @@ func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, ho))
 	}
 	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+func anyWebhooks(store *apps.Static) bool {
+	for _, a := range store.All() {
+		if len(a.Webhooks) > 0 {
+			return true
+		}
+	}
+	return false
 }

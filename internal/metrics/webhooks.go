@@ -1,0 +1,63 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// WebhookMetrics are the collectors of internal/webhooks. Labels are the app
+// id and a small fixed set of outcomes or reasons, never a URL or a channel.
+type WebhookMetrics struct {
+	// Events counts hub events by what became of them: queued (stored for
+	// one endpoint, counted per endpoint once committed), debounced (a leave and the
+	// rejoin that cancelled it), deduplicated (a repeated cache_miss) or
+	// unrouted (no endpoint of the app wants it).
+	Events *prometheus.CounterVec
+	// Dropped counts events lost before they were stored, by reason:
+	// queue_full (max_queue reached), inbox_full (the writer fell behind),
+	// stopped (arrived after shutdown), app_not_found.
+	Dropped *prometheus.CounterVec
+	// Requests counts delivery attempts by outcome: success, http_status,
+	// timeout, network, invalid_url, endpoint_removed, app_not_found, app_lookup.
+	Requests *prometheus.CounterVec
+	// Delivered counts events acknowledged with a 2xx.
+	Delivered *prometheus.CounterVec
+	// DeadBatches and DeadEvents count requests given up on (retry window
+	// over, or a permanent reason), by the reason of the last attempt.
+	DeadBatches *prometheus.CounterVec
+	DeadEvents  *prometheus.CounterVec
+	// Queue is the number of stored records (events, delayed leaves, batches).
+	Queue prometheus.Gauge
+	// RequestDuration is the latency of each attempt.
+	RequestDuration *prometheus.HistogramVec
+}
+
+// NewWebhooks creates the webhook collectors and registers them on reg.
+func NewWebhooks(reg prometheus.Registerer) *WebhookMetrics {
+	m := &WebhookMetrics{
+		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_webhook_events_total", Help: "Webhook events by outcome (queued is counted per endpoint).",
+		}, []string{"app_id", "outcome"}),
+		Dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_webhook_events_dropped_total", Help: "Webhook events lost before being stored, by reason.",
+		}, []string{"app_id", "reason"}),
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_webhook_requests_total", Help: "Webhook delivery attempts by outcome.",
+		}, []string{"app_id", "outcome"}),
+		Delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_webhook_events_delivered_total", Help: "Webhook events acknowledged with a 2xx.",
+		}, []string{"app_id"}),
+		DeadBatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_webhook_batches_dead_total", Help: "Webhook requests given up on, by reason.",
+		}, []string{"app_id", "reason"}),
+		DeadEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_webhook_events_dead_total", Help: "Webhook events in requests given up on, by reason.",
+		}, []string{"app_id", "reason"}),
+		Queue: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "herald_webhook_queue_records", Help: "Stored webhook events, delayed leaves and batches awaiting delivery.",
+		}),
+		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "herald_webhook_request_duration_seconds", Help: "Webhook request latency.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"app_id"}),
+	}
+	reg.MustRegister(m.Events, m.Dropped, m.Requests, m.Delivered, m.DeadBatches, m.DeadEvents, m.Queue, m.RequestDuration)
+	return m
+}

@@ -1,0 +1,187 @@
+package webhooks
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// endpointID names an endpoint in stored records. The index disambiguates
+// two endpoints with one URL; the URL notices a reordered configuration
+// after a restart (see resolve).
+type endpointID struct {
+	App   string
+	Index int
+	URL   string
+}
+
+type pendingEvent struct {
+	seq    uint64
+	timeMS int64
+	json   []byte
+}
+
+// endpoint is the loop's view of one endpoint's queue.
+type endpoint struct {
+	pending  []pendingEvent // stored, not yet batched, in acceptance order
+	firstAt  time.Time      // when pending[0] arrived; zero (after a reload) = due now
+	batches  []*batch       // stored batches, oldest first; only [0] is ever sent
+	inflight bool           // batches[0] is with a worker
+}
+
+// batch is one request: its body is fixed when it is created and re-sent
+// byte for byte on every attempt.
+type batch struct {
+	seq      uint64
+	ep       endpointID
+	body     []byte
+	count    int
+	attempts int
+	first    time.Time // creation = first attempt; the retry window counts from here
+	next     time.Time // earliest next attempt
+	lastErr  string
+}
+
+func (d *Dispatcher) endpoint(id endpointID) *endpoint {
+	ep, ok := d.endpoints[id]
+	if !ok {
+		ep = &endpoint{}
+		d.endpoints[id] = ep
+	}
+	return ep
+}
+
+// schedule forms batches for endpoints whose window elapsed (or that are
+// full) and picks attempts that are due, up to free workers. The jobs must
+// only be handed out after the commit that stores their batches.
+func (d *Dispatcher) schedule(now time.Time, free int) []job {
+	var jobs []job
+	for id, ep := range d.endpoints { // map order: no endpoint is always first
+		if free == 0 {
+			break
+		}
+		if ep.inflight {
+			continue
+		}
+		if len(ep.batches) == 0 && len(ep.pending) > 0 &&
+			(len(ep.pending) >= d.cfg.BatchMaxEvents || !now.Before(ep.firstAt.Add(d.cfg.BatchWindow))) {
+			d.formBatch(id, ep, now)
+		}
+		if len(ep.batches) == 0 {
+			if len(ep.pending) == 0 {
+				delete(d.endpoints, id) // idle; recreated by the next event
+			}
+			continue
+		}
+		if b := ep.batches[0]; !now.Before(b.next) {
+			ep.inflight = true
+			free--
+			jobs = append(jobs, job{ep: id, seq: b.seq, body: b.body, count: b.count})
+		}
+	}
+	return jobs
+}
+
+// formBatch moves the oldest pending events into one batch record, in the
+// same commit that deletes their event records.
+func (d *Dispatcher) formBatch(id endpointID, ep *endpoint, now time.Time) {
+	n := min(len(ep.pending), d.cfg.BatchMaxEvents)
+	events := make([][]byte, n)
+	for i, p := range ep.pending[:n] {
+		events[i] = p.json
+		d.del(bucketEvents, p.seq)
+	}
+	d.seq++
+	b := &batch{
+		seq: d.seq, ep: id, count: n, first: now, next: now,
+		body: buildBody(ep.pending[0].timeMS, events),
+	}
+	d.put(bucketBatches, b.seq, b.encode())
+	d.stored += 1 - n
+	clear(ep.pending[:n])
+	ep.pending = ep.pending[n:]
+	if len(ep.pending) == 0 {
+		ep.pending = nil // let the backing array go
+	}
+	ep.batches = append(ep.batches, b)
+	// firstAt stays: the remaining events have waited long enough already.
+}
+
+// finish applies a delivery result to the endpoint's head batch.
+func (d *Dispatcher) finish(r result, now time.Time) {
+	ep := d.endpoints[r.ep]
+	ep.inflight = false
+	b := ep.batches[0]
+	if r.aborted {
+		return // shutdown interrupted it: not an attempt; resent after restart
+	}
+	b.attempts++
+	d.m.Requests.WithLabelValues(r.ep.App, r.outcome).Inc()
+	if r.outcome == outcomeSuccess {
+		d.m.Delivered.WithLabelValues(r.ep.App).Add(float64(b.count))
+		d.dropBatch(ep, b)
+		return
+	}
+	b.lastErr = r.err
+	deadline := b.first.Add(d.cfg.RetryWindow)
+	if r.permanent || !now.Before(deadline) {
+		d.m.DeadBatches.WithLabelValues(r.ep.App, r.outcome).Inc()
+		d.m.DeadEvents.WithLabelValues(r.ep.App, r.outcome).Add(float64(b.count))
+		d.log.Warn("webhook dead: giving up", "app_id", r.ep.App, "endpoint", r.ep.Index, "host", hostOf(r.ep.URL),
+			"events", b.count, "attempts", b.attempts, "reason", r.outcome, "last_error", r.err,
+			"since", now.Sub(b.first).Round(time.Millisecond))
+		d.dropBatch(ep, b)
+		return
+	}
+	// The last attempt lands at the end of the window rather than beyond it.
+	b.next = now.Add(d.backoff(b.attempts))
+	if b.next.After(deadline) {
+		b.next = deadline
+	}
+	d.put(bucketBatches, b.seq, b.encode())
+}
+
+func (d *Dispatcher) dropBatch(ep *endpoint, b *batch) {
+	d.del(bucketBatches, b.seq)
+	d.stored--
+	ep.batches[0] = nil
+	ep.batches = ep.batches[1:]
+}
+
+// backoff is base·2^(attempts-1), capped, with ±20% jitter so endpoints that
+// failed together do not retry in lockstep.
+func (d *Dispatcher) backoff(attempts int) time.Duration {
+	delay := d.cfg.backoffMax
+	if attempts < 30 {
+		delay = min(d.cfg.backoffBase<<(attempts-1), d.cfg.backoffMax)
+	}
+	return time.Duration(float64(delay) * (0.8 + 0.4*rand.Float64()))
+}
+
+// nextWake is when the loop must look again without any input: the first
+// due leave, or (when a worker is free) the first batch window or retry.
+func (d *Dispatcher) nextWake(now time.Time, free bool) time.Duration {
+	var at time.Time
+	consider := func(t time.Time) {
+		if at.IsZero() || t.Before(at) {
+			at = t
+		}
+	}
+	if t, ok := d.leaves.next(); ok {
+		consider(t)
+	}
+	if free {
+		for _, ep := range d.endpoints {
+			switch {
+			case ep.inflight:
+			case len(ep.batches) > 0:
+				consider(ep.batches[0].next)
+			case len(ep.pending) > 0:
+				consider(ep.firstAt.Add(d.cfg.BatchWindow))
+			}
+		}
+	}
+	if at.IsZero() {
+		return time.Hour
+	}
+	return max(at.Sub(now), 0)
+}

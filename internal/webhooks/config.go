@@ -1,0 +1,108 @@
+package webhooks
+
+import (
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/metrics"
+)
+
+// Defaults used for zero Config fields (the same values as internal/config).
+const (
+	DefaultLeaveDelay     = 3 * time.Second
+	DefaultBatchWindow    = 100 * time.Millisecond
+	DefaultBatchMaxEvents = 50
+	DefaultTimeout        = 5 * time.Second
+	DefaultRetryWindow    = 5 * time.Minute
+	DefaultMaxQueue       = 100_000
+	DefaultWorkers        = 16
+)
+
+// Fixed bounds; none is worth a configuration knob.
+const (
+	cacheMissWindow  = time.Second      // cache_miss de-duplication per (app, channel)
+	maxTxEvents      = 256              // inbox events per group commit
+	inboxSize        = 8192             // hub events buffered ahead of the writer
+	maxResponseBytes = 64 << 10         // response body read (then discarded)
+	dropWarnEvery    = 10 * time.Second // rate limit of the "dropped" warning
+	backoffBase      = time.Second
+	backoffMax       = 60 * time.Second
+	openTimeout      = 2 * time.Second // a db locked by another process fails instead of hanging
+	userAgent        = "Herald-Webhooks/1"
+)
+
+// DBFile is the database file name inside the data directory.
+const DBFile = "webhooks.db"
+
+// DBPath returns the database path for a data directory.
+func DBPath(dataDir string) string { return filepath.Join(dataDir, DBFile) }
+
+// Config tunes the dispatcher. Zero values mean the defaults above.
+type Config struct {
+	LeaveDelay     time.Duration // channel_vacated / member_removed hold-back
+	BatchWindow    time.Duration // how long a first pending event waits for company
+	Timeout        time.Duration // one request, response included
+	RetryWindow    time.Duration // retries after the first attempt, then dead
+	BatchMaxEvents int           // events per request
+	MaxQueue       int           // stored events + delayed leaves + batches
+	Workers        int           // concurrent requests overall
+	Path           string        // bbolt file; required (see DBPath)
+	Now            func() time.Time
+
+	// Backoff of retries: backoffBase doubling up to backoffMax. Unexported
+	// so tests can shrink them without widening the API.
+	backoffBase, backoffMax time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	def := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	defInt := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	def(&c.LeaveDelay, DefaultLeaveDelay)
+	def(&c.BatchWindow, DefaultBatchWindow)
+	def(&c.Timeout, DefaultTimeout)
+	def(&c.RetryWindow, DefaultRetryWindow)
+	defInt(&c.BatchMaxEvents, DefaultBatchMaxEvents)
+	defInt(&c.MaxQueue, DefaultMaxQueue)
+	defInt(&c.Workers, DefaultWorkers)
+	def(&c.backoffBase, backoffBase)
+	def(&c.backoffMax, backoffMax)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Deps are the collaborators.
+type Deps struct {
+	// Apps is consulted when an event is stored (which endpoints want it)
+	// and again at each attempt (current key and secret, so a rotation
+	// applies to pending webhooks).
+	Apps    apps.Store
+	Logger  *slog.Logger            // nil: discard
+	Metrics *metrics.WebhookMetrics // nil: a private registry
+	Client  *http.Client            // nil: NewClient(Timeout); redirects are never followed
+}
+
+// NewClient returns the HTTP client used when Deps.Client is nil: the
+// timeout bounds a whole request and a redirect is returned as the
+// response (a 3xx is a failure: the endpoint must be configured exactly).
+func NewClient(timeout time.Duration) *http.Client {
+	return noRedirects(&http.Client{Timeout: timeout})
+}
+
+func noRedirects(c *http.Client) *http.Client {
+	cp := *c
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp
+}

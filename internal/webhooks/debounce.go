@@ -1,0 +1,128 @@
+package webhooks
+
+import (
+	"container/heap"
+	"time"
+
+	"github.com/heraldhq/herald/internal/hub"
+)
+
+// leaveKey identifies what a delayed leave is about: a channel (vacated) or
+// a user in a channel (member_removed). The matching join cancels it.
+type leaveKey struct {
+	app, channel, user string
+	member             bool
+}
+
+func leaveKeyOf(e hub.Event) leaveKey {
+	switch e.Kind {
+	case hub.MemberAdded, hub.MemberRemoved:
+		return leaveKey{app: e.AppID, channel: e.Channel, user: e.UserID, member: true}
+	}
+	return leaveKey{app: e.AppID, channel: e.Channel}
+}
+
+// leaves holds delayed leave events: a min-heap by due time plus an index by
+// key. Cancelled entries stay in the heap and are skipped when they surface
+// (the index no longer points at their seq), which keeps cancel O(1).
+type leaves struct {
+	h     leaveHeap
+	byKey map[leaveKey]uint64 // -> seq of the live entry
+}
+
+type leaveEntry struct {
+	seq uint64
+	rec leaveRecord
+}
+
+func (l *leaves) add(seq uint64, r leaveRecord) {
+	if l.byKey == nil {
+		l.byKey = map[leaveKey]uint64{}
+	}
+	heap.Push(&l.h, leaveEntry{seq, r})
+	l.byKey[leaveKeyOf(r.ev)] = seq
+}
+
+// cancel removes the pending leave that join cancels and returns its seq.
+func (l *leaves) cancel(join hub.Event) (uint64, bool) {
+	k := leaveKeyOf(join)
+	seq, ok := l.byKey[k]
+	if ok {
+		delete(l.byKey, k)
+	}
+	return seq, ok
+}
+
+// pending reports whether a leave for e's key is waiting.
+func (l *leaves) pending(e hub.Event) bool {
+	_, ok := l.byKey[leaveKeyOf(e)]
+	return ok
+}
+
+// popDue returns the next live leave due at or before now.
+func (l *leaves) popDue(now time.Time) (leaveEntry, bool) {
+	for len(l.h) > 0 && !l.h[0].rec.due.After(now) {
+		e := heap.Pop(&l.h).(leaveEntry)
+		k := leaveKeyOf(e.rec.ev)
+		if l.byKey[k] == e.seq {
+			delete(l.byKey, k)
+			return e, true
+		}
+	}
+	return leaveEntry{}, false
+}
+
+// next is the earliest due time (possibly of a cancelled entry: a spurious
+// wake-up is harmless).
+func (l *leaves) next() (time.Time, bool) {
+	if len(l.h) == 0 {
+		return time.Time{}, false
+	}
+	return l.h[0].rec.due, true
+}
+
+type leaveHeap []leaveEntry
+
+func (h leaveHeap) Len() int { return len(h) }
+func (h leaveHeap) Less(i, j int) bool {
+	if !h[i].rec.due.Equal(h[j].rec.due) {
+		return h[i].rec.due.Before(h[j].rec.due)
+	}
+	return h[i].seq < h[j].seq // equal due times: acceptance order
+}
+func (h leaveHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *leaveHeap) Push(x any)   { *h = append(*h, x.(leaveEntry)) }
+func (h *leaveHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = leaveEntry{}
+	*h = old[:len(old)-1]
+	return e
+}
+
+// cacheMisses de-duplicates cache_miss per (app, channel): simultaneous
+// subscribers of an empty cache channel produce one webhook.
+type cacheMisses struct {
+	seen      map[[2]string]time.Time
+	lastPrune time.Time
+}
+
+func (c *cacheMisses) duplicate(e hub.Event, now time.Time) bool {
+	if c.seen == nil {
+		c.seen = map[[2]string]time.Time{}
+	}
+	k := [2]string{e.AppID, e.Channel}
+	if t, ok := c.seen[k]; ok && now.Sub(t) < cacheMissWindow {
+		return true
+	}
+	c.seen[k] = now
+	if now.Sub(c.lastPrune) >= cacheMissWindow { // keep the map to the channels of the last window
+		for k, t := range c.seen {
+			if now.Sub(t) >= cacheMissWindow {
+				delete(c.seen, k)
+			}
+		}
+		c.lastPrune = now
+	}
+	return false
+}
