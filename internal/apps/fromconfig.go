@@ -25,7 +25,17 @@ func FromConfig(list []config.App) []App {
 			EnableSubscriptionCount: c.EnableSubscriptionCount,
 			MaxConnections:          c.MaxConnections,
 			MaxPresenceMembers:      orDefault(c.MaxPresenceMembers, config.DefaultMaxPresenceMembers),
+			ClientEventsPerSec:      c.ClientEventsPerSec,
+			MaxUserInfoBytes:        c.MaxUserInfoKB * 1024,
+			MaxChannelsPerTrigger:   c.MaxChannelsPerTrigger,
+			MaxBatchSize:            c.MaxBatchSize,
+			APIRateLimit:            c.APIRateLimit,
+			APIRateBurst:            c.APIRateBurst,
+			AllowedOrigins:          slices.Clone(c.AllowedOrigins),
 			MaxEventPayloadBytes:    orDefault(c.MaxEventPayloadKB, config.DefaultMaxEventPayloadKB) * 1024,
+		}
+		for _, p := range c.PreviousSecrets {
+			a.PreviousSecrets = append(a.PreviousSecrets, PreviousSecret{Secret: p.Secret, ExpiresAt: p.ExpiresAt})
 		}
 		for _, w := range c.Webhooks {
 			a.Webhooks = append(a.Webhooks, Webhook{

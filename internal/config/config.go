@@ -99,6 +99,18 @@ type App struct {
 	MaxEventPayloadKB       int       `yaml:"max_event_payload_kb"` // default 10
 	Webhooks                []Webhook `yaml:"webhooks"`
 
+	// PreviousSecrets stay valid for signatures until expires_at (rotation
+	// without downtime); webhooks are signed with secret.
+	PreviousSecrets []PreviousSecret `yaml:"previous_secrets"`
+	// Per-app limits; 0 means the server-wide default.
+	ClientEventsPerSec    int      `yaml:"client_events_per_sec"`
+	MaxUserInfoKB         int      `yaml:"max_user_info_kb"`
+	MaxChannelsPerTrigger int      `yaml:"max_channels_per_trigger"` // default 100
+	MaxBatchSize          int      `yaml:"max_batch_size"`           // default 10
+	APIRateLimit          float64  `yaml:"api_rate_limit"`           // requests/s; 0 = unlimited (over it: 429)
+	APIRateBurst          int      `yaml:"api_rate_burst"`
+	AllowedOrigins        []string `yaml:"allowed_origins"` // WebSocket Origin allow-list; empty = any
+
 	// Generated marks the embedded default app added by EnsureDefaultApp whose
 	// credentials (some or all) were generated and stored in StoredIn. Never
 	// read from YAML. The start-up banner prints the secret of such an app
@@ -122,4 +134,10 @@ type Webhook struct {
 type WebhookFilter struct {
 	ChannelNameStartsWith string `yaml:"channel_name_starts_with"`
 	ChannelNameEndsWith   string `yaml:"channel_name_ends_with"`
+}
+
+// PreviousSecret is a rotated-out app secret with its expiry.
+type PreviousSecret struct {
+	Secret    string    `yaml:"secret"`
+	ExpiresAt time.Time `yaml:"expires_at"` // RFC 3339
 }

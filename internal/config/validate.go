@@ -112,6 +112,30 @@ func (c *Config) Validate() error {
 		v.nonNegative(p+".max_connections", a.MaxConnections)
 		v.nonNegative(p+".max_presence_members", a.MaxPresenceMembers)
 		v.nonNegative(p+".max_event_payload_kb", a.MaxEventPayloadKB)
+		v.nonNegative(p+".client_events_per_sec", a.ClientEventsPerSec)
+		v.nonNegative(p+".max_user_info_kb", a.MaxUserInfoKB)
+		v.nonNegative(p+".max_channels_per_trigger", a.MaxChannelsPerTrigger)
+		v.nonNegative(p+".max_batch_size", a.MaxBatchSize)
+		v.nonNegative(p+".api_rate_burst", a.APIRateBurst)
+		if a.APIRateLimit < 0 {
+			v.add(p+".api_rate_limit", "must not be negative")
+		}
+		for j, ps := range a.PreviousSecrets {
+			if ps.Secret == "" {
+				v.add(fmt.Sprintf("%s.previous_secrets[%d].secret", p, j), "must not be empty")
+			}
+			if ps.ExpiresAt.IsZero() {
+				v.add(fmt.Sprintf("%s.previous_secrets[%d].expires_at", p, j), "must be set (RFC 3339 time)")
+			}
+		}
+		for j, o := range a.AllowedOrigins {
+			if o == "*" {
+				continue
+			}
+			if u, err := url.Parse(strings.Replace(o, "*.", "x.", 1)); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+				v.add(fmt.Sprintf("%s.allowed_origins[%d]", p, j), "%q is not an origin like https://app.example.com or https://*.example.com", o)
+			}
+		}
 		for j, w := range a.Webhooks {
 			v.webhook(fmt.Sprintf("%s.webhooks[%d]", p, j), w)
 		}

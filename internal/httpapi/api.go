@@ -77,6 +77,8 @@ type API struct {
 	m    *metrics.Metrics
 	now  func() time.Time
 	mux  *http.ServeMux
+
+	limiters rateLimiters
 }
 
 // New builds the API handler.
@@ -135,6 +137,13 @@ func (a *API) handle(method, pattern, name string, h handlerFunc) {
 
 		req, aerr := a.authenticate(w, r)
 		if aerr == nil {
+			if wait, ok := a.limiters.allow(req.app, a.now()); !ok {
+				secs := int(wait/time.Second) + 1
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+				aerr = errorf(http.StatusTooManyRequests, "Rate limit exceeded for this app; retry after "+strconv.Itoa(secs)+"s")
+			}
+		}
+		if aerr == nil {
 			var out any
 			out, aerr = h(req)
 			if aerr == nil {
@@ -165,16 +174,28 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*request, *a
 	if aerr != nil {
 		return nil, aerr
 	}
-	creds := []signing.Credential{{Key: app.Key, Secret: app.Secret}}
+	secrets := app.Secrets(a.now())
+	creds := make([]signing.Credential, len(secrets))
+	for i, s := range secrets {
+		creds[i] = signing.Credential{Key: app.Key, Secret: s}
+	}
 	path := r.URL.EscapedPath()
-	_, verr := signing.VerifyRequest(r.Method, path, r.URL.RawQuery, body, creds, a.now(), a.cfg.TimestampWindow)
+	used, verr := signing.VerifyRequest(r.Method, path, r.URL.RawQuery, body, creds, a.now(), a.cfg.TimestampWindow)
 	if verr != nil && a.cfg.PathPrefix != "" {
 		// The SDK may have signed the path without our mount prefix.
 		if stripped, ok := strings.CutPrefix(path, a.cfg.PathPrefix); ok {
-			if _, err2 := signing.VerifyRequest(r.Method, stripped, r.URL.RawQuery, body, creds, a.now(), a.cfg.TimestampWindow); err2 == nil {
-				verr = nil
+			if c2, err2 := signing.VerifyRequest(r.Method, stripped, r.URL.RawQuery, body, creds, a.now(), a.cfg.TimestampWindow); err2 == nil {
+				used, verr = c2, nil
 			}
 		}
+	}
+	if verr == nil {
+		gen := 0
+		if used.Secret != app.Secret {
+			gen = 1
+			a.log.Info("api request signed with a previous secret", "app_key", app.Key, "remote", r.RemoteAddr)
+		}
+		a.m.SecretUses.WithLabelValues(app.ID, "api", apps.SecretGeneration(gen)).Inc()
 	}
 	if verr != nil {
 		a.m.AuthFailures.WithLabelValues(app.ID, "api_signature").Inc()

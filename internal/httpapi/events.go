@@ -161,7 +161,7 @@ func (a *API) events(r *request) (any, *apiError) {
 	if aerr := decodeJSON(r.body, &b); aerr != nil {
 		return nil, aerr
 	}
-	ev, aerr := a.validate(&b, 100, r.app.MaxEventPayloadBytes)
+	ev, aerr := a.validate(&b, orDefault(r.app.MaxChannelsPerTrigger, 100), r.app.MaxEventPayloadBytes)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -186,8 +186,8 @@ func (a *API) batchEvents(r *request) (any, *apiError) {
 	if len(b.Batch) == 0 {
 		return nil, errorf(http.StatusBadRequest, "Missing batch: give an array of 1 to 10 events")
 	}
-	if len(b.Batch) > 10 {
-		return nil, errorf(http.StatusBadRequest, "Cannot batch-send more than 10 events at once")
+	if max := orDefault(r.app.MaxBatchSize, 10); len(b.Batch) > max {
+		return nil, errorf(http.StatusBadRequest, "Cannot batch-send more than "+strconv.Itoa(max)+" events at once")
 	}
 	evs := make([]*event, len(b.Batch))
 	for i := range b.Batch {
@@ -214,4 +214,11 @@ func (a *API) batchEvents(r *request) (any, *apiError) {
 		}
 	}
 	return map[string]any{"batch": out}, nil
+}
+
+func orDefault(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
 }

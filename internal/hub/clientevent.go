@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
@@ -34,7 +35,7 @@ func (h *Hub) ClientEvent(c *Client, f protocol.Frame) error {
 	if idx >= 0 {
 		userID = c.subs[idx].userID
 	}
-	allowed := idx >= 0 && c.allowClientEventLocked(h.now().UnixNano(), h.cfg.ClientEventsPerSec)
+	allowed := idx >= 0 && c.allowClientEventLocked(h.now().UnixNano(), h.clientEventsPerSec(c.app))
 	c.mu.Unlock()
 	if idx < 0 {
 		return &protocol.Error{Code: 0, Message: "Client event on " + truncate(f.Channel, 200) + " rejected: not subscribed to it"}
@@ -50,4 +51,18 @@ func (h *Hub) ClientEvent(c *Client, f protocol.Frame) error {
 	h.emit(c, Event{Kind: ClientEvent, Channel: f.Channel, Event: f.Event, Data: data, HasData: hasData,
 		SocketID: c.socketID, UserID: userID})
 	return nil
+}
+
+func (h *Hub) clientEventsPerSec(a *apps.App) int {
+	if a.ClientEventsPerSec > 0 {
+		return a.ClientEventsPerSec
+	}
+	return h.cfg.ClientEventsPerSec
+}
+
+func (h *Hub) maxUserInfo(a *apps.App) int {
+	if a.MaxUserInfoBytes > 0 {
+		return a.MaxUserInfoBytes
+	}
+	return h.cfg.MaxUserInfoBytes
 }

@@ -162,7 +162,7 @@ func (h *Hub) Connect(app *apps.App, sink Sink, remote string) (*Client, error) 
 	c := &Client{hub: h, app: app, sink: sink, remote: remote}
 	now := h.now().UnixNano()
 	c.lastSeen.Store(now)
-	c.tokens = float64(h.cfg.ClientEventsPerSec)
+	c.tokens = float64(h.clientEventsPerSec(app))
 	c.tokensAt = now
 	c.connectedAt = now
 

@@ -2,7 +2,9 @@ package hub
 
 import (
 	"encoding/json"
+
 	"fmt"
+	"github.com/heraldhq/herald/internal/apps"
 	"sort"
 
 	"github.com/heraldhq/herald/internal/protocol"
@@ -60,15 +62,17 @@ func (h *Hub) Subscribe(c *Client, d protocol.SubscribeData) error {
 			}
 			cd = d.ChannelData
 		}
-		if !signing.VerifyChannel(c.app.Key, c.app.Secret, c.socketID, name, cd, d.Auth) {
+		if !h.verify(c, "channel", func(secret string) bool {
+			return signing.VerifyChannel(c.app.Key, secret, c.socketID, name, cd, d.Auth)
+		}) {
 			h.m.AuthFailures.WithLabelValues(c.app.ID, "channel_signature").Inc()
 			return subErr(name, "AuthError", 401, "Invalid signature: expected HMAC SHA256 hex digest of %s",
 				truncate(signing.ChannelStringToSign(c.socketID, name, cd), 300))
 		}
 		if signedIn != nil {
 			m = protocol.Member{UserID: signedIn.id, UserInfo: signedIn.info}
-			if len(m.UserInfo) > h.cfg.MaxUserInfoBytes {
-				return subErr(name, "LimitReached", 413, "user_info is larger than %d bytes", h.cfg.MaxUserInfoBytes)
+			if len(m.UserInfo) > h.maxUserInfo(c.app) {
+				return subErr(name, "LimitReached", 413, "user_info is larger than %d bytes", h.maxUserInfo(c.app))
 			}
 		} else if info.Type == protocol.Presence {
 			var err error
@@ -79,8 +83,8 @@ func (h *Hub) Subscribe(c *Client, d protocol.SubscribeData) error {
 			if len(m.UserID) > h.cfg.MaxUserIDLen {
 				return subErr(name, "LimitReached", 400, "user_id is longer than %d characters", h.cfg.MaxUserIDLen)
 			}
-			if len(m.UserInfo) > h.cfg.MaxUserInfoBytes {
-				return subErr(name, "LimitReached", 413, "user_info is larger than %d bytes", h.cfg.MaxUserInfoBytes)
+			if len(m.UserInfo) > h.maxUserInfo(c.app) {
+				return subErr(name, "LimitReached", 413, "user_info is larger than %d bytes", h.maxUserInfo(c.app))
 			}
 		}
 	}
@@ -249,4 +253,19 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// verify tries each secret the app accepts now (primary first) and counts
+// which generation matched, so operators see when old secrets fall out of use.
+func (h *Hub) verify(c *Client, kind string, check func(secret string) bool) bool {
+	for i, secret := range c.app.Secrets(h.now()) {
+		if check(secret) {
+			h.m.SecretUses.WithLabelValues(c.app.ID, kind, apps.SecretGeneration(i)).Inc()
+			if i > 0 {
+				h.log.Info("signature made with a previous secret", "app_key", c.app.Key, "socket_id", c.socketID, "kind", kind)
+			}
+			return true
+		}
+	}
+	return false
 }

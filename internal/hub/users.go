@@ -53,7 +53,9 @@ func (h *Hub) Signin(c *Client, d protocol.SigninData) error {
 		h.m.AuthFailures.WithLabelValues(c.app.ID, "signin").Inc()
 		return &protocol.Error{Code: protocol.CodeUnauthorized, Message: fmt.Sprintf(format, args...), Close: c.app.RequireSignin}
 	}
-	if !signing.VerifyUser(c.app.Key, c.app.Secret, c.socketID, d.UserData, d.Auth) {
+	if !h.verify(c, "user", func(secret string) bool {
+		return signing.VerifyUser(c.app.Key, secret, c.socketID, d.UserData, d.Auth)
+	}) {
 		return refuse("Invalid signature: expected HMAC SHA256 hex digest of %s", truncate(c.socketID+"::user::"+d.UserData, 300))
 	}
 	ud, err := protocol.ParseUserData(d.UserData)
@@ -63,8 +65,8 @@ func (h *Hub) Signin(c *Client, d protocol.SigninData) error {
 	if !protocol.ValidChannelName(ud.ID, h.cfg.MaxUserIDLen) {
 		return refuse("Invalid user id %q: at most %d characters from A-Z a-z 0-9 _ - = @ , . ;", truncate(ud.ID, 140), h.cfg.MaxUserIDLen)
 	}
-	if len(ud.UserInfo) > h.cfg.MaxUserInfoBytes {
-		return refuse("user_info is larger than %d bytes", h.cfg.MaxUserInfoBytes)
+	if len(ud.UserInfo) > h.maxUserInfo(c.app) {
+		return refuse("user_info is larger than %d bytes", h.maxUserInfo(c.app))
 	}
 	watch, dropped := dedupe(ud.Watchlist), 0
 	if len(watch) > h.cfg.MaxWatchlistSize {

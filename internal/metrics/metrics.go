@@ -21,6 +21,7 @@ type Metrics struct {
 	ProtocolErrors       *prometheus.CounterVec
 	APIRequests          *prometheus.CounterVec
 	APIEventsPublished   *prometheus.CounterVec
+	SecretUses           *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them on reg.
@@ -66,13 +67,17 @@ func New(reg prometheus.Registerer) *Metrics {
 		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_api_requests_total", Help: "HTTP API requests, by endpoint and status.",
 		}, []string{"endpoint", "status"}),
+		SecretUses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_secret_verifications_total",
+			Help: "Signatures verified, by kind (channel, user, api) and secret generation (primary, previous): shows when rotated-out secrets stop being used.",
+		}, []string{"app_id", "kind", "generation"}),
 		APIEventsPublished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_api_events_published_total", Help: "Events published through the HTTP API (one per channel).",
 		}, app),
 	}
 	reg.MustRegister(m.Connections, m.ConnectionsTotal, m.ConnectionsRejected, m.Channels,
 		m.MessagesReceived, m.MessagesSent, m.SlowConsumers, m.PongTimeouts, m.ClientEvents,
-		m.ClientEventsRejected, m.AuthFailures, m.ProtocolErrors, m.APIRequests, m.APIEventsPublished)
+		m.ClientEventsRejected, m.AuthFailures, m.ProtocolErrors, m.APIRequests, m.APIEventsPublished, m.SecretUses)
 	return m
 }
 

@@ -166,6 +166,9 @@ func (s *Server) admit(ss *session, r *http.Request, path string) *protocol.Erro
 	if !app.Enabled {
 		return &protocol.Error{Code: protocol.CodeAppDisabled, Message: "App is disabled", Close: true}
 	}
+	if origin := r.Header.Get("Origin"); !originAllowed(origin, app.AllowedOrigins) {
+		return &protocol.Error{Code: protocol.CodeUnauthorized, Message: "Origin not allowed: " + truncate(origin, 100), Close: true}
+	}
 	c, err := s.hub.Connect(app, ss, r.RemoteAddr)
 	if err != nil {
 		var perr *protocol.Error
