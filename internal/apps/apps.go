@@ -81,3 +81,17 @@ type Store interface {
 	ByKey(ctx context.Context, key string) (*App, error)
 	ByID(ctx context.Context, id string) (*App, error)
 }
+
+// ErrConflict is returned by a Manager when an app id or key is taken.
+var ErrConflict = errors.New("app id or key already exists")
+
+// Manager is a Store whose apps can be changed (the SQL stores). Every
+// node caches apps and notices changes made through any node.
+type Manager interface {
+	Store
+	List(ctx context.Context) ([]*App, error)
+	Create(ctx context.Context, a *App) error    // ErrConflict on a duplicate id or key
+	Update(ctx context.Context, a *App) error    // replaces the app with a.ID; ErrNotFound, ErrConflict (key)
+	Delete(ctx context.Context, id string) error // ErrNotFound
+	Close() error
+}

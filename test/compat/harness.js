@@ -194,9 +194,16 @@ process.on('exit', () => {
 });
 
 class HeraldServer {
-  constructor({ tls = false, name = 'herald' } = {}) {
+  /**
+   * opts.tls    serve HTTPS/WSS with a self-signed certificate
+   * opts.name   log file name (artifacts/<name>.log)
+   * opts.config ({port, tls, dataDir}) => YAML text replacing the default config
+   *             (configYAML); each server still gets its own temp --data-dir
+   */
+  constructor({ tls = false, name = 'herald', config = null } = {}) {
     this.wantTLS = tls;
     this.name = name;
+    this.makeConfig = config;
     this.output = '';
     this.proc = null;
     this.exited = null; // {code, signal} once the process ended
@@ -219,7 +226,8 @@ class HeraldServer {
     this.tls = this.wantTLS ? makeSelfSignedCert(this.dir) : null;
     this.port = await freePort();
     this.configFile = path.join(this.dir, 'herald.yaml');
-    fs.writeFileSync(this.configFile, configYAML({ port: this.port, tls: this.tls }));
+    const makeConfig = this.makeConfig || configYAML;
+    fs.writeFileSync(this.configFile, makeConfig({ port: this.port, tls: this.tls, dataDir: this.dataDir }));
 
     const args = ['serve', '--config', this.configFile, '--data-dir', this.dataDir];
     this.proc = spawn(bin, args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -646,6 +654,7 @@ module.exports = {
   Scenario,
   buildHerald,
   collect,
+  configYAML,
   connected,
   deferred,
   errorCode,
@@ -657,6 +666,7 @@ module.exports = {
   rejection,
   safeJSON,
   scenario,
+  yamlString,
   sleep,
   subscribed,
   uniq,
