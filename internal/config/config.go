@@ -15,6 +15,11 @@ type Config struct {
 	Port    int    `yaml:"port"`     // default 6001
 	DataDir string `yaml:"data_dir"` // default ./herald-data
 
+	// DatabaseURL is the SQL app store managed with `herald apps`:
+	// "sqlite:<path>" or "postgres://…". Empty: <data_dir>/apps.db when that
+	// file exists (or an admin token is set).
+	DatabaseURL string `yaml:"database_url"`
+
 	// PathPrefix is prepended to every route (pusher-js wsPath, PHP SDK path).
 	// Default "" (routes at the root); when set it must start with "/".
 	PathPrefix string `yaml:"path_prefix"`

@@ -17,6 +17,7 @@ import (
 const (
 	EnvConfig          = "HERALD_CONFIG" // config file path, when no file is passed to Load
 	EnvHost            = "HERALD_HOST"
+	EnvDatabaseURL     = "HERALD_DATABASE_URL"
 	EnvPort            = "HERALD_PORT"
 	EnvDataDir         = "HERALD_DATA_DIR"
 	EnvPathPrefix      = "HERALD_PATH_PREFIX"
@@ -178,6 +179,7 @@ func applyEnv(cfg *Config, env LookupFunc) []error {
 	}
 
 	str(EnvHost, &cfg.Host)
+	str(EnvDatabaseURL, &cfg.DatabaseURL)
 	integer(EnvPort, &cfg.Port)
 	str(EnvDataDir, &cfg.DataDir)
 	str(EnvPathPrefix, &cfg.PathPrefix)

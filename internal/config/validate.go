@@ -226,7 +226,10 @@ func (v *validator) webhook(p string, w Webhook) {
 			v.add(fmt.Sprintf("%s.event_types[%d]", p, k), "unknown event type %q (valid: %s)", et, strings.Join(WebhookEventTypes, ", "))
 		}
 	}
-	for name := range w.Headers {
+	for name, value := range w.Headers {
+		if strings.ContainsFunc(value, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
+			v.add(p+".headers", "the value of %q contains control characters (CR, LF, ...)", name)
+		}
 		if !validHeaderName(name) {
 			v.add(p+".headers", "%q is not a valid header name", name)
 		}

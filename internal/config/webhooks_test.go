@@ -60,3 +60,14 @@ func TestWebhooksConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestWebhookHeaderValueWithControlCharactersIsRefused(t *testing.T) {
+	c := Config{Apps: []App{{ID: "1", Key: "k", Secret: "s", Webhooks: []Webhook{{
+		URL: "http://127.0.0.1:1/h", EventTypes: []string{"client_event"},
+		Headers: map[string]string{"X-Bad": "a\r\nX-Injected: 1"},
+	}}}}}
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "control characters") {
+		t.Fatalf("want a control-character problem, got %v", err)
+	}
+}

@@ -211,6 +211,31 @@ func (h *Hub) Disconnect(c *Client) {
 	h.m.Connections.WithLabelValues(c.app.ID).Dec()
 }
 
+// TotalConnections returns the live connections of every app.
+func (h *Hub) TotalConnections() int {
+	h.clientsMu.RLock()
+	defer h.clientsMu.RUnlock()
+	return len(h.clients)
+}
+
+// CloseApp closes every connection of app (it was disabled or deleted).
+func (h *Hub) CloseApp(appID string, code int, reason string) int {
+	h.clientsMu.RLock()
+	var list []*Client
+	for _, c := range h.clients {
+		if c.app.ID == appID {
+			list = append(list, c)
+		}
+	}
+	h.clientsMu.RUnlock()
+	frame := protocol.ErrorFrame(code, reason)
+	for _, c := range list {
+		c.Send(frame)
+		c.Close(code, reason)
+	}
+	return len(list)
+}
+
 // ConnectionCount returns the live connections of app.
 func (h *Hub) ConnectionCount(appID string) int {
 	h.clientsMu.RLock()
