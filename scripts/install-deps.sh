@@ -2,6 +2,8 @@
 # Installs what the test suites need; safe to run repeatedly.
 #   - Debian packages: openssl (TLS test certificates), redis-server (broker tests),
 #     chromium (test/browser; only when /usr/bin/chromium is missing)
+#     postgresql (internal/apps/sqlstore tests start their own server from its
+#     binaries; only when /usr/lib/postgresql/*/bin/initdb is missing)
 #   - npm packages of test/compat, examples/chat and test/browser (npm ci,
 #     skipped when node_modules matches package-lock.json)
 # Expects Go and Node.js (>= 20, with npm) to be present already. Runs as root
@@ -27,6 +29,10 @@ done
 if [[ ! -x /usr/bin/chromium ]]; then
   missing+=(chromium)
 fi
+# The SQL app store tests run initdb/pg_ctl from Debian's server package.
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  missing+=(postgresql)
+fi
 
 if ((${#missing[@]})); then
   SUDO=()
@@ -42,6 +48,17 @@ if ((${#missing[@]})); then
   # Debian's redis-server package starts a system service; tests start their own.
   if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null 2>&1; then
     "${SUDO[@]}" systemctl disable --now redis-server >/dev/null 2>&1 || true
+  fi
+  # Debian's postgresql package creates and starts a cluster; tests start their own.
+  if [[ " ${missing[*]} " == *" postgresql "* ]]; then
+    if command -v systemctl >/dev/null 2>&1; then
+      "${SUDO[@]}" systemctl disable --now postgresql >/dev/null 2>&1 || true
+    fi
+    if command -v pg_lsclusters >/dev/null 2>&1; then
+      pg_lsclusters --no-header 2>/dev/null | while read -r ver name _; do
+        "${SUDO[@]}" pg_ctlcluster "$ver" "$name" stop </dev/null >/dev/null 2>&1 || true
+      done
+    fi
   fi
 else
   log "Debian packages present: ${!WANT[*]} chromium"

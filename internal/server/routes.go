@@ -10,7 +10,7 @@ import (
 
 // routes mounts everything under prefix: the WebSocket edge at /app/, the
 // REST API at /apps/, health at / and /ready, metrics at /metrics.
-func routes(prefix string, edge *ws.Server, api http.Handler, metricsHandler http.Handler, metricsOn bool, ready *atomic.Bool) http.Handler {
+func routes(prefix string, edge *ws.Server, api, adminAPI http.Handler, metricsHandler http.Handler, metricsOn bool, ready *atomic.Bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path, ok := strings.CutPrefix(r.URL.Path, prefix)
 		if !ok {
@@ -34,6 +34,17 @@ func routes(prefix string, edge *ws.Server, api http.Handler, metricsHandler htt
 				r = r2
 			}
 			api.ServeHTTP(w, r)
+		case strings.HasPrefix(path, "/admin/") && adminAPI != nil:
+			if prefix != "" {
+				r2 := new(http.Request)
+				*r2 = *r
+				u := *r.URL
+				u.Path = path
+				u.RawPath = ""
+				r2.URL = &u
+				r = r2
+			}
+			adminAPI.ServeHTTP(w, r)
 		case path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !isUpgrade(r):
 			writeText(w, http.StatusOK, "OK")
 		case path == "/ready" && !isUpgrade(r):

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,7 +24,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/heraldhq/herald/internal/admin"
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/apps/sqlstore"
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/httpapi"
 	"github.com/heraldhq/herald/internal/hub"
@@ -55,9 +58,43 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 	log := newLogger(cfg.Log, opts.Stderr)
 
-	store, err := apps.NewStatic(apps.FromConfig(cfg.Apps))
+	adminToken, err := admin.TokenFromEnv(os.LookupEnv)
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	// h is built below; app changes seen by the SQL store close the
+	// connections of apps that were disabled or deleted.
+	var h *hub.Hub
+	sqlApps, err := openSQLStore(ctx, cfg, adminToken != "", log, func(old, cur *apps.App) {
+		if h == nil || old == nil {
+			return
+		}
+		switch {
+		case cur == nil:
+			h.CloseApp(old.ID, protocol.CodeAppNotFound, "App was deleted")
+		case !cur.Enabled:
+			h.CloseApp(old.ID, protocol.CodeAppDisabled, "App is disabled")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if sqlApps != nil {
+		defer sqlApps.Close()
+	}
+	staticApps := cfg.Apps
+	if sqlApps != nil && onlyGenerated(staticApps) {
+		if list, _ := sqlApps.List(ctx); len(list) > 0 {
+			staticApps = nil // apps are managed with `herald apps`: no generated default app
+		}
+	}
+	store, err := apps.NewStatic(apps.FromConfig(staticApps))
 	if err != nil {
 		return fmt.Errorf("apps: %w", err)
+	}
+	var lookup apps.Store = store
+	if sqlApps != nil {
+		lookup = apps.Layered{store, sqlApps}
 	}
 
 	reg := prometheus.NewRegistry()
@@ -70,7 +107,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	// Webhooks keep a durable queue in the data directory; it is opened only
 	// when some app has endpoints, so a server without webhooks writes nothing.
 	var dispatcher *webhooks.Dispatcher
-	if anyWebhooks(store) {
+	if anyWebhooks(store) || sqlApps != nil {
 		w := cfg.Webhooks
 		dispatcher, err = webhooks.New(webhooks.Config{
 			LeaveDelay:     w.LeaveDelay.D(),
@@ -81,7 +118,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			MaxQueue:       w.MaxQueue,
 			Workers:        w.Workers,
 			Path:           webhooks.DBPath(cfg.DataDir),
-		}, webhooks.Deps{Apps: store, Logger: log, Metrics: metrics.NewWebhooks(reg)})
+		}, webhooks.Deps{Apps: lookup, Logger: log, Metrics: metrics.NewWebhooks(reg)})
 		if err != nil {
 			return fmt.Errorf("webhooks: %w", err)
 		}
@@ -92,7 +129,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		observer = dispatcher
 	}
 
-	h := hub.New(hub.Config{
+	h = hub.New(hub.Config{
 		ActivityTimeout:    time.Duration(cfg.ActivityTimeout) * time.Second,
 		PongTimeout:        cfg.PongTimeout.D(),
 		MaxChannelNameLen:  cfg.Limits.MaxChannelNameLen,
@@ -108,7 +145,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	edge := ws.New(ws.Config{
 		MaxFrameBytes:    cfg.Limits.MaxFrameKB << 10,
 		WriteBufferBytes: cfg.Limits.WriteBufferKB << 10,
-	}, ws.Deps{Hub: h, Apps: store, Logger: log, Metrics: m})
+	}, ws.Deps{Hub: h, Apps: lookup, Logger: log, Metrics: m})
 
 	api := httpapi.New(httpapi.Config{
 		MaxBodyBytes:      int64(cfg.Limits.MaxRequestBodyKB) << 10,
@@ -116,11 +153,16 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		MaxEventNameLen:   cfg.Limits.MaxEventNameLen,
 		MaxUserIDLen:      cfg.Limits.MaxUserIDLen,
 		PathPrefix:        strings.TrimRight(cfg.PathPrefix, "/"),
-	}, httpapi.Deps{Backend: h, Apps: store, Logger: log, Metrics: m})
+	}, httpapi.Deps{Backend: h, Apps: lookup, Logger: log, Metrics: m})
+
+	var adminHandler http.Handler
+	if adminToken != "" && sqlApps != nil {
+		adminHandler = admin.New(admin.Config{Token: adminToken}, admin.Deps{Apps: sqlApps, Logger: log})
+	}
 
 	var ready atomic.Bool
 	metricsOn := cfg.Metrics.Enabled == nil || *cfg.Metrics.Enabled
-	handler := routes(strings.TrimRight(cfg.PathPrefix, "/"), edge, api, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), metricsOn, &ready)
+	handler := routes(strings.TrimRight(cfg.PathPrefix, "/"), edge, api, adminHandler, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), metricsOn, &ready)
 
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	ln, err := net.Listen("tcp", addr)
@@ -168,8 +210,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return nil
 	})
 
-	WriteBanner(opts.Stdout, withBoundPort(cfg, ln.Addr()), opts.Version)
-	log.Info("herald started", "addr", ln.Addr().String(), "tls", cfg.TLS.Enabled(), "apps", len(store.All()), "version", opts.Version)
+	bannerCfg := withBoundPort(cfg, ln.Addr())
+	bannerCfg.Apps = staticApps
+	WriteBanner(opts.Stdout, bannerCfg, opts.Version)
+	log.Info("herald started", "addr", ln.Addr().String(), "tls", cfg.TLS.Enabled(), "config_apps", len(store.All()),
+		"sql_store", sqlApps != nil, "admin_api", adminHandler != nil, "version", opts.Version)
 	ready.Store(true)
 	if opts.OnListen != nil {
 		opts.OnListen(ln.Addr())
@@ -192,7 +237,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	shutdownDone := make(chan error, 1)
 	go func() { shutdownDone <- srv.Shutdown(shCtx) }() // stops accepting, waits for API requests
 	h.CloseAll(protocol.CodeReconnect, "Server is restarting, reconnect")
-	waitDrained(shCtx, h, store)
+	waitDrained(shCtx, h)
 	if err := <-shutdownDone; err != nil {
 		log.Warn("http shutdown incomplete", "err", err)
 		_ = srv.Close()
@@ -206,15 +251,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 
 // waitDrained waits until every connection has gone (clients answer our close
 // frame, or the close grace period drops them) or ctx ends.
-func waitDrained(ctx context.Context, h *hub.Hub, store *apps.Static) {
+func waitDrained(ctx context.Context, h *hub.Hub) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		total := 0
-		for _, a := range store.All() {
-			total += h.ConnectionCount(a.ID)
-		}
-		if total == 0 {
+		if h.TotalConnections() == 0 {
 			return
 		}
 		select {
@@ -256,4 +297,32 @@ func anyWebhooks(store *apps.Static) bool {
 		}
 	}
 	return false
+}
+
+// openSQLStore opens the app store managed with `herald apps`: the
+// configured database_url, or <data_dir>/apps.db when it exists or the
+// admin API needs a store. It returns nil when there is none.
+func openSQLStore(ctx context.Context, cfg config.Config, forAdmin bool, log *slog.Logger, onChange func(old, cur *apps.App)) (*sqlstore.Store, error) {
+	dsn := cfg.DatabaseURL
+	if dsn == "" {
+		path := filepath.Join(cfg.DataDir, "apps.db")
+		if _, err := os.Stat(path); err != nil && !forAdmin {
+			return nil, nil
+		}
+		dsn = "sqlite:" + path
+	}
+	s, err := sqlstore.Open(ctx, dsn, sqlstore.Options{Logger: log.With("component", "appstore"), OnChange: onChange})
+	if err != nil {
+		return nil, fmt.Errorf("app store: %w", err)
+	}
+	return s, nil
+}
+
+func onlyGenerated(list []config.App) bool {
+	for _, a := range list {
+		if !a.Generated {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,181 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"               // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// dialect is what differs between SQLite and PostgreSQL.
+type dialect struct {
+	name      string // "sqlite" or "postgres", for logs and errors
+	driver    string // database/sql driver name
+	source    string // the driver's data source name
+	shown     string // the DSN as it may be printed: no password
+	schema    []string
+	snapshot  sql.TxOptions // a consistent read of the version and every app
+	numbered  bool          // placeholders are $1, $2 ... instead of ?
+	unique    func(error) bool
+	maxConns  int
+	lockTable string // statement serialising schema creation across nodes, or ""
+}
+
+// sqliteBusyTimeoutMS is how long an SQLite write waits for another
+// connection's (or process's) write lock before failing.
+const sqliteBusyTimeoutMS = 5000
+
+func parseDSN(dsn string) (*dialect, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return sqliteDialect(strings.TrimPrefix(dsn, "sqlite:"))
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return postgresDialect(dsn)
+	default:
+		return nil, fmt.Errorf("apps store: unsupported DSN %q: want sqlite:<path> or postgres://user:password@host:port/db", redact(dsn))
+	}
+}
+
+func sqliteDialect(path string) (*dialect, error) {
+	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") || path == ":memory:" {
+		return nil, fmt.Errorf("apps store: DSN %q: want sqlite:<path to a database file> (no '?', '#' or file: URI)", "sqlite:"+path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("apps store: sqlite:%s: %w", path, err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.Itoa(sqliteBusyTimeoutMS)+")")
+	q.Add("_pragma", "journal_mode(WAL)")
+	// Writers take the write lock at BEGIN (readers use read-only
+	// transactions, which stay deferred), so busy_timeout applies instead of
+	// a lock-upgrade deadlock failing with SQLITE_BUSY at once.
+	q.Set("_txlock", "immediate")
+	return &dialect{
+		name:   "sqlite",
+		driver: "sqlite",
+		source: path + "?" + q.Encode(),
+		shown:  "sqlite:" + path,
+		schema: []string{
+			`CREATE TABLE IF NOT EXISTS apps (
+				id      TEXT PRIMARY KEY,
+				app_key TEXT NOT NULL UNIQUE,
+				secret  TEXT NOT NULL,
+				data    TEXT NOT NULL
+			)`,
+			`CREATE TABLE IF NOT EXISTS apps_version (
+				id      INTEGER PRIMARY KEY CHECK (id = 1),
+				version INTEGER NOT NULL
+			)`,
+			`INSERT INTO apps_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`,
+		},
+		snapshot: sql.TxOptions{ReadOnly: true},
+		unique: func(err error) bool {
+			var se *sqlite.Error
+			return errors.As(err, &se) &&
+				(se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+		},
+		maxConns: 4,
+	}, nil
+}
+
+func postgresDialect(dsn string) (*dialect, error) {
+	if _, err := url.Parse(dsn); err != nil {
+		return nil, fmt.Errorf("apps store: DSN %q is not a postgres:// URL", redact(dsn))
+	}
+	return &dialect{
+		name:   "postgres",
+		driver: "pgx",
+		source: dsn,
+		shown:  redact(dsn),
+		schema: []string{
+			`CREATE TABLE IF NOT EXISTS apps (
+				id      TEXT PRIMARY KEY,
+				app_key TEXT NOT NULL UNIQUE,
+				secret  TEXT NOT NULL,
+				data    JSONB NOT NULL
+			)`,
+			`CREATE TABLE IF NOT EXISTS apps_version (
+				id      INTEGER PRIMARY KEY CHECK (id = 1),
+				version BIGINT NOT NULL
+			)`,
+			`INSERT INTO apps_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`,
+		},
+		snapshot: sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
+		numbered: true,
+		unique: func(err error) bool {
+			var pe *pgconn.PgError
+			return errors.As(err, &pe) && pe.Code == "23505" // unique_violation
+		},
+		maxConns: 8,
+		// Two nodes starting at once would otherwise race in CREATE TABLE
+		// IF NOT EXISTS and one would fail on the catalog's unique index.
+		lockTable: `SELECT pg_advisory_xact_lock(7250412061)`,
+	}, nil
+}
+
+// q rewrites ? placeholders for PostgreSQL. Queries here never contain a
+// literal question mark.
+func (d *dialect) q(query string) string {
+	if !d.numbered {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// redact hides the password of a URL-shaped DSN, in its user info and in a
+// password= query parameter.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		if i := strings.Index(dsn, "@"); i >= 0 {
+			return "<unparsable DSN>"
+		}
+		return dsn
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// password returns the password a DSN carries, or "".
+func password(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return ""
+	}
+	if p, ok := u.User.Password(); ok && p != "" {
+		return p
+	}
+	return u.Query().Get("password")
+}
+
+// scrub removes the DSN's password from a driver error. When the password
+// appears, the error chain is cut too, so nothing can print the original.
+func scrub(err error, dsn string) error {
+	p := password(dsn)
+	if err == nil || p == "" || !strings.Contains(err.Error(), p) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), p, "xxxxx"))
+}

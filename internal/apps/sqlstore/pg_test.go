@@ -1,0 +1,144 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// pgServer is a throwaway PostgreSQL started from Debian's server binaries:
+// its own data directory, a free 127.0.0.1 port, sockets in its temp dir,
+// trust authentication for the superuser "herald".
+type pgServer struct {
+	bin  string // directory of initdb, pg_ctl
+	dir  string // temp dir: data/, log, sockets
+	port int
+	as   []string // command prefix running as the postgres user when root
+	dbs  atomic.Int64
+}
+
+// startPostgres starts a server for t and stops it in t.Cleanup. It skips t
+// when the server binaries are missing.
+func startPostgres(t *testing.T) *pgServer {
+	t.Helper()
+	initdbs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(initdbs) == 0 {
+		t.Skip("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb, pg_ctl): " +
+			"run scripts/install-deps.sh (installs Debian's postgresql package) to run the PostgreSQL tests")
+	}
+	bin := filepath.Dir(newestVersion(initdbs))
+	if _, err := os.Stat(filepath.Join(bin, "pg_ctl")); err != nil {
+		t.Skipf("PostgreSQL pg_ctl missing next to %s", bin)
+	}
+	// Not t.TempDir: its parents are private to the current user, and the
+	// server runs as "postgres" when we are root.
+	dir, err := os.MkdirTemp("", "herald-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s := &pgServer{bin: bin, dir: dir}
+	if os.Geteuid() == 0 {
+		// initdb refuses to run as root.
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Skipf("running as root and there is no postgres user to run the server as: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := exec.LookPath("runuser"); err == nil {
+			s.as = []string{p, "-u", "postgres", "--"}
+		} else {
+			t.Skip("running as root without runuser to drop to the postgres user")
+		}
+	}
+	if out, err := s.run("initdb", "-D", s.data(), "-U", "herald", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	s.port = freePort(t)
+	s.start(t)
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+func (s *pgServer) data() string { return filepath.Join(s.dir, "data") }
+
+func (s *pgServer) run(tool string, args ...string) ([]byte, error) {
+	argv := append(append(append([]string{}, s.as...), filepath.Join(s.bin, tool)), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = s.dir
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	return cmd.CombinedOutput()
+}
+
+func (s *pgServer) start(t *testing.T) {
+	t.Helper()
+	opts := fmt.Sprintf("-p %d -h 127.0.0.1 -k %s -c fsync=off -c full_page_writes=off -c max_connections=200", s.port, s.dir)
+	if out, err := s.run("pg_ctl", "-D", s.data(), "-l", filepath.Join(s.dir, "log"), "-w", "-t", "30", "-o", opts, "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
+		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+}
+
+func (s *pgServer) stop(t *testing.T) {
+	t.Helper()
+	if out, err := s.run("pg_ctl", "-D", s.data(), "-m", "immediate", "-w", "stop"); err != nil && !strings.Contains(string(out), "not running") {
+		t.Logf("pg_ctl stop: %v\n%s", err, out)
+	}
+}
+
+func (s *pgServer) dsn(db string) string {
+	return fmt.Sprintf("postgres://herald:not-checked@127.0.0.1:%d/%s?sslmode=disable", s.port, db)
+}
+
+// newDB creates an empty database and returns its DSN.
+func (s *pgServer) newDB(t *testing.T) string {
+	t.Helper()
+	admin, err := sql.Open("pgx", s.dsn("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	name := fmt.Sprintf("herald_%d", s.dbs.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	return s.dsn(name)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// newestVersion picks the initdb of the highest major version.
+func newestVersion(paths []string) string {
+	best, bestV := paths[0], -1.0
+	for _, p := range paths {
+		v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(filepath.Dir(p))), 64)
+		if v > bestV {
+			best, bestV = p, v
+		}
+	}
+	return best
+}
