@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -20,7 +24,8 @@ func newServeCmd(d deps) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server",
-		Long: `Run the server until SIGINT or SIGTERM.
+		Long: `Run the server until SIGINT or SIGTERM. SIGHUP re-reads the apps of the
+config file without dropping connections.
 
 With no apps configured, a default app is created: its credentials are
 generated on first start, stored in <data-dir>/default-app.json and printed;
@@ -42,7 +47,40 @@ HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET override them.`,
 				reportProblems(d.stderr, err)
 				return &exitError{code: exitUsage}
 			}
-			err = d.run(cmd.Context(), cfg, server.Options{Version: fullVersion(), Stdout: d.stdout, Stderr: d.stderr})
+			// SIGHUP re-reads the apps of the config file (see server.Options.Reload).
+			reload := func() (config.Config, error) {
+				c, err := config.Load(file, d.env, over)
+				if err == nil {
+					_, err = config.EnsureDefaultApp(&c, d.env)
+				}
+				c.ApplyDefaults()
+				return c, errors.Join(err, c.Validate())
+			}
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			reloads := make(chan struct{}, 1)
+			go func() { // ends with the command's context
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						select {
+						case reloads <- struct{}{}:
+						default:
+						}
+					}
+				}
+			}()
+			err = d.run(ctx, cfg, server.Options{Version: fullVersion(), Stdout: d.stdout, Stderr: d.stderr,
+				Reload: reloads, LoadConfig: reload})
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}

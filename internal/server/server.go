@@ -44,6 +44,11 @@ type Options struct {
 	// OnListen, when set, is called with the bound address once the server
 	// accepts connections (tests listen on port 0).
 	OnListen func(addr net.Addr)
+	// Reload, when it delivers, makes the server re-read its apps with
+	// LoadConfig (SIGHUP): added apps start working, removed or disabled
+	// apps' connections are closed; other settings need a restart.
+	Reload     <-chan struct{}
+	LoadConfig func() (config.Config, error)
 }
 
 // Run serves until ctx is cancelled, then shuts down gracefully: it stops
@@ -88,10 +93,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			staticApps = nil // apps are managed with `herald apps`: no generated default app
 		}
 	}
-	store, err := apps.NewStatic(apps.FromConfig(staticApps))
+	static, err := apps.NewStatic(apps.FromConfig(staticApps))
 	if err != nil {
 		return fmt.Errorf("apps: %w", err)
 	}
+	store := apps.NewReloadable(static)
 	var lookup apps.Store = store
 	if sqlApps != nil {
 		lookup = apps.Layered{store, sqlApps}
@@ -198,6 +204,18 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	defer stopRun()
 	g, gctx := errgroup.WithContext(runCtx)
 	g.Go(func() error { return h.Run(gctx) })
+	if opts.Reload != nil && opts.LoadConfig != nil {
+		g.Go(func() error {
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-opts.Reload:
+					reloadApps(opts.LoadConfig, store, h, log)
+				}
+			}
+		})
+	}
 	if dispatcher != nil {
 		// Runs until every connection has been closed at shutdown, so the
 		// leave events of closing clients are stored, not lost.
@@ -290,7 +308,7 @@ func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, ho))
 }
 
-func anyWebhooks(store *apps.Static) bool {
+func anyWebhooks(store *apps.Reloadable) bool {
 	for _, a := range store.All() {
 		if len(a.Webhooks) > 0 {
 			return true
@@ -325,4 +343,34 @@ func onlyGenerated(list []config.App) bool {
 		}
 	}
 	return true
+}
+
+// reloadApps re-reads the config file's apps and swaps them in. A config
+// that does not load or validate changes nothing. Connections of apps that
+// were removed, disabled or given a new key are closed.
+func reloadApps(load func() (config.Config, error), store *apps.Reloadable, h *hub.Hub, log *slog.Logger) {
+	cfg, err := load()
+	if err != nil {
+		log.Error("config reload failed; keeping the running apps", "err", err)
+		return
+	}
+	next, err := apps.NewStatic(apps.FromConfig(cfg.Apps))
+	if err != nil {
+		log.Error("config reload failed; keeping the running apps", "err", err)
+		return
+	}
+	prev := store.Replace(next)
+	closed := 0
+	for _, old := range prev.All() {
+		cur, err := next.ByID(context.Background(), old.ID)
+		switch {
+		case err != nil:
+			closed += h.CloseApp(old.ID, protocol.CodeAppNotFound, "App was removed")
+		case cur.Key != old.Key:
+			closed += h.CloseApp(old.ID, protocol.CodeAppNotFound, "App key changed")
+		case !cur.Enabled && old.Enabled:
+			closed += h.CloseApp(old.ID, protocol.CodeAppDisabled, "App is disabled")
+		}
+	}
+	log.Info("apps reloaded", "apps", len(next.All()), "previous", len(prev.All()), "connections_closed", closed)
 }
