@@ -106,6 +106,17 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	if sqlApps != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "herald_app_store_up",
+			Help: "1 while the SQL app store is reachable; 0 while apps are served from the cache only.",
+		}, func() float64 {
+			if sqlApps.Healthy() != nil {
+				return 0
+			}
+			return 1
+		}))
+	}
 	for _, a := range store.All() {
 		m.InitApp(a.ID) // series exist from the start, not from the first connection
 	}

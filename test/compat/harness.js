@@ -199,11 +199,14 @@ class HeraldServer {
    * opts.name   log file name (artifacts/<name>.log)
    * opts.config ({port, tls, dataDir}) => YAML text replacing the default config
    *             (configYAML); each server still gets its own temp --data-dir
+   * opts.env    extra environment variables for the server process (merged
+   *             over this process's environment)
    */
-  constructor({ tls = false, name = 'herald', config = null } = {}) {
+  constructor({ tls = false, name = 'herald', config = null, env = null } = {}) {
     this.wantTLS = tls;
     this.name = name;
     this.makeConfig = config;
+    this.extraEnv = env;
     this.output = '';
     this.proc = null;
     this.exited = null; // {code, signal} once the process ended
@@ -230,7 +233,11 @@ class HeraldServer {
     fs.writeFileSync(this.configFile, makeConfig({ port: this.port, tls: this.tls, dataDir: this.dataDir }));
 
     const args = ['serve', '--config', this.configFile, '--data-dir', this.dataDir];
-    this.proc = spawn(bin, args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(bin, args, {
+      cwd: this.dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: this.extraEnv ? { ...process.env, ...this.extraEnv } : process.env,
+    });
     liveServers.add(this);
     const onData = (chunk) => {
       const s = chunk.toString();
