@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
@@ -182,11 +181,10 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*request, *a
 	path := r.URL.EscapedPath()
 	used, verr := signing.VerifyRequest(r.Method, path, r.URL.RawQuery, body, creds, a.now(), a.cfg.TimestampWindow)
 	if verr != nil && a.cfg.PathPrefix != "" {
-		// The SDK may have signed the path without our mount prefix.
-		if stripped, ok := strings.CutPrefix(path, a.cfg.PathPrefix); ok {
-			if c2, err2 := signing.VerifyRequest(r.Method, stripped, r.URL.RawQuery, body, creds, a.now(), a.cfg.TimestampWindow); err2 == nil {
-				used, verr = c2, nil
-			}
+		// The request arrives here without our mount prefix; an SDK told about
+		// the prefix (PHP's path option) signed the full path.
+		if c2, err2 := signing.VerifyRequest(r.Method, a.cfg.PathPrefix+path, r.URL.RawQuery, body, creds, a.now(), a.cfg.TimestampWindow); err2 == nil {
+			used, verr = c2, nil
 		}
 	}
 	if verr == nil {

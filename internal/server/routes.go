@@ -24,27 +24,9 @@ func routes(prefix string, edge *ws.Server, api, adminAPI http.Handler, metricsH
 		case strings.HasPrefix(path, "/app/"):
 			edge.ServeHTTP(w, r, path)
 		case strings.HasPrefix(path, "/apps/"):
-			if prefix != "" {
-				r2 := new(http.Request)
-				*r2 = *r
-				u := *r.URL
-				u.Path = path
-				u.RawPath = ""
-				r2.URL = &u
-				r = r2
-			}
-			api.ServeHTTP(w, r)
+			api.ServeHTTP(w, stripPrefix(r, prefix, path))
 		case strings.HasPrefix(path, "/admin/") && adminAPI != nil:
-			if prefix != "" {
-				r2 := new(http.Request)
-				*r2 = *r
-				u := *r.URL
-				u.Path = path
-				u.RawPath = ""
-				r2.URL = &u
-				r = r2
-			}
-			adminAPI.ServeHTTP(w, r)
+			adminAPI.ServeHTTP(w, stripPrefix(r, prefix, path))
 		case path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !isUpgrade(r):
 			writeText(w, http.StatusOK, "OK")
 		case path == "/ready" && !isUpgrade(r):
@@ -81,4 +63,18 @@ func writeText(w http.ResponseWriter, status int, s string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(s + "\n"))
+}
+
+// stripPrefix hands a handler the request as if it were mounted at the root.
+func stripPrefix(r *http.Request, prefix, path string) *http.Request {
+	if prefix == "" {
+		return r
+	}
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.Path = path
+	u.RawPath = ""
+	r2.URL = &u
+	return r2
 }
