@@ -25,7 +25,7 @@ var ErrSlowConsumer = errors.New("write buffer full")
 // Client is one WebSocket connection as the hub sees it.
 type Client struct {
 	hub      *Hub
-	app      *apps.App
+	appPtr   atomic.Pointer[apps.App] // swapped when the app's settings change
 	sink     Sink
 	socketID string
 	remote   string
@@ -52,8 +52,10 @@ type subscription struct {
 // SocketID is the id announced in connection_established.
 func (c *Client) SocketID() string { return c.socketID }
 
-// App is the app the connection belongs to.
-func (c *Client) App() *apps.App { return c.app }
+// App is the app the connection belongs to, as currently configured.
+func (c *Client) App() *apps.App { return c.curApp() }
+
+func (c *Client) curApp() *apps.App { return c.appPtr.Load() }
 
 // Remote is the peer address, for logs.
 func (c *Client) Remote() string { return c.remote }
@@ -74,12 +76,12 @@ func (c *Client) Send(frame []byte) {
 		if c.closed.Load() || !errors.Is(err, ErrSlowConsumer) {
 			return // the peer is gone; its close callback cleans up
 		}
-		c.hub.m.SlowConsumers.WithLabelValues(c.app.ID).Inc()
-		c.hub.log.Warn("closing slow consumer", "app_key", c.app.Key, "socket_id", c.socketID, "remote", c.remote, "err", err)
+		c.hub.m.SlowConsumers.WithLabelValues(c.curApp().ID).Inc()
+		c.hub.log.Warn("closing slow consumer", "app_key", c.curApp().Key, "socket_id", c.socketID, "remote", c.remote, "err", err)
 		c.Close(4100, "Slow consumer: write buffer full")
 		return
 	}
-	c.hub.m.MessagesSent.WithLabelValues(c.app.ID).Inc()
+	c.hub.m.MessagesSent.WithLabelValues(c.curApp().ID).Inc()
 }
 
 // Close closes the connection once with code and reason; the transport's

@@ -8,7 +8,7 @@ import (
 // ClientEvent relays a client-* event from c to the other subscribers of its
 // channel. Refusals come back as *protocol.Error; none closes the connection.
 func (h *Hub) ClientEvent(c *Client, f protocol.Frame) error {
-	if !c.app.EnableClientMessages {
+	if !c.curApp().EnableClientMessages {
 		return &protocol.Error{Code: 0, Message: "Client events are not enabled for this app"}
 	}
 	if len(f.Event) > h.cfg.MaxEventNameLen {
@@ -25,7 +25,7 @@ func (h *Hub) ClientEvent(c *Client, f protocol.Frame) error {
 		return &protocol.Error{Code: 0, Message: "Client events are only allowed on private and presence channels"}
 	}
 	data, hasData := protocol.ClientEventData(f.Data)
-	if max := c.app.MaxEventPayloadBytes; max > 0 && len(data) > max {
+	if max := c.curApp().MaxEventPayloadBytes; max > 0 && len(data) > max {
 		return &protocol.Error{Code: 0, Message: "Client event data is larger than the app's limit"}
 	}
 
@@ -35,19 +35,19 @@ func (h *Hub) ClientEvent(c *Client, f protocol.Frame) error {
 	if idx >= 0 {
 		userID = c.subs[idx].userID
 	}
-	allowed := idx >= 0 && c.allowClientEventLocked(h.now().UnixNano(), h.clientEventsPerSec(c.app))
+	allowed := idx >= 0 && c.allowClientEventLocked(h.now().UnixNano(), h.clientEventsPerSec(c.curApp()))
 	c.mu.Unlock()
 	if idx < 0 {
 		return &protocol.Error{Code: 0, Message: "Client event on " + truncate(f.Channel, 200) + " rejected: not subscribed to it"}
 	}
 	if !allowed {
-		h.m.ClientEventsRejected.WithLabelValues(c.app.ID, "rate_limit").Inc()
+		h.m.ClientEventsRejected.WithLabelValues(c.curApp().ID, "rate_limit").Inc()
 		return &protocol.Error{Code: protocol.CodeClientRateLimit, Message: "Client event rejected: more than the allowed client events per second"}
 	}
 
 	frame := protocol.EncodeClientEvent(f.Event, f.Channel, data, hasData, userID)
-	h.m.ClientEvents.WithLabelValues(c.app.ID).Inc()
-	h.publishFrame(c.app.ID, f.Channel, frame, "", c)
+	h.m.ClientEvents.WithLabelValues(c.curApp().ID).Inc()
+	h.publishFrame(c.curApp().ID, f.Channel, frame, "", c)
 	h.emit(c, Event{Kind: ClientEvent, Channel: f.Channel, Event: f.Event, Data: data, HasData: hasData,
 		SocketID: c.socketID, UserID: userID})
 	return nil

@@ -40,7 +40,7 @@ type Observer interface {
 
 // emit reports e when the app has webhooks configured; apps without
 // any pay nothing.
-func (h *Hub) emit(c *Client, e Event) { h.emitApp(c.app, e) }
+func (h *Hub) emit(c *Client, e Event) { h.emitApp(c.curApp(), e) }
 
 func (h *Hub) emitApp(app *apps.App, e Event) {
 	if h.obs == nil || len(app.Webhooks) == 0 {

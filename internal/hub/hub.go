@@ -159,7 +159,8 @@ func (h *Hub) Connect(app *apps.App, sink Sink, remote string) (*Client, error) 
 	if h.closing.Load() {
 		return nil, &protocol.Error{Code: protocol.CodeReconnect, Message: "Server is shutting down", Close: true}
 	}
-	c := &Client{hub: h, app: app, sink: sink, remote: remote}
+	c := &Client{hub: h, sink: sink, remote: remote}
+	c.appPtr.Store(app)
 	now := h.now().UnixNano()
 	c.lastSeen.Store(now)
 	c.tokens = float64(h.clientEventsPerSec(app))
@@ -204,11 +205,11 @@ func (h *Hub) Disconnect(c *Client) {
 	}
 	h.clientsMu.Lock()
 	delete(h.clients, c.socketID)
-	if h.perApp[c.app.ID]--; h.perApp[c.app.ID] <= 0 {
-		delete(h.perApp, c.app.ID)
+	if h.perApp[c.curApp().ID]--; h.perApp[c.curApp().ID] <= 0 {
+		delete(h.perApp, c.curApp().ID)
 	}
 	h.clientsMu.Unlock()
-	h.m.Connections.WithLabelValues(c.app.ID).Dec()
+	h.m.Connections.WithLabelValues(c.curApp().ID).Dec()
 }
 
 // TotalConnections returns the live connections of every app.
@@ -218,12 +219,24 @@ func (h *Hub) TotalConnections() int {
 	return len(h.clients)
 }
 
+// UpdateApp gives the live connections of app its new settings and
+// secrets (a rotation or a change of limits takes effect at once).
+func (h *Hub) UpdateApp(app *apps.App) {
+	h.clientsMu.RLock()
+	defer h.clientsMu.RUnlock()
+	for _, c := range h.clients {
+		if cur := c.curApp(); cur.ID == app.ID && cur != app {
+			c.appPtr.Store(app)
+		}
+	}
+}
+
 // CloseApp closes every connection of app (it was disabled or deleted).
 func (h *Hub) CloseApp(appID string, code int, reason string) int {
 	h.clientsMu.RLock()
 	var list []*Client
 	for _, c := range h.clients {
-		if c.app.ID == appID {
+		if c.curApp().ID == appID {
 			list = append(list, c)
 		}
 	}

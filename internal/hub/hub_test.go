@@ -89,7 +89,7 @@ func connect(t testing.TB, h *Hub, app *apps.App) (*Client, *fakeSink) {
 
 func presence(c *Client, ch, data string) protocol.SubscribeData {
 	return protocol.SubscribeData{Channel: ch, ChannelData: &data,
-		Auth: signing.AuthorizeChannel(c.app.Key, c.app.Secret, c.socketID, ch, &data)}
+		Auth: signing.AuthorizeChannel(c.App().Key, c.App().Secret, c.socketID, ch, &data)}
 }
 
 func TestSocketIDFormatAndUniqueness(t *testing.T) {

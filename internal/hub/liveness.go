@@ -18,7 +18,7 @@ func (h *Hub) sweep() {
 	var ping, kill, unauthorized []*Client
 	h.clientsMu.RLock()
 	for _, c := range h.clients {
-		if c.app.RequireSignin && !c.authorized.Load() && now-c.connectedAt >= signinWait {
+		if c.curApp().RequireSignin && !c.authorized.Load() && now-c.connectedAt >= signinWait {
 			unauthorized = append(unauthorized, c)
 			continue
 		}
@@ -39,15 +39,15 @@ func (h *Hub) sweep() {
 		c.Send(pingFrame)
 	}
 	for _, c := range unauthorized {
-		h.m.AuthFailures.WithLabelValues(c.app.ID, "signin_timeout").Inc()
-		h.log.Warn("closing connection that did not sign in", "app_key", c.app.Key, "socket_id", c.socketID,
+		h.m.AuthFailures.WithLabelValues(c.curApp().ID, "signin_timeout").Inc()
+		h.log.Warn("closing connection that did not sign in", "app_key", c.curApp().Key, "socket_id", c.socketID,
 			"reason", "require_signin timeout", "remote", c.remote)
 		msg := "Connection not authorized within " + h.cfg.SigninTimeout.String() + ": sign in first"
 		c.Send(protocol.ErrorFrame(protocol.CodeUnauthorized, msg))
 		c.Close(protocol.CodeUnauthorized, msg)
 	}
 	for _, c := range kill {
-		h.m.PongTimeouts.WithLabelValues(c.app.ID).Inc()
+		h.m.PongTimeouts.WithLabelValues(c.curApp().ID).Inc()
 		c.Close(protocol.CodePongTimeout, "Pong reply not received")
 	}
 }

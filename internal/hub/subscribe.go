@@ -63,16 +63,16 @@ func (h *Hub) Subscribe(c *Client, d protocol.SubscribeData) error {
 			cd = d.ChannelData
 		}
 		if !h.verify(c, "channel", func(secret string) bool {
-			return signing.VerifyChannel(c.app.Key, secret, c.socketID, name, cd, d.Auth)
+			return signing.VerifyChannel(c.curApp().Key, secret, c.socketID, name, cd, d.Auth)
 		}) {
-			h.m.AuthFailures.WithLabelValues(c.app.ID, "channel_signature").Inc()
+			h.m.AuthFailures.WithLabelValues(c.curApp().ID, "channel_signature").Inc()
 			return subErr(name, "AuthError", 401, "Invalid signature: expected HMAC SHA256 hex digest of %s",
 				truncate(signing.ChannelStringToSign(c.socketID, name, cd), 300))
 		}
 		if signedIn != nil {
 			m = protocol.Member{UserID: signedIn.id, UserInfo: signedIn.info}
-			if len(m.UserInfo) > h.maxUserInfo(c.app) {
-				return subErr(name, "LimitReached", 413, "user_info is larger than %d bytes", h.maxUserInfo(c.app))
+			if len(m.UserInfo) > h.maxUserInfo(c.curApp()) {
+				return subErr(name, "LimitReached", 413, "user_info is larger than %d bytes", h.maxUserInfo(c.curApp()))
 			}
 		} else if info.Type == protocol.Presence {
 			var err error
@@ -83,8 +83,8 @@ func (h *Hub) Subscribe(c *Client, d protocol.SubscribeData) error {
 			if len(m.UserID) > h.cfg.MaxUserIDLen {
 				return subErr(name, "LimitReached", 400, "user_id is longer than %d characters", h.cfg.MaxUserIDLen)
 			}
-			if len(m.UserInfo) > h.maxUserInfo(c.app) {
-				return subErr(name, "LimitReached", 413, "user_info is larger than %d bytes", h.maxUserInfo(c.app))
+			if len(m.UserInfo) > h.maxUserInfo(c.curApp()) {
+				return subErr(name, "LimitReached", 413, "user_info is larger than %d bytes", h.maxUserInfo(c.curApp()))
 			}
 		}
 	}
@@ -126,18 +126,18 @@ func (h *Hub) join(c *Client, name string, info protocol.ChannelInfo, m protocol
 		return subErr(name, "AuthError", 400, "Already subscribed to %s as user %q", name, c.subs[idx].userID)
 	}
 
-	k := chanKey{c.app.ID, name}
+	k := chanKey{c.curApp().ID, name}
 	s := h.shardFor(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ch := s.channels[k]
 	if ch == nil {
-		ch = &channel{app: c.app, subs: make(map[*Client]struct{}, 1)}
+		ch = &channel{app: c.curApp(), subs: make(map[*Client]struct{}, 1)}
 		if presence {
 			ch.members = make(map[string]*member, 1)
 		}
 		s.channels[k] = ch
-		h.m.Channels.WithLabelValues(c.app.ID).Inc()
+		h.m.Channels.WithLabelValues(c.curApp().ID).Inc()
 		h.emit(c, Event{Kind: ChannelOccupied, Channel: name})
 	}
 	if idx >= 0 { // duplicate subscribe: answer again, count nothing twice
@@ -152,10 +152,10 @@ func (h *Hub) join(c *Client, name string, info protocol.ChannelInfo, m protocol
 	if presence {
 		mem := ch.members[m.UserID]
 		if mem == nil {
-			if max := c.app.MaxPresenceMembers; max > 0 && len(ch.members) >= max {
+			if max := c.curApp().MaxPresenceMembers; max > 0 && len(ch.members) >= max {
 				if len(ch.subs) == 0 {
 					delete(s.channels, k)
-					h.m.Channels.WithLabelValues(c.app.ID).Dec()
+					h.m.Channels.WithLabelValues(c.curApp().ID).Dec()
 					h.emit(c, Event{Kind: ChannelVacated, Channel: name})
 				}
 				return subErr(name, "LimitReached", 4100, "Presence channel %s is full (%d members)", name, max)
@@ -177,7 +177,7 @@ func (h *Hub) join(c *Client, name string, info protocol.ChannelInfo, m protocol
 		broadcastLocked(ch, protocol.MemberAdded(name, m.UserID, m.UserInfo), c)
 		h.emit(c, Event{Kind: MemberAdded, Channel: name, UserID: m.UserID})
 	}
-	if !presence && c.app.EnableSubscriptionCount {
+	if !presence && c.curApp().EnableSubscriptionCount {
 		h.countChangedLocked(s, k, ch)
 	}
 	return nil
@@ -216,7 +216,7 @@ func (h *Hub) Unsubscribe(c *Client, name string) {
 // leave takes c out of one channel: member_removed when its user has no
 // connection left there, and the channel disappears when empty.
 func (h *Hub) leave(c *Client, sub subscription) {
-	k := chanKey{c.app.ID, sub.channel}
+	k := chanKey{c.curApp().ID, sub.channel}
 	s := h.shardFor(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -239,11 +239,11 @@ func (h *Hub) leave(c *Client, sub subscription) {
 	}
 	if len(ch.subs) == 0 {
 		delete(s.channels, k)
-		h.m.Channels.WithLabelValues(c.app.ID).Dec()
+		h.m.Channels.WithLabelValues(c.curApp().ID).Dec()
 		h.emit(c, Event{Kind: ChannelVacated, Channel: sub.channel})
 		return
 	}
-	if ch.members == nil && c.app.EnableSubscriptionCount {
+	if ch.members == nil && c.curApp().EnableSubscriptionCount {
 		h.countChangedLocked(s, k, ch)
 	}
 }
@@ -258,11 +258,11 @@ func truncate(s string, n int) string {
 // verify tries each secret the app accepts now (primary first) and counts
 // which generation matched, so operators see when old secrets fall out of use.
 func (h *Hub) verify(c *Client, kind string, check func(secret string) bool) bool {
-	for i, secret := range c.app.Secrets(h.now()) {
+	for i, secret := range c.curApp().Secrets(h.now()) {
 		if check(secret) {
-			h.m.SecretUses.WithLabelValues(c.app.ID, kind, apps.SecretGeneration(i)).Inc()
+			h.m.SecretUses.WithLabelValues(c.curApp().ID, kind, apps.SecretGeneration(i)).Inc()
 			if i > 0 {
-				h.log.Info("signature made with a previous secret", "app_key", c.app.Key, "socket_id", c.socketID, "kind", kind)
+				h.log.Info("signature made with a previous secret", "app_key", c.curApp().Key, "socket_id", c.socketID, "kind", kind)
 			}
 			return true
 		}

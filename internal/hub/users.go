@@ -50,11 +50,11 @@ func removeFrom(m map[chanKey]map[*Client]struct{}, k chanKey, c *Client) {
 // as another user it is refused.
 func (h *Hub) Signin(c *Client, d protocol.SigninData) error {
 	refuse := func(format string, args ...any) error {
-		h.m.AuthFailures.WithLabelValues(c.app.ID, "signin").Inc()
-		return &protocol.Error{Code: protocol.CodeUnauthorized, Message: fmt.Sprintf(format, args...), Close: c.app.RequireSignin}
+		h.m.AuthFailures.WithLabelValues(c.curApp().ID, "signin").Inc()
+		return &protocol.Error{Code: protocol.CodeUnauthorized, Message: fmt.Sprintf(format, args...), Close: c.curApp().RequireSignin}
 	}
 	if !h.verify(c, "user", func(secret string) bool {
-		return signing.VerifyUser(c.app.Key, secret, c.socketID, d.UserData, d.Auth)
+		return signing.VerifyUser(c.curApp().Key, secret, c.socketID, d.UserData, d.Auth)
 	}) {
 		return refuse("Invalid signature: expected HMAC SHA256 hex digest of %s", truncate(c.socketID+"::user::"+d.UserData, 300))
 	}
@@ -65,8 +65,8 @@ func (h *Hub) Signin(c *Client, d protocol.SigninData) error {
 	if !protocol.ValidChannelName(ud.ID, h.cfg.MaxUserIDLen) {
 		return refuse("Invalid user id %q: at most %d characters from A-Z a-z 0-9 _ - = @ , . ;", truncate(ud.ID, 140), h.cfg.MaxUserIDLen)
 	}
-	if len(ud.UserInfo) > h.maxUserInfo(c.app) {
-		return refuse("user_info is larger than %d bytes", h.maxUserInfo(c.app))
+	if len(ud.UserInfo) > h.maxUserInfo(c.curApp()) {
+		return refuse("user_info is larger than %d bytes", h.maxUserInfo(c.curApp()))
 	}
 	watch, dropped := dedupe(ud.Watchlist), 0
 	if len(watch) > h.cfg.MaxWatchlistSize {
@@ -92,11 +92,11 @@ func (h *Hub) Signin(c *Client, d protocol.SigninData) error {
 	u := &h.users
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	k := chanKey{c.app.ID, ud.ID}
+	k := chanKey{c.curApp().ID, ud.ID}
 	wasOnline := len(u.conns[k]) > 0
 	addTo(u.conns, k, c)
 	for _, w := range watch {
-		addTo(u.watchers, chanKey{c.app.ID, w}, c)
+		addTo(u.watchers, chanKey{c.curApp().ID, w}, c)
 	}
 
 	c.Send(protocol.SigninSuccess(d.UserData))
@@ -108,7 +108,7 @@ func (h *Hub) Signin(c *Client, d protocol.SigninData) error {
 	if len(watch) > 0 {
 		var online, offline []string
 		for _, w := range watch {
-			if len(u.conns[chanKey{c.app.ID, w}]) > 0 {
+			if len(u.conns[chanKey{c.curApp().ID, w}]) > 0 {
 				online = append(online, w)
 			} else {
 				offline = append(offline, w)
@@ -147,10 +147,10 @@ func (h *Hub) signOut(c *Client, user *signedInUser) {
 	u := &h.users
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	k := chanKey{c.app.ID, user.id}
+	k := chanKey{c.curApp().ID, user.id}
 	removeFrom(u.conns, k, c)
 	for _, w := range user.watchlist {
-		removeFrom(u.watchers, chanKey{c.app.ID, w}, c)
+		removeFrom(u.watchers, chanKey{c.curApp().ID, w}, c)
 	}
 	if len(u.conns[k]) == 0 {
 		h.notifyWatchersLocked(k, false, nil)

@@ -77,8 +77,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		switch {
 		case cur == nil:
 			h.CloseApp(old.ID, protocol.CodeAppNotFound, "App was deleted")
+		case cur.Key != old.Key:
+			h.CloseApp(old.ID, protocol.CodeAppNotFound, "App key changed")
 		case !cur.Enabled:
 			h.CloseApp(old.ID, protocol.CodeAppDisabled, "App is disabled")
+		default:
+			h.UpdateApp(cur) // new secrets and limits apply to live connections
 		}
 	})
 	if err != nil {
@@ -379,8 +383,10 @@ func reloadApps(load func() (config.Config, error), store *apps.Reloadable, h *h
 			closed += h.CloseApp(old.ID, protocol.CodeAppNotFound, "App was removed")
 		case cur.Key != old.Key:
 			closed += h.CloseApp(old.ID, protocol.CodeAppNotFound, "App key changed")
-		case !cur.Enabled && old.Enabled:
+		case !cur.Enabled:
 			closed += h.CloseApp(old.ID, protocol.CodeAppDisabled, "App is disabled")
+		default:
+			h.UpdateApp(cur)
 		}
 	}
 	log.Info("apps reloaded", "apps", len(next.All()), "previous", len(prev.All()), "connections_closed", closed)
