@@ -40,7 +40,7 @@ func WriteBanner(w io.Writer, cfg config.Config, version string) {
 			configured = append(configured, a)
 		}
 	}
-	if len(cfg.Apps) == 0 {
+	if len(cfg.Apps) == 0 && cfg.DatabaseURL == "" {
 		b.WriteString("\nNo apps configured.\n")
 	}
 	if len(configured) > 0 {

@@ -245,7 +245,14 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 
 	bannerCfg := withBoundPort(cfg, ln.Addr())
 	bannerCfg.Apps = staticApps
+	if sqlApps != nil {
+		bannerCfg.DatabaseURL = "set" // suppresses "No apps configured"
+	}
 	WriteBanner(opts.Stdout, bannerCfg, opts.Version)
+	if sqlApps != nil {
+		list, _ := sqlApps.List(ctx)
+		fmt.Fprintf(opts.Stdout, "\nApp store: %d app(s) managed with `herald apps` (herald apps list --data-dir %s)\n", len(list), cfg.DataDir)
+	}
 	log.Info("herald started", "addr", ln.Addr().String(), "tls", cfg.TLS.Enabled(), "config_apps", len(store.All()),
 		"sql_store", sqlApps != nil, "admin_api", adminHandler != nil, "version", opts.Version)
 	ready.Store(true)
@@ -344,7 +351,7 @@ func openSQLStore(ctx context.Context, cfg config.Config, forAdmin bool, log *sl
 		}
 		dsn = "sqlite:" + path
 	}
-	s, err := sqlstore.Open(ctx, dsn, sqlstore.Options{Logger: log.With("component", "appstore"), OnChange: onChange})
+	s, err := sqlstore.Open(ctx, dsn, sqlstore.Options{Logger: log, OnChange: onChange})
 	if err != nil {
 		return nil, fmt.Errorf("app store: %w", err)
 	}
