@@ -74,7 +74,7 @@ Exit codes: 0 every endpoint answered 2xx, 1 at least one did not,
 				} else {
 					status = "OK " + status
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.URL, status, r.Latency.Round(time.Millisecond))
+				fmt.Fprintf(tw, "%s\t%s\t%.1fms\n", r.URL, status, float64(r.Latency.Microseconds())/1000)
 			}
 			tw.Flush()
 			if failed > 0 {

@@ -198,28 +198,7 @@ func validOrigin(o string) bool {
 			return false
 		}
 	}
-	return validHostname(u.Hostname())
-}
-
-// validHostname accepts an IPv4/IPv6 literal or a DNS name.
-func validHostname(h string) bool {
-	if strings.Contains(h, ":") { // url.Hostname strips the brackets of an IPv6 literal
-		return true
-	}
-	if len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-				return false
-			}
-		}
-	}
-	return true
+	return config.ValidHost(u.Hostname())
 }
 
 func webhookProblems(w Webhook) []string {
@@ -244,7 +223,7 @@ func webhookProblems(w Webhook) []string {
 		}
 	}
 	for name, v := range w.Headers {
-		if !validHeaderName(name) {
+		if !config.ValidHeaderName(name) {
 			p = append(p, fmt.Sprintf("headers: %q is not a valid header name", name))
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
@@ -254,18 +233,6 @@ func webhookProblems(w Webhook) []string {
 	return p
 }
 
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
-			return false
-		}
-	}
-	return true
-}
 
 // Rotate gives the app id a new primary secret without downtime: the old
 // primary stays valid for signatures until now+grace (grace 0 ends it at

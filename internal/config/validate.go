@@ -38,7 +38,7 @@ func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
 func (c *Config) Validate() error {
 	v := &validator{}
 
-	if c.Host != "" && !validHost(c.Host) {
+	if c.Host != "" && !ValidHost(c.Host) {
 		v.add("host", "%q is not an IP address or host name", c.Host)
 	}
 	if c.Port < 0 || c.Port > 65535 {
@@ -230,14 +230,14 @@ func (v *validator) webhook(p string, w Webhook) {
 		if strings.ContainsFunc(value, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
 			v.add(p+".headers", "the value of %q contains control characters (CR, LF, ...)", name)
 		}
-		if !validHeaderName(name) {
+		if !ValidHeaderName(name) {
 			v.add(p+".headers", "%q is not a valid header name", name)
 		}
 	}
 }
 
-// validHost accepts an IP address (IPv6 with or without brackets) or a DNS name.
-func validHost(h string) bool {
+// ValidHost accepts an IP address (IPv6 with or without brackets) or a DNS name.
+func ValidHost(h string) bool {
 	if net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")) != nil {
 		return true
 	}
@@ -257,8 +257,8 @@ func validHost(h string) bool {
 	return true
 }
 
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
+// ValidHeaderName reports whether s is an RFC 9110 token.
+func ValidHeaderName(s string) bool {
 	if s == "" {
 		return false
 	}

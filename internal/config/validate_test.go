@@ -192,8 +192,8 @@ func TestValidHost(t *testing.T) {
 		"herald.example.com": true, "my_host": true,
 		"bad host": false, "-x.com": false, "a..b": false, "host:80": false, "http://x": false,
 	} {
-		if got := validHost(h); got != want {
-			t.Errorf("validHost(%q) = %v, want %v", h, got, want)
+		if got := ValidHost(h); got != want {
+			t.Errorf("ValidHost(%q) = %v, want %v", h, got, want)
 		}
 	}
 }
