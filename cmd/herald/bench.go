@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lesismal/nbio/logging"
+	"github.com/spf13/cobra"
+
+	"github.com/heraldhq/herald/internal/loadgen"
+)
+
+// benchFlags are the options shared by every bench scenario.
+type benchFlags struct {
+	host, pathPrefix, appID, key, secret string
+	port                                 int
+	duration, progress                   time.Duration
+	serverPID                            int
+	startServer                          bool
+	jsonPath                             string
+	pollers, dialConc                    int
+	spreadSource                         bool
+}
+
+func newBenchCmd(d deps) *cobra.Command {
+	f := &benchFlags{}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Load-test a Pusher-protocol server (idle, fanout, presence, api, connect)",
+		Long: `Load-test Herald or any Pusher Channels protocol 7 server.
+
+The bench speaks the WebSocket protocol like pusher-js and signs HTTP API
+calls like a server SDK. Connections are read by a few nbio poller goroutines,
+not one goroutine per connection. Each scenario prints a table and, with
+--json FILE, writes a JSON result. Server CPU and memory come from
+/proc/<pid> of --server-pid, or of the herald that --start-server launches.
+See docs/performance.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.host, "host", "127.0.0.1", "server host")
+	pf.IntVar(&f.port, "port", 6001, "server port (WebSocket and HTTP API)")
+	pf.StringVar(&f.pathPrefix, "path-prefix", "", "server path prefix (pusher-js wsPath)")
+	pf.StringVar(&f.appID, "app-id", "1", "app id (HTTP API)")
+	pf.StringVar(&f.key, "key", "app-key", "app key")
+	pf.StringVar(&f.secret, "secret", "app-secret", "app secret (signs API calls and private/presence subscriptions)")
+	pf.DurationVar(&f.duration, "duration", 10*time.Second, "measurement time (per rate step for fanout)")
+	pf.IntVar(&f.serverPID, "server-pid", 0, "read CPU and RSS of this server process from /proc")
+	pf.BoolVar(&f.startServer, "start-server", false, "start a herald (this binary) on a free port with a generated config and measure it")
+	pf.StringVar(&f.jsonPath, "json", "", "also write the result as JSON to this file (- for stdout)")
+	pf.DurationVar(&f.progress, "progress", 2*time.Second, "progress line interval on stderr (0 = off)")
+	pf.IntVar(&f.pollers, "pollers", 0, "nbio poller goroutines reading the sockets (0 = min(NumCPU, 4))")
+	pf.IntVar(&f.dialConc, "dial-concurrency", 64, "connections being opened at once")
+	pf.BoolVar(&f.spreadSource, "spread-source", true, "for a loopback server, bind each connection to its own 127.1.x.y source address (beats the ~28k ephemeral ports of one address)")
+
+	cmd.AddCommand(newBenchIdleCmd(d, f), newBenchFanoutCmd(d, f), newBenchPresenceCmd(d, f),
+		newBenchAPICmd(d, f), newBenchConnectCmd(d, f))
+	return cmd
+}
+
+// runBench prepares the target (starting a server if asked), runs fn and
+// reports its result.
+func runBench(ctx context.Context, d deps, f *benchFlags, title string, fn func(context.Context, loadgen.Common) (loadgen.Result, error)) error {
+	logging.SetLevel(logging.LevelWarn) // no nbio start/stop banners in the output
+	soft, hard, err := loadgen.RaiseFileLimit()
+	if err != nil {
+		fmt.Fprintf(d.stderr, "herald bench: raising the open-file limit: %v\n", err)
+	}
+	c := loadgen.Common{
+		Target: loadgen.Target{Host: f.host, Port: f.port, PathPrefix: f.pathPrefix, AppID: f.appID,
+			Key: f.key, Secret: f.secret, SpreadSource: f.spreadSource},
+		Duration: f.duration, ServerPID: f.serverPID, Pollers: f.pollers, DialConcurrency: f.dialConc,
+		ProgressEvery: f.progress,
+	}
+	if f.progress > 0 {
+		c.Progress = d.stderr
+	}
+	if f.startServer {
+		exe, err := os.Executable()
+		if err != nil {
+			return &exitError{code: exitFailure, err: err}
+		}
+		c.Target.Host = "127.0.0.1"
+		srv, err := loadgen.StartServer(exe, c.Target)
+		if err != nil {
+			return &exitError{code: exitFailure, err: fmt.Errorf("--start-server: %w", err)}
+		}
+		defer func() {
+			if err := srv.Stop(); err != nil {
+				fmt.Fprintf(d.stderr, "herald bench: %v\n", err)
+			}
+		}()
+		c.Target.Port, c.ServerPID = srv.Port, srv.PID
+		fmt.Fprintf(d.stderr, "herald bench: started herald pid %d on 127.0.0.1:%d (config %s, log %s)\n",
+			srv.PID, srv.Port, srv.ConfigPath, srv.LogPath)
+	}
+	fmt.Fprintf(d.stderr, "herald bench %s: target %s, open-file limit %d (hard %d)\n", title, c.Target.Addr(), soft, hard)
+	res, err := fn(ctx, c)
+	if res != nil {
+		loadgen.WriteTable(d.stdout, "herald bench "+title, res)
+		if f.jsonPath != "" {
+			if werr := writeBenchJSON(d, f.jsonPath, res); werr != nil {
+				return &exitError{code: exitFailure, err: werr}
+			}
+		}
+	}
+	if err != nil {
+		return &exitError{code: exitFailure, err: fmt.Errorf("bench %s: %w", title, err)}
+	}
+	return nil
+}
+
+func writeBenchJSON(d deps, path string, res any) error {
+	if path == "-" {
+		return loadgen.WriteJSON(d.stdout, res)
+	}
+	fh, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := loadgen.WriteJSON(fh, res); err != nil {
+		fh.Close()
+		return err
+	}
+	return fh.Close()
+}
+
+// resultOf adapts a typed scenario result (nil-safe) to loadgen.Result.
+func resultOf[T loadgen.Result](r T, err error) (loadgen.Result, error) {
+	var zero T
+	if any(r) == any(zero) {
+		return nil, err
+	}
+	return r, err
+}
+
+func newBenchIdleCmd(d deps, f *benchFlags) *cobra.Command {
+	var o loadgen.IdleOptions
+	c := &cobra.Command{
+		Use:   "idle",
+		Short: "Open N connections, subscribe each to a channel, hold; report server RSS and CPU per connection",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBench(cmd.Context(), d, f, "idle", func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
+				o.Common = c
+				return resultOf(loadgen.Idle(ctx, o))
+			})
+		},
+	}
+	c.Flags().IntVar(&o.Connections, "connections", 1000, "connections to open and hold")
+	c.Flags().IntVar(&o.Channels, "channels", 0, "public channels to spread the subscriptions over (0 = min(connections, 1000))")
+	c.Flags().DurationVar(&o.Settle, "settle", 2*time.Second, "pause after the last subscription before measuring")
+	return c
+}
+
+func newBenchFanoutCmd(d deps, f *benchFlags) *cobra.Command {
+	var o loadgen.FanoutOptions
+	var rates string
+	var keepGoing bool
+	c := &cobra.Command{
+		Use:   "fanout",
+		Short: "S subscribers over C channels; publish R events/s through the HTTP API; check every delivery",
+		Long: `S subscribers over C channels (subscriber i on channel i mod C); events are
+published round-robin over the channels through the signed HTTP API at each
+rate of --rate in turn (a comma-separated ladder, --duration per step, same
+connections). Every payload carries channel, sequence number and send time;
+each subscriber checks order, loss and duplicates. The ladder stops at the
+first step with loss, duplicates, publish errors or p99 over --max-p99
+unless --keep-going.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rs, err := parseRates(rates)
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			o.Rates, o.StopOnFail = rs, !keepGoing
+			return runBench(cmd.Context(), d, f, "fanout", func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
+				o.Common = c
+				return resultOf(loadgen.Fanout(ctx, o))
+			})
+		},
+	}
+	fl := c.Flags()
+	fl.IntVar(&o.Subscribers, "subscribers", 1000, "subscriber connections")
+	fl.IntVar(&o.Channels, "channels", 1, "channels the subscribers are spread over")
+	fl.StringVar(&rates, "rate", "1", "events/s published in total; a comma-separated list runs a ladder, e.g. 1,5,10,20")
+	fl.IntVar(&o.Size, "size", 100, "bytes of each event's data (min 48)")
+	fl.IntVar(&o.Publishers, "publishers", 8, "concurrent HTTP publishers")
+	fl.IntVar(&o.Batch, "batch", 1, "events per request; > 1 uses batch_events")
+	fl.DurationVar(&o.MaxP99, "max-p99", 100*time.Millisecond, "a step fails when publish-to-receive p99 exceeds this")
+	fl.BoolVar(&keepGoing, "keep-going", false, "run every rate step even after one fails")
+	return c
+}
+
+func parseRates(s string) ([]float64, error) {
+	var out []float64
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(p, 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("--rate: %q is not a positive number", p)
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--rate: empty")
+	}
+	return out, nil
+}
+
+func newBenchPresenceCmd(d deps, f *benchFlags) *cobra.Command {
+	var o loadgen.PresenceOptions
+	c := &cobra.Command{
+		Use:   "presence",
+		Short: "Join/leave churn across presence channels; report member-event latency and server CPU",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBench(cmd.Context(), d, f, "presence", func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
+				o.Common = c
+				return resultOf(loadgen.Presence(ctx, o))
+			})
+		},
+	}
+	fl := c.Flags()
+	fl.IntVar(&o.Channels, "channels", 10, "presence channels")
+	fl.IntVar(&o.Watchers, "watchers", 5, "members per channel that stay and measure member events")
+	fl.IntVar(&o.Churners, "churners", 100, "connections that join and leave")
+	fl.Float64Var(&o.Rate, "rate", 50, "join+leave operations per second")
+	return c
+}
+
+func newBenchAPICmd(d deps, f *benchFlags) *cobra.Command {
+	var o loadgen.APIOptions
+	c := &cobra.Command{
+		Use:   "api",
+		Short: "Signed trigger requests from K concurrent clients; requests/s and latency",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBench(cmd.Context(), d, f, "api", func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
+				o.Common = c
+				return resultOf(loadgen.API(ctx, o))
+			})
+		},
+	}
+	c.Flags().IntVar(&o.Concurrency, "concurrency", 32, "concurrent requests")
+	c.Flags().IntVar(&o.Size, "size", 100, "bytes of each event's data")
+	c.Flags().StringVar(&o.Channel, "channel", "bench-api", "channel triggered")
+	return c
+}
+
+func newBenchConnectCmd(d deps, f *benchFlags) *cobra.Command {
+	var o loadgen.ConnectOptions
+	c := &cobra.Command{
+		Use:   "connect",
+		Short: "New connections per second up to pusher:connection_established",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBench(cmd.Context(), d, f, "connect", func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
+				o.Common = c
+				return resultOf(loadgen.Connect(ctx, o))
+			})
+		},
+	}
+	c.Flags().IntVar(&o.Concurrency, "concurrency", 32, "connections being opened at once")
+	return c
+}

@@ -1,0 +1,466 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lesismal/nbio"
+)
+
+// Target is the server under test and the app whose credentials we use.
+type Target struct {
+	Host       string
+	Port       int
+	PathPrefix string // server path prefix ("" = routes at the root)
+	AppID      string
+	Key        string
+	Secret     string
+	// SpreadSource binds each WebSocket to its own 127.x.y.z source
+	// address (only for loopback targets) so that more connections than
+	// one address's ephemeral ports can be opened.
+	SpreadSource bool
+}
+
+// Addr is host:port.
+func (t Target) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
+
+// HTTPBase is the base URL of the HTTP API, prefix included.
+func (t Target) HTTPBase() string { return "http://" + t.Addr() + t.PathPrefix }
+
+func (t Target) wsPath() string {
+	return t.PathPrefix + "/app/" + t.Key + "?protocol=7&client=herald-bench&version=1.0&flash=false"
+}
+
+// loopback reports whether the target host is a loopback address.
+func (t Target) loopback() bool {
+	if t.Host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(t.Host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// sourceAddr returns the local address for the i-th connection: one of
+// 62,500 addresses 127.1.0.1–127.1.249.250, so ports never run out.
+func (t Target) sourceAddr(i int64) *net.TCPAddr {
+	if !t.SpreadSource || !t.loopback() || strings.Contains(t.Host, ":") {
+		return nil
+	}
+	n := i % (250 * 250)
+	return &net.TCPAddr{IP: net.IPv4(127, 1, byte(n/250), byte(n%250+1))}
+}
+
+// Handler receives every message of every connection of a pool. It runs on
+// an nbio poller goroutine; calls for one connection never overlap.
+type Handler interface {
+	OnMessage(c *Conn, m *Message)
+}
+
+// Conn is one client WebSocket connection after the handshake.
+type Conn struct {
+	pool     *Pool
+	nc       *nbio.Conn
+	ID       int64
+	SocketID string
+	// Data is the scenario's per-connection state.
+	Data any
+
+	buf    []byte // unparsed bytes of a frame split across reads
+	frag   []byte // fragmented message being reassembled
+	closed atomic.Bool
+}
+
+// Pool owns an nbio engine and the connections it reads.
+type Pool struct {
+	T       Target
+	eng     *nbio.Engine
+	h       Handler
+	nextID  atomic.Int64
+	closing atomic.Bool
+
+	mu    sync.Mutex
+	conns []*Conn
+
+	// Counters.
+	Subscribed   atomic.Int64 // subscription_succeeded received
+	Disconnected atomic.Int64 // connections closed while the pool was open
+	ProtoErrors  atomic.Int64 // pusher:error / subscription_error / bad frames
+	Messages     atomic.Int64 // messages parsed
+	firstErr     atomic.Pointer[string]
+}
+
+// NewPool starts an nbio engine with pollers goroutines (0 = 2).
+func NewPool(t Target, h Handler, pollers int) (*Pool, error) {
+	if pollers <= 0 {
+		pollers = 2
+	}
+	p := &Pool{T: t, h: h}
+	p.eng = nbio.NewEngine(nbio.Config{
+		Name:           "herald-bench",
+		NPoller:        pollers,
+		ReadBufferSize: 64 << 10,
+	})
+	p.eng.OnData(p.onData)
+	p.eng.OnClose(func(nc *nbio.Conn, err error) {
+		c, ok := nc.Session().(*Conn)
+		if !ok || c.closed.Swap(true) {
+			return
+		}
+		if !p.closing.Load() {
+			p.Disconnected.Add(1)
+			if err != nil {
+				p.noteErr("disconnected: " + err.Error())
+			} else {
+				p.noteErr("disconnected by server")
+			}
+		}
+	})
+	if err := p.eng.Start(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Pool) noteErr(s string) {
+	if len(s) > 300 {
+		s = s[:300]
+	}
+	p.firstErr.CompareAndSwap(nil, &s)
+}
+
+// FirstError is the first protocol error or disconnect seen ("" if none).
+func (p *Pool) FirstError() string {
+	if s := p.firstErr.Load(); s != nil {
+		return *s
+	}
+	return ""
+}
+
+// Conns returns the open connections.
+func (p *Pool) Conns() []*Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*Conn(nil), p.conns...)
+}
+
+// Len is the number of connections added to the pool.
+func (p *Pool) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
+// Close closes every connection and stops the engine.
+func (p *Pool) Close() {
+	p.closing.Store(true)
+	for _, c := range p.Conns() {
+		c.Close()
+	}
+	p.eng.Stop()
+}
+
+// Handshake dials the server, upgrades to WebSocket and reads
+// pusher:connection_established. It returns the open net.Conn, the socket
+// id and the time from dial start to the welcome.
+func (t Target) Handshake(ctx context.Context, id int64) (net.Conn, string, time.Duration, error) {
+	start := time.Now()
+	d := net.Dialer{Timeout: 10 * time.Second}
+	if la := t.sourceAddr(id); la != nil {
+		d.LocalAddr = la
+	}
+	nc, err := d.DialContext(ctx, "tcp", t.Addr())
+	if err != nil {
+		return nil, "", 0, err
+	}
+	fail := func(err error) (net.Conn, string, time.Duration, error) {
+		_ = nc.Close()
+		return nil, "", 0, err
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	_ = nc.SetDeadline(deadline)
+	var key [16]byte
+	for i := range key {
+		key[i] = byte(rand.Uint32())
+	}
+	k := base64.StdEncoding.EncodeToString(key[:])
+	req := "GET " + t.wsPath() + " HTTP/1.1\r\nHost: " + t.Addr() +
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + k +
+		"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := io.WriteString(nc, req); err != nil {
+		return fail(err)
+	}
+	br := bufio.NewReaderSize(nc, 1024)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return fail(fmt.Errorf("handshake: %w", err))
+	}
+	if resp.StatusCode != 101 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+		return fail(fmt.Errorf("handshake: %s: %s", resp.Status, b))
+	}
+	h := sha1.Sum([]byte(k + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	if resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(h[:]) {
+		return fail(errors.New("handshake: bad Sec-WebSocket-Accept"))
+	}
+	var raw []byte
+	for len(raw) < 1<<20 {
+		b, err := br.ReadByte()
+		if err != nil {
+			return fail(fmt.Errorf("welcome: %w", err))
+		}
+		raw = append(raw, b)
+		fin, op, payload, total, err := parseFrame(raw, 1<<20)
+		if err != nil {
+			return fail(err)
+		}
+		if total == 0 {
+			continue
+		}
+		if op == 8 {
+			return fail(fmt.Errorf("welcome: server closed: %q", payload))
+		}
+		if !fin || op != 1 {
+			return fail(fmt.Errorf("welcome: unexpected frame opcode %d", op))
+		}
+		var m Message
+		if !parseEnvelope(payload, &m) {
+			return fail(fmt.Errorf("welcome: not JSON: %.200s", payload))
+		}
+		if string(m.Event) != "pusher:connection_established" {
+			return fail(fmt.Errorf("welcome: %.200s", payload))
+		}
+		var w struct {
+			SocketID string `json:"socket_id"`
+		}
+		if err := json.Unmarshal([]byte(m.DataString()), &w); err != nil || w.SocketID == "" {
+			return fail(fmt.Errorf("welcome: no socket_id: %.200s", payload))
+		}
+		if br.Buffered() != 0 {
+			return fail(errors.New("welcome: unexpected data after connection_established"))
+		}
+		elapsed := time.Since(start)
+		_ = nc.SetDeadline(time.Time{})
+		return nc, w.SocketID, elapsed, nil
+	}
+	return fail(errors.New("welcome: too large"))
+}
+
+// Dial opens one connection and hands it to the pool's poller. setup runs
+// before the poller can deliver anything, to initialise c.Data.
+func (p *Pool) Dial(ctx context.Context, setup func(c *Conn)) (*Conn, time.Duration, error) {
+	id := p.nextID.Add(1) - 1
+	raw, sid, took, err := p.T.Handshake(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	nbc, err := nbio.NBConn(raw) // dups the fd and closes raw
+	if err != nil {
+		_ = raw.Close()
+		return nil, 0, err
+	}
+	c := &Conn{pool: p, nc: nbc, ID: id, SocketID: sid}
+	if setup != nil {
+		setup(c)
+	}
+	nbc.SetSession(c)
+	if _, err := p.eng.AddConn(nbc); err != nil {
+		_ = nbc.Close()
+		return nil, 0, err
+	}
+	p.mu.Lock()
+	p.conns = append(p.conns, c)
+	p.mu.Unlock()
+	return c, took, nil
+}
+
+// OpenMany opens n connections with conc concurrent dials. each runs after
+// every successful dial (from the dialling goroutine). It stops early on ctx
+// or when more than maxFail dials failed.
+func (p *Pool) OpenMany(ctx context.Context, n, conc, maxFail int, setup func(c *Conn), each func(i int, c *Conn)) (opened, failed int, firstErr error) {
+	if conc <= 0 {
+		conc = 64
+	}
+	var next, ok, bad atomic.Int64
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	for w := 0; w < conc && w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil && bad.Load() <= int64(maxFail) {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				c, _, err := p.Dial(ctx, setup)
+				if err != nil {
+					bad.Add(1)
+					errOnce.Do(func() { firstErr = err })
+					continue
+				}
+				ok.Add(1)
+				if each != nil {
+					each(i, c)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return int(ok.Load()), int(bad.Load()), firstErr
+}
+
+// Close closes the connection.
+func (c *Conn) Close() {
+	c.closed.Store(true)
+	_ = c.nc.Close()
+}
+
+// Closed reports whether the connection is closed.
+func (c *Conn) Closed() bool { return c.closed.Load() }
+
+// SendText sends one masked text frame.
+func (c *Conn) SendText(p []byte) error {
+	_, err := c.nc.Write(appendMaskedFrame(make([]byte, 0, len(p)+14), 1, p))
+	return err
+}
+
+// Send marshals v and sends it as a text frame.
+func (c *Conn) Send(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.SendText(b)
+}
+
+type subscribeData struct {
+	Auth        string `json:"auth"`
+	ChannelData string `json:"channel_data,omitempty"`
+	Channel     string `json:"channel"`
+}
+
+type envelopeOut struct {
+	Event   string `json:"event"`
+	Data    any    `json:"data"`
+	Channel string `json:"channel,omitempty"`
+}
+
+// Subscribe sends pusher:subscribe; private- and presence- channels are
+// signed with the app secret exactly as an auth endpoint would.
+func (c *Conn) Subscribe(channel, channelData string) error {
+	d := subscribeData{Channel: channel, ChannelData: channelData}
+	if strings.HasPrefix(channel, "private-") || strings.HasPrefix(channel, "presence-") {
+		var cd *string
+		if channelData != "" {
+			cd = &channelData
+		}
+		d.Auth = authorizeChannel(c.pool.T.Key, c.pool.T.Secret, c.SocketID, channel, cd)
+	}
+	return c.Send(envelopeOut{Event: "pusher:subscribe", Data: d})
+}
+
+// Unsubscribe sends pusher:unsubscribe.
+func (c *Conn) Unsubscribe(channel string) error {
+	return c.Send(envelopeOut{Event: "pusher:unsubscribe", Data: map[string]string{"channel": channel}})
+}
+
+var pongFrame = []byte(`{"event":"pusher:pong","data":{}}`)
+
+func (p *Pool) onData(nc *nbio.Conn, data []byte) {
+	c, ok := nc.Session().(*Conn)
+	if !ok {
+		return
+	}
+	if len(c.buf) > 0 {
+		c.buf = append(c.buf, data...)
+		data = c.buf
+	}
+	for len(data) > 0 {
+		fin, op, payload, total, err := parseFrame(data, 16<<20)
+		if err != nil {
+			p.ProtoErrors.Add(1)
+			p.noteErr(err.Error())
+			c.Close()
+			return
+		}
+		if total == 0 {
+			break
+		}
+		switch op {
+		case 1, 2:
+			if fin {
+				p.handle(c, payload)
+			} else {
+				c.frag = append(c.frag[:0], payload...)
+			}
+		case 0:
+			c.frag = append(c.frag, payload...)
+			if fin {
+				p.handle(c, c.frag)
+				c.frag = nil
+			}
+		case 8:
+			if !p.closing.Load() {
+				p.noteErr(fmt.Sprintf("server sent close frame %q", payload))
+			}
+			c.Close()
+			return
+		case 9:
+			_, _ = c.nc.Write(appendMaskedFrame(nil, 10, payload))
+		}
+		data = data[total:]
+	}
+	switch {
+	case len(data) == 0:
+		if cap(c.buf) > 4096 {
+			c.buf = nil
+		} else {
+			c.buf = c.buf[:0]
+		}
+	case len(c.buf) > 0 && &data[0] != &c.buf[0]:
+		n := copy(c.buf, data) // overlapping move to the front
+		c.buf = c.buf[:n]
+	case len(c.buf) == 0:
+		c.buf = append(c.buf[:0], data...)
+	}
+}
+
+func (p *Pool) handle(c *Conn, payload []byte) {
+	var m Message
+	if !parseEnvelope(payload, &m) {
+		p.ProtoErrors.Add(1)
+		p.noteErr(fmt.Sprintf("unparsable message: %.200s", payload))
+		return
+	}
+	p.Messages.Add(1)
+	switch string(m.Event) {
+	case "pusher:ping":
+		_ = c.SendText(pongFrame)
+		return
+	case "pusher_internal:subscription_succeeded":
+		p.Subscribed.Add(1)
+	case "pusher:error", "pusher:subscription_error":
+		p.ProtoErrors.Add(1)
+		p.noteErr(fmt.Sprintf("%.300s", payload))
+	}
+	if p.h != nil {
+		p.h.OnMessage(c, &m)
+	}
+}

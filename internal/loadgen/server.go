@@ -1,0 +1,113 @@
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// ServerProc is a herald server started by the bench (--start-server).
+type ServerProc struct {
+	PID        int
+	Port       int
+	Dir        string
+	ConfigPath string
+	LogPath    string
+	cmd        *exec.Cmd
+	exited     chan struct{}
+}
+
+// ServerConfigYAML is the configuration StartServer writes: one app with
+// client events enabled, logs at warn.
+func ServerConfigYAML(port int, dataDir string, t Target) string {
+	return fmt.Sprintf(`host: 127.0.0.1
+port: %d
+data_dir: %q
+log:
+  level: warn
+apps:
+  - id: %q
+    key: %q
+    secret: %q
+    enable_client_messages: true
+`, port, dataDir, t.AppID, t.Key, t.Secret)
+}
+
+// StartServer runs `bin serve` on a free 127.0.0.1 port with a generated
+// configuration in a new temporary directory and waits until /ready
+// answers 200. The caller stops it with Stop.
+func StartServer(bin string, t Target) (*ServerProc, error) {
+	dir, err := os.MkdirTemp("", "herald-bench-")
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	s := &ServerProc{Port: port, Dir: dir, ConfigPath: filepath.Join(dir, "herald.yaml"), LogPath: filepath.Join(dir, "herald.log"), exited: make(chan struct{})}
+	if err := os.WriteFile(s.ConfigPath, []byte(ServerConfigYAML(port, filepath.Join(dir, "data"), t)), 0o600); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(s.LogPath)
+	if err != nil {
+		return nil, err
+	}
+	s.cmd = exec.Command(bin, "serve", "--config", s.ConfigPath)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	s.PID = s.cmd.Process.Pid
+	go func() { _ = s.cmd.Wait(); logf.Close(); close(s.exited) }()
+	base := fmt.Sprintf("http://127.0.0.1:%d/ready", port)
+	cl := &http.Client{Timeout: 2 * time.Second}
+	for i := 0; i < 150; i++ {
+		select {
+		case <-s.exited:
+			return nil, fmt.Errorf("server exited during start-up; log: %s", s.logTail())
+		default:
+		}
+		if resp, err := cl.Get(base); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = s.Stop()
+	return nil, errors.New("server not ready after 15 s; log: " + s.logTail())
+}
+
+func (s *ServerProc) logTail() string {
+	b, _ := os.ReadFile(s.LogPath)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// Stop sends SIGTERM, waits up to 20 s, then kills.
+func (s *ServerProc) Stop() error {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+		return nil
+	case <-time.After(20 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		return errors.New("server did not stop within 20 s of SIGTERM; killed")
+	}
+}
