@@ -233,7 +233,6 @@ func webhookProblems(w Webhook) []string {
 	return p
 }
 
-
 // Rotate gives the app id a new primary secret without downtime: the old
 // primary stays valid for signatures until now+grace (grace 0 ends it at
 // once), expired previous secrets are dropped and at most MaxPreviousSecrets
