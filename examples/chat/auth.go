@@ -106,21 +106,31 @@ func (a *app) signedInSession(w http.ResponseWriter, r *http.Request) (*session,
 	return nil, false
 }
 
-// handleChannelAuth is pusher-js's channelAuthorization endpoint: it signs
-// a subscription to presence-room-<name> / private-room-<name> for one
-// socket, only for a signed-in user allowed in that room.
-func (a *app) handleChannelAuth(w http.ResponseWriter, r *http.Request) {
+// authRequest does what both auth endpoints check first: POST only, a
+// signed-in session (with its CSRF token), a readable body.
+func (a *app) authRequest(w http.ResponseWriter, r *http.Request) (*session, []byte, bool) {
 	if r.Method != http.MethodPost {
 		methodNotAllowed(w)
-		return
+		return nil, nil, false
 	}
 	sess, ok := a.signedInSession(w, r)
 	if !ok {
-		return
+		return nil, nil, false
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		refuse(w, r, http.StatusBadRequest, "unreadable body")
+		return nil, nil, false
+	}
+	return sess, body, true
+}
+
+// handleChannelAuth is pusher-js's channelAuthorization endpoint: it signs
+// a subscription to presence-room-<name> / private-room-<name> for one
+// socket, only for a signed-in user allowed in that room.
+func (a *app) handleChannelAuth(w http.ResponseWriter, r *http.Request) {
+	sess, body, ok := a.authRequest(w, r)
+	if !ok {
 		return
 	}
 	// Refuses a socket_id that is not "<digits>.<digits>" and bad channel names.
@@ -151,17 +161,8 @@ func (a *app) handleChannelAuth(w http.ResponseWriter, r *http.Request) {
 // it tells Herald which user this socket belongs to, so the backend can
 // reach the user with SendToUser (the page's @mention notices).
 func (a *app) handleUserAuth(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		methodNotAllowed(w)
-		return
-	}
-	sess, ok := a.signedInSession(w, r)
+	sess, body, ok := a.authRequest(w, r)
 	if !ok {
-		return
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		refuse(w, r, http.StatusBadRequest, "unreadable body")
 		return
 	}
 	socketID, err := pusher.ParseUserAuthRequest(body)

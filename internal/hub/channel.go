@@ -59,10 +59,12 @@ func (h *Hub) subscribers(k chanKey, buf []*Client) []*Client {
 
 // broadcastLocked sends frame to every subscriber but except; the caller
 // holds the shard lock, which is fine because Send never blocks.
-func broadcastLocked(ch *channel, frame []byte, except *Client) {
+func (h *Hub) broadcastLocked(ch *channel, frame []byte, except *Client) {
+	n := 0
 	for c := range ch.subs {
-		if c != except {
-			c.Send(frame)
+		if c != except && c.deliver(frame) {
+			n++
 		}
 	}
+	h.m.MessagesSent.WithLabelValues(ch.app.ID).Add(float64(n))
 }

@@ -69,19 +69,27 @@ func (c *Client) Touch() {
 // Send queues frame; a client that cannot keep up is closed with 4100 so it
 // reconnects after a back-off, and never slows the sender.
 func (c *Client) Send(frame []byte) {
+	if c.deliver(frame) {
+		c.hub.m.MessagesSent.WithLabelValues(c.curApp().ID).Inc()
+	}
+}
+
+// deliver is Send without the metric: fan-out loops count their deliveries
+// once per event instead of once per subscriber.
+func (c *Client) deliver(frame []byte) bool {
 	if c.closed.Load() {
-		return
+		return false
 	}
 	if err := c.sink.Send(frame); err != nil {
 		if c.closed.Load() || !errors.Is(err, ErrSlowConsumer) {
-			return // the peer is gone; its close callback cleans up
+			return false // the peer is gone; its close callback cleans up
 		}
 		c.hub.m.SlowConsumers.WithLabelValues(c.curApp().ID).Inc()
 		c.hub.log.Warn("closing slow consumer", "app_key", c.curApp().Key, "socket_id", c.socketID, "remote", c.remote, "err", err)
 		c.Close(4100, "Slow consumer: write buffer full")
-		return
+		return false
 	}
-	c.hub.m.MessagesSent.WithLabelValues(c.curApp().ID).Inc()
+	return true
 }
 
 // Close closes the connection once with code and reason; the transport's

@@ -25,7 +25,7 @@ func (h *Hub) Publish(appID, channel, event, data, except string) {
 	} else {
 		list = h.subscribers(k, list)
 	}
-	h.sendAll(list, frame, except, nil)
+	h.sendAll(appID, list, frame, except, nil)
 	clear(list)
 	*bp = list[:0]
 	clientSlicePool.Put(bp)
@@ -50,22 +50,24 @@ func (h *Hub) storeAndCopy(k chanKey, event, data string, buf []*Client) []*Clie
 	return buf
 }
 
-func (h *Hub) sendAll(list []*Client, frame []byte, exceptID string, exceptClient *Client) int {
+func (h *Hub) sendAll(appID string, list []*Client, frame []byte, exceptID string, exceptClient *Client) int {
 	n := 0
 	for _, c := range list {
 		if c == exceptClient || (exceptID != "" && c.socketID == exceptID) {
 			continue
 		}
-		c.Send(frame)
-		n++
+		if c.deliver(frame) {
+			n++
+		}
 	}
+	h.m.MessagesSent.WithLabelValues(appID).Add(float64(n))
 	return n
 }
 
 func (h *Hub) publishFrame(appID, channel string, frame []byte, exceptID string, exceptClient *Client) int {
 	bp := clientSlicePool.Get().(*[]*Client)
 	list := h.subscribers(chanKey{appID, channel}, (*bp)[:0])
-	n := h.sendAll(list, frame, exceptID, exceptClient)
+	n := h.sendAll(appID, list, frame, exceptID, exceptClient)
 	clear(list)
 	*bp = list[:0]
 	clientSlicePool.Put(bp)

@@ -29,7 +29,7 @@ func (h *Hub) countChangedLocked(s *shard, k chanKey, ch *channel) {
 		return
 	}
 	ch.countSentAt = now
-	broadcastLocked(ch, protocol.SubscriptionCount(k.name, n), nil)
+	h.broadcastLocked(ch, protocol.SubscriptionCount(k.name, n), nil)
 	h.emitApp(ch.app, Event{Kind: SubscriptionCount, Channel: k.name, SubscriptionCount: n})
 }
 
@@ -48,7 +48,7 @@ func (h *Hub) flushCounts() {
 			if now-ch.countSentAt >= countThrottleEvery.Nanoseconds() {
 				delete(s.pendingCounts, k)
 				ch.countSentAt = now
-				broadcastLocked(ch, protocol.SubscriptionCount(k.name, len(ch.subs)), nil)
+				h.broadcastLocked(ch, protocol.SubscriptionCount(k.name, len(ch.subs)), nil)
 				h.emitApp(ch.app, Event{Kind: SubscriptionCount, Channel: k.name, SubscriptionCount: len(ch.subs)})
 			}
 		}

@@ -174,7 +174,7 @@ func (h *Hub) join(c *Client, name string, info protocol.ChannelInfo, m protocol
 		h.sendCacheLocked(c, s, k)
 	}
 	if newMember {
-		broadcastLocked(ch, protocol.MemberAdded(name, m.UserID, m.UserInfo), c)
+		h.broadcastLocked(ch, protocol.MemberAdded(name, m.UserID, m.UserInfo), c)
 		h.emit(c, Event{Kind: MemberAdded, Channel: name, UserID: m.UserID})
 	}
 	if !presence && c.curApp().EnableSubscriptionCount {
@@ -232,7 +232,7 @@ func (h *Hub) leave(c *Client, sub subscription) {
 		if mem := ch.members[sub.userID]; mem != nil {
 			if mem.conns--; mem.conns <= 0 {
 				delete(ch.members, sub.userID)
-				broadcastLocked(ch, protocol.MemberRemoved(sub.channel, sub.userID), nil)
+				h.broadcastLocked(ch, protocol.MemberRemoved(sub.channel, sub.userID), nil)
 				h.emit(c, Event{Kind: MemberRemoved, Channel: sub.channel, UserID: sub.userID})
 			}
 		}
