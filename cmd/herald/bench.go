@@ -54,7 +54,7 @@ See docs/performance.md.`,
 	pf.BoolVar(&f.startServer, "start-server", false, "start a herald (this binary) on a free port with a generated config and measure it")
 	pf.StringVar(&f.jsonPath, "json", "", "also write the result as JSON to this file (- for stdout)")
 	pf.DurationVar(&f.progress, "progress", 2*time.Second, "progress line interval on stderr (0 = off)")
-	pf.IntVar(&f.pollers, "pollers", 0, "nbio poller goroutines reading the sockets (0 = min(NumCPU, 4))")
+	pf.IntVar(&f.pollers, "pollers", 0, "nbio poller goroutines reading the sockets (0 = NumCPU/4, at least 1)")
 	pf.IntVar(&f.dialConc, "dial-concurrency", 64, "connections being opened at once")
 	pf.BoolVar(&f.spreadSource, "spread-source", true, "for a loopback server, bind each connection to its own 127.1.x.y source address (beats the ~28k ephemeral ports of one address)")
 

@@ -175,6 +175,27 @@ activity_timeout: 60
 	}
 }
 
+func TestServeAdminListen(t *testing.T) {
+	file := write(t, "c.yaml", goodYAML+"admin_listen: 127.0.0.1:6060\n")
+	r := cli(t, nil, nil, "serve", "--config", file)
+	if r.code != exitOK || r.cfg.AdminListen != "127.0.0.1:6060" {
+		t.Fatalf("file: exit %d admin_listen %q stderr %q", r.code, r.cfg.AdminListen, r.stderr)
+	}
+	env := map[string]string{config.EnvAdminListen: "127.0.0.1:6061"}
+	r = cli(t, env, nil, "serve", "--config", file)
+	if r.code != exitOK || r.cfg.AdminListen != "127.0.0.1:6061" {
+		t.Fatalf("env: exit %d admin_listen %q stderr %q", r.code, r.cfg.AdminListen, r.stderr)
+	}
+	r = cli(t, env, nil, "serve", "--config", file, "--admin-listen", "127.0.0.1:6062")
+	if r.code != exitOK || r.cfg.AdminListen != "127.0.0.1:6062" {
+		t.Fatalf("flag: exit %d admin_listen %q stderr %q", r.code, r.cfg.AdminListen, r.stderr)
+	}
+	r = cli(t, nil, nil, "serve", "--config", file, "--admin-listen", "6060")
+	if r.code != exitUsage || r.ran || !strings.Contains(r.stderr, `admin_listen: "6060" is not host:port`) {
+		t.Fatalf("bad value: exit %d ran %v stderr %q", r.code, r.ran, r.stderr)
+	}
+}
+
 func TestServeDefaultApp(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	r := cli(t, nil, nil, "serve", "--data-dir", dir)

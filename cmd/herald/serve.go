@@ -93,6 +93,7 @@ HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET override them.`,
 	fl.IntVar(&f.port, "port", 0, fmt.Sprintf("listen port (env HERALD_PORT; default %d)", config.DefaultPort))
 	fl.StringVar(&f.dataDir, "data-dir", "", "data directory (env HERALD_DATA_DIR; default "+config.DefaultDataDir+")")
 	fl.StringVar(&f.pathPrefix, "path-prefix", "", "prefix for every route (env HERALD_PATH_PREFIX)")
+	fl.StringVar(&f.adminListen, "admin-listen", "", "host:port of an operators' listener serving pprof, /metrics and /ready; keep it private (env HERALD_ADMIN_LISTEN; default off)")
 	fl.StringVar(&f.logFormat, "log-format", "", "text or json (env HERALD_LOG_FORMAT; default text)")
 	fl.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (env HERALD_LOG_LEVEL; default info)")
 	fl.StringVar(&f.tlsCert, "tls-cert-file", "", "TLS certificate, PEM (env HERALD_TLS_CERT_FILE)")
@@ -103,8 +104,8 @@ HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET override them.`,
 
 // serveFlags receives flag values; only flags the user set become overrides.
 type serveFlags struct {
-	host, dataDir, pathPrefix, logFormat, logLevel, tlsCert, tlsKey string
-	port, activityTimeout                                           int
+	host, dataDir, pathPrefix, adminListen, logFormat, logLevel, tlsCert, tlsKey string
+	port, activityTimeout                                                        int
 }
 
 func (f *serveFlags) overrides(fs *pflag.FlagSet, o *config.Overrides) {
@@ -115,6 +116,7 @@ func (f *serveFlags) overrides(fs *pflag.FlagSet, o *config.Overrides) {
 		"host":          {&o.Host, &f.host},
 		"data-dir":      {&o.DataDir, &f.dataDir},
 		"path-prefix":   {&o.PathPrefix, &f.pathPrefix},
+		"admin-listen":  {&o.AdminListen, &f.adminListen},
 		"log-format":    {&o.LogFormat, &f.logFormat},
 		"log-level":     {&o.LogLevel, &f.logLevel},
 		"tls-cert-file": {&o.TLSCertFile, &f.tlsCert},

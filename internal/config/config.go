@@ -24,6 +24,11 @@ type Config struct {
 	// Default "" (routes at the root); when set it must start with "/".
 	PathPrefix string `yaml:"path_prefix"`
 
+	// AdminListen is the host:port of a second, plain-HTTP listener for
+	// operators: pprof profiles, /metrics and /ready. Default "" (off). Bind
+	// it to a private address: pprof exposes the process's internals.
+	AdminListen string `yaml:"admin_listen"`
+
 	Log      LogConfig      `yaml:"log"`
 	TLS      TLSConfig      `yaml:"tls"`
 	Limits   LimitsConfig   `yaml:"limits"`

@@ -21,6 +21,7 @@ const (
 	EnvPort            = "HERALD_PORT"
 	EnvDataDir         = "HERALD_DATA_DIR"
 	EnvPathPrefix      = "HERALD_PATH_PREFIX"
+	EnvAdminListen     = "HERALD_ADMIN_LISTEN" // host:port
 	EnvLogFormat       = "HERALD_LOG_FORMAT"
 	EnvLogLevel        = "HERALD_LOG_LEVEL"
 	EnvTLSCertFile     = "HERALD_TLS_CERT_FILE"
@@ -43,6 +44,7 @@ type Overrides struct {
 	Port            *int
 	DataDir         *string
 	PathPrefix      *string
+	AdminListen     *string
 	LogFormat       *string
 	LogLevel        *string
 	TLSCertFile     *string
@@ -183,6 +185,7 @@ func applyEnv(cfg *Config, env LookupFunc) []error {
 	integer(EnvPort, &cfg.Port)
 	str(EnvDataDir, &cfg.DataDir)
 	str(EnvPathPrefix, &cfg.PathPrefix)
+	str(EnvAdminListen, &cfg.AdminListen)
 	str(EnvLogFormat, &cfg.Log.Format)
 	str(EnvLogLevel, &cfg.Log.Level)
 	str(EnvTLSCertFile, &cfg.TLS.CertFile)
@@ -213,6 +216,7 @@ func applyOverrides(cfg *Config, o Overrides) {
 	}
 	set(&cfg.DataDir, o.DataDir)
 	set(&cfg.PathPrefix, o.PathPrefix)
+	set(&cfg.AdminListen, o.AdminListen)
 	set(&cfg.Log.Format, o.LogFormat)
 	set(&cfg.Log.Level, o.LogLevel)
 	set(&cfg.TLS.CertFile, o.TLSCertFile)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -51,6 +52,9 @@ func (c *Config) Validate() error {
 		case strings.ContainsAny(p, "?# \t\r\n"):
 			v.add("path_prefix", "must not contain '?', '#' or white space")
 		}
+	}
+	if a := c.AdminListen; a != "" {
+		v.hostPort("admin_listen", a)
 	}
 	if f := c.Log.Format; f != "" && !slices.Contains(logFormats, f) {
 		v.add("log.format", "%q is not one of %s", f, strings.Join(logFormats, ", "))
@@ -152,6 +156,22 @@ func (v *validator) add(path, format string, args ...any) {
 func (v *validator) nonNegative(path string, n int) {
 	if n < 0 {
 		v.add(path, "must not be negative (got %d)", n)
+	}
+}
+
+// hostPort checks a listen address such as "127.0.0.1:6060", "[::1]:6060"
+// or ":6060" (every interface); port 0 picks a free port.
+func (v *validator) hostPort(path, s string) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		v.add(path, "%q is not host:port (e.g. 127.0.0.1:6060)", s)
+		return
+	}
+	if host != "" && !ValidHost(host) {
+		v.add(path, "%q: %q is not an IP address or host name", s, host)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		v.add(path, "%q: port %q is not a number in 0-65535", s, port)
 	}
 }
 

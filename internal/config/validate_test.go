@@ -57,6 +57,8 @@ func TestValidateEachProblem(t *testing.T) {
 		{"port negative", func(c *Config) { c.Port = -1 }, "port: -1 is out of range"},
 		{"path prefix slash", func(c *Config) { c.PathPrefix = "ws" }, `path_prefix: must start with "/"`},
 		{"path prefix query", func(c *Config) { c.PathPrefix = "/a?b" }, "path_prefix: must not contain"},
+		{"admin listen no port", func(c *Config) { c.AdminListen = "127.0.0.1" }, `admin_listen: "127.0.0.1" is not host:port`},
+		{"admin listen bad port", func(c *Config) { c.AdminListen = "127.0.0.1:pprof" }, `admin_listen: "127.0.0.1:pprof": port "pprof" is not a number in 0-65535`},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, `log.format: "xml" is not one of text, json`},
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, `log.level: "verbose" is not one of`},
 		{"activity timeout", func(c *Config) { c.ActivityTimeout = -1 }, "activity_timeout: must not be negative"},
@@ -145,6 +147,48 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		if !strings.HasPrefix(problems[i].Error(), w) {
 			t.Errorf("problem %d = %q, want prefix %q", i, problems[i], w)
 		}
+	}
+}
+
+func TestValidateAdminListen(t *testing.T) {
+	tests := []struct {
+		addr string
+		want string // "" = valid
+	}{
+		{"", ""}, // off
+		{"127.0.0.1:6060", ""},
+		{"localhost:6060", ""},
+		{"[::1]:6060", ""},
+		{":6060", ""},
+		{"127.0.0.1:0", ""},
+		{"127.0.0.1:65535", ""},
+		{"127.0.0.1", "is not host:port"},
+		{"6060", "is not host:port"},
+		{"::1:6060", "is not host:port"},
+		{"http://127.0.0.1:6060", "is not host:port"},
+		{"127.0.0.1:", `port "" is not a number in 0-65535`},
+		{"127.0.0.1:65536", `port "65536" is not a number in 0-65535`},
+		{"127.0.0.1:-1", `port "-1" is not a number in 0-65535`},
+		{"127.0.0.1:+80", `port "+80" is not a number in 0-65535`},
+		{"bad host:6060", `"bad host" is not an IP address or host name`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			c := Config{AdminListen: tt.addr}
+			err := c.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "admin_listen: ") {
+				t.Fatalf("got %v, want admin_listen: ...%q", err, tt.want)
+			}
+			if n := len(Problems(err)); n != 1 {
+				t.Errorf("got %d problems, want 1: %v", n, err)
+			}
+		})
 	}
 }
 

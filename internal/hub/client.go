@@ -84,12 +84,22 @@ func (c *Client) deliver(frame []byte) bool {
 		if c.closed.Load() || !errors.Is(err, ErrSlowConsumer) {
 			return false // the peer is gone; its close callback cleans up
 		}
-		c.hub.m.SlowConsumers.WithLabelValues(c.curApp().ID).Inc()
-		c.hub.log.Warn("closing slow consumer", "app_key", c.curApp().Key, "socket_id", c.socketID, "remote", c.remote, "err", err)
-		c.Close(4100, "Slow consumer: write buffer full")
+		c.SlowConsumer(err)
 		return false
 	}
 	return true
+}
+
+// SlowConsumer counts and logs a connection whose unsent bytes passed their
+// bound, and closes it with 4100. The transport calls it when it finds that
+// out while writing; Send calls it when the Sink refuses a frame.
+func (c *Client) SlowConsumer(err error) {
+	if c.closed.Load() {
+		return
+	}
+	c.hub.m.SlowConsumers.WithLabelValues(c.curApp().ID).Inc()
+	c.hub.log.Warn("closing slow consumer", "app_key", c.curApp().Key, "socket_id", c.socketID, "remote", c.remote, "err", err)
+	c.Close(4100, "Slow consumer: write buffer full")
 }
 
 // Close closes the connection once with code and reason; the transport's

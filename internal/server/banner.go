@@ -31,6 +31,9 @@ func WriteBanner(w io.Writer, cfg config.Config, version string) {
 	fmt.Fprintf(b, "Listening on %s\n", net.JoinHostPort(cfg.Host, port))
 	fmt.Fprintf(b, "  WebSocket  %s://%s/app/{key}\n", ws, base)
 	fmt.Fprintf(b, "  HTTP API   %s://%s/apps/{app_id}/...\n", web, base)
+	if cfg.AdminListen != "" {
+		fmt.Fprintf(b, "  Admin      http://%s/debug/pprof/ (and /metrics, /ready; keep it private)\n", cfg.AdminListen)
+	}
 
 	var configured, generated []config.App
 	for _, a := range cfg.Apps {

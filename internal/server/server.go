@@ -44,6 +44,9 @@ type Options struct {
 	// OnListen, when set, is called with the bound address once the server
 	// accepts connections (tests listen on port 0).
 	OnListen func(addr net.Addr)
+	// OnAdminListen, when set, is called with the admin listener's bound
+	// address (config admin_listen), before OnListen; never when it is off.
+	OnAdminListen func(addr net.Addr)
 	// Reload, when it delivers, makes the server re-read its apps with
 	// LoadConfig (SIGHUP): added apps start working, removed or disabled
 	// apps' connections are closed; other settings need a restart.
@@ -183,13 +186,20 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 
 	var ready atomic.Bool
 	metricsOn := cfg.Metrics.Enabled == nil || *cfg.Metrics.Enabled
-	handler := routes(strings.TrimRight(cfg.PathPrefix, "/"), edge, api, adminHandler, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), metricsOn, &ready)
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	handler := routes(strings.TrimRight(cfg.PathPrefix, "/"), edge, api, adminHandler, metricsHandler, metricsOn, &ready)
 
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	adminLn, err := listenAdmin(cfg.AdminListen, adminRoutes(metricsHandler, &ready), log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer adminLn.Close() // only matters when Run never started
 	if cfg.TLS.Enabled() {
 		certs, err := newCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, log)
 		if err != nil {
@@ -242,9 +252,13 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		}
 		return nil
 	})
+	g.Go(adminLn.Serve)
 
 	bannerCfg := withBoundPort(cfg, ln.Addr())
 	bannerCfg.Apps = staticApps
+	if a := adminLn.Addr(); a != nil {
+		bannerCfg.AdminListen = a.String()
+	}
 	if sqlApps != nil {
 		bannerCfg.DatabaseURL = "set" // suppresses "No apps configured"
 	}
@@ -256,6 +270,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	log.Info("herald started", "addr", ln.Addr().String(), "tls", cfg.TLS.Enabled(), "config_apps", len(store.All()),
 		"sql_store", sqlApps != nil, "admin_api", adminHandler != nil, "version", opts.Version)
 	ready.Store(true)
+	if opts.OnAdminListen != nil && adminLn != nil {
+		opts.OnAdminListen(adminLn.Addr())
+	}
 	if opts.OnListen != nil {
 		opts.OnListen(ln.Addr())
 	}
@@ -276,11 +293,16 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 
 	shutdownDone := make(chan error, 1)
 	go func() { shutdownDone <- srv.Shutdown(shCtx) }() // stops accepting, waits for API requests
+	adminDone := make(chan error, 1)
+	go func() { adminDone <- adminLn.Shutdown(shCtx) }()
 	h.CloseAll(protocol.CodeReconnect, "Server is restarting, reconnect")
 	waitDrained(shCtx, h)
 	if err := <-shutdownDone; err != nil {
 		log.Warn("http shutdown incomplete", "err", err)
 		_ = srv.Close()
+	}
+	if err := <-adminDone; err != nil {
+		log.Warn("admin listener shutdown incomplete", "err", err)
 	}
 	_ = edge.Stop(shCtx)
 	stopRun()

@@ -11,11 +11,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/nbhttp"
 	"github.com/lesismal/nbio/nbhttp/websocket"
 
@@ -33,6 +36,9 @@ type Config struct {
 	// CloseDelay is how long we wait after our close frame for the client to
 	// close before dropping the TCP connection. Default 1s.
 	CloseDelay time.Duration
+	// Flushers is the number of goroutines writing outgoing frames.
+	// Default GOMAXPROCS.
+	Flushers int
 }
 
 func (c *Config) setDefaults() {
@@ -72,6 +78,12 @@ type Server struct {
 	// remote address, because nbio may deliver a first message before the
 	// handler regains control.
 	pending sync.Map
+
+	flushers    []*flusher // one per core; a session sticks to one (writer.go)
+	nextFlusher atomic.Uint32
+	stopFlush   chan struct{}
+	flushDone   sync.WaitGroup
+	stopOnce    sync.Once
 }
 
 // New builds the edge; Start must be called before serving.
@@ -85,6 +97,14 @@ func New(cfg Config, deps Deps) *Server {
 		m:    deps.Metrics,
 	}
 	routeNbioLogs(deps.Logger)
+	n := cfg.Flushers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	s.stopFlush = make(chan struct{})
+	for range n {
+		s.flushers = append(s.flushers, newFlusher())
+	}
 	s.engine = nbhttp.NewEngine(nbhttp.Config{
 		Name:               "herald-ws",
 		MaxLoad:            cfg.MaxConnections,
@@ -115,11 +135,25 @@ func New(cfg Config, deps Deps) *Server {
 	return s
 }
 
-// Start starts the poller.
-func (s *Server) Start() error { return s.engine.Start() }
+// Start starts the poller and the flushers.
+func (s *Server) Start() error {
+	for _, f := range s.flushers {
+		s.flushDone.Add(1)
+		go func() {
+			defer s.flushDone.Done()
+			f.run(s.stopFlush)
+		}()
+	}
+	return s.engine.Start()
+}
 
-// Stop stops the poller; every remaining connection is dropped.
-func (s *Server) Stop(ctx context.Context) error { return s.engine.Shutdown(ctx) }
+// Stop writes what is still pending, then stops the poller; every remaining
+// connection is dropped.
+func (s *Server) Stop(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stopFlush) })
+	s.flushDone.Wait() // bounded: flushers never block (writes are non-blocking)
+	return s.engine.Shutdown(ctx)
+}
 
 // ServeHTTP upgrades the request. Everything that is wrong with it is
 // reported the Pusher way: upgrade, send pusher:error, close with the code.
@@ -133,6 +167,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, path string) 
 		return
 	}
 	ss.conn = conn
+	if nc, ok := conn.Conn.(*nbio.Conn); ok {
+		ss.raw = nc
+		ss.flusher = s.flushers[s.nextFlusher.Add(1)%uint32(len(s.flushers))]
+	}
 	conn.SetSession(ss)
 
 	perr := s.admit(ss, r, path)

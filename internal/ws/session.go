@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,15 @@ type session struct {
 	app     *apps.App
 	client  atomic.Pointer[hub.Client]
 	closing atomic.Bool
+
+	// Poller connections (raw != nil) write through the session's flusher
+	// (writer.go); blocking-mode ones (TLS) through nbio's own send queue.
+	raw     *nbio.Conn
+	flusher *flusher
+	writeMu sync.Mutex // held while taking and writing the pending bytes
+	outMu   sync.Mutex // guards out and queued
+	out     *[]byte    // pending frames; nil while nothing is pending
+	queued  bool       // on the flusher's queue
 }
 
 var _ hub.Sink = (*session)(nil)
@@ -36,17 +46,86 @@ func (ss *session) touch() {
 	}
 }
 
-// Send queues one text frame. nbio writes without blocking and keeps unsent
-// bytes per connection up to the configured bound, past which it errors.
+// Send queues one text frame. It never blocks: the frame is appended to the
+// connection's pending bytes (bounded; past the bound it returns
+// hub.ErrSlowConsumer) and written by the session's flusher.
 func (ss *session) Send(frame []byte) error {
 	if ss.closing.Load() {
 		return errClosing
 	}
-	err := ss.conn.WriteMessage(websocket.TextMessage, frame)
-	if errors.Is(err, nbio.ErrOverflow) {
-		return hub.ErrSlowConsumer
+	if ss.raw == nil {
+		err := ss.conn.WriteMessage(websocket.TextMessage, frame)
+		if errors.Is(err, nbio.ErrOverflow) || errors.Is(err, websocket.ErrMessageSendQuqueIsFull) {
+			return hub.ErrSlowConsumer
+		}
+		return err
+	}
+	ss.outMu.Lock()
+	if ss.out != nil && len(*ss.out)+len(frame) > ss.srv.cfg.WriteBufferBytes {
+		// A burst bigger than the bound (a batch of large events, or the
+		// flusher running behind): write what is pending now, so only a
+		// peer that does not read (nbio's own bound) counts as slow.
+		ss.outMu.Unlock()
+		if err := ss.flush(); err != nil {
+			if errors.Is(err, nbio.ErrOverflow) {
+				return hub.ErrSlowConsumer
+			}
+			return err
+		}
+		ss.outMu.Lock()
+	}
+	ss.appendLocked(func(b []byte) []byte {
+		return append(appendFrameHeader(b, opText, len(frame)), frame...)
+	})
+	ss.outMu.Unlock()
+	return nil
+}
+
+// appendLocked appends to the pending bytes and queues the session on its
+// flusher if it is not queued already; the caller holds outMu.
+func (ss *session) appendLocked(add func([]byte) []byte) {
+	if ss.out == nil {
+		ss.out = outBufPool.Get().(*[]byte)
+	}
+	*ss.out = add(*ss.out)
+	if !ss.queued {
+		ss.queued = true
+		ss.flusher.push(ss)
+	}
+}
+
+// flush writes the pending bytes with one syscall (nbio keeps what the
+// socket does not take and writes it when the socket is writable). writeMu
+// makes taking the bytes and writing them one step, so a flush by Send
+// cannot overtake one by the flusher.
+func (ss *session) flush() error {
+	ss.writeMu.Lock()
+	ss.outMu.Lock()
+	buf := ss.out
+	ss.out = nil
+	ss.queued = false
+	ss.outMu.Unlock()
+	if buf == nil {
+		ss.writeMu.Unlock()
+		return nil
+	}
+	_, err := ss.raw.Write(*buf)
+	ss.writeMu.Unlock()
+	if cap(*buf) <= maxPooledBuf {
+		*buf = (*buf)[:0]
+		outBufPool.Put(buf)
 	}
 	return err
+}
+
+// flushQueued is the flusher's call.
+func (ss *session) flushQueued() {
+	if err := ss.flush(); errors.Is(err, nbio.ErrOverflow) {
+		// nbio has dropped the connection: its unsent bytes passed the bound.
+		if c := ss.client.Load(); c != nil {
+			c.SlowConsumer(err)
+		}
+	}
 }
 
 var errClosing = errors.New("connection closing")
@@ -57,7 +136,15 @@ func (ss *session) Close(code int, reason string) {
 	if !ss.closing.CompareAndSwap(false, true) {
 		return
 	}
-	_ = ss.conn.WriteClose(code, reason)
+	if ss.raw == nil {
+		_ = ss.conn.WriteClose(code, reason)
+	} else {
+		// Queued behind the frames already pending, so a pusher:error
+		// arrives before the close frame that follows it.
+		ss.outMu.Lock()
+		ss.appendLocked(func(b []byte) []byte { return appendCloseFrame(b, code, reason) })
+		ss.outMu.Unlock()
+	}
 	conn := ss.conn
 	time.AfterFunc(ss.srv.cfg.CloseDelay, func() { _ = conn.Close() })
 }

@@ -1,0 +1,123 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof" // its init also registers on http.DefaultServeMux, which Herald never serves
+	"sync/atomic"
+	"time"
+)
+
+// adminListener is the optional operators' listener (config admin_listen):
+// pprof profiles, /metrics and /ready over plain HTTP, on an address the
+// public port never exposes. A nil *adminListener means "off": its methods
+// do nothing, so Run needs no branches for it.
+type adminListener struct {
+	ln  net.Listener
+	srv *http.Server
+	// stop cancels the context of in-flight requests at shutdown, so a
+	// running CPU profile or trace ends early instead of holding shutdown
+	// until its deadline.
+	stop context.CancelFunc
+}
+
+// listenAdmin binds addr and prepares the server; it returns nil, nil when
+// addr is empty. Serving starts with Serve.
+func listenAdmin(addr string, handler http.Handler, log *slog.Logger) (*adminListener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin listener on %s: %w", addr, err)
+	}
+	base, stop := context.WithCancel(context.Background())
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		// No WriteTimeout: pprof refuses a profile longer than it.
+		BaseContext: func(net.Listener) context.Context { return base },
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	log.Info("admin listener", "addr", ln.Addr().String())
+	return &adminListener{ln: ln, srv: srv, stop: stop}, nil
+}
+
+// Addr is the bound address (nil when off).
+func (a *adminListener) Addr() net.Addr {
+	if a == nil {
+		return nil
+	}
+	return a.ln.Addr()
+}
+
+// Serve serves until Shutdown or Close; it returns nil once stopped by them.
+func (a *adminListener) Serve() error {
+	if a == nil {
+		return nil
+	}
+	if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting, ends in-flight profiles and waits for their
+// responses until ctx ends; then it closes what is left and returns ctx's error.
+func (a *adminListener) Shutdown(ctx context.Context) error {
+	if a == nil {
+		return nil
+	}
+	a.stop()
+	err := a.srv.Shutdown(ctx)
+	if err != nil {
+		_ = a.srv.Close()
+	}
+	return err
+}
+
+// Close releases the listener at once; after Shutdown it does nothing. Run
+// defers it for start-up failures, when Serve never ran.
+func (a *adminListener) Close() {
+	if a == nil {
+		return
+	}
+	a.stop()
+	_ = a.srv.Close()
+	_ = a.ln.Close()
+}
+
+// adminRoutes serves the admin listener: the pprof pages, metricsHandler at
+// /metrics (whatever metrics.enabled says about the public port), /ready as
+// on the public port, and a JSON 404 for anything else.
+func adminRoutes(metricsHandler http.Handler, ready *atomic.Bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index) // the index, and any named profile not listed below
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	for _, name := range []string{"heap", "goroutine", "allocs", "block", "mutex", "threadcreate"} {
+		mux.Handle("/debug/pprof/"+name, pprof.Handler(name))
+	}
+	mux.Handle("/metrics", metricsHandler)
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if ready.Load() {
+			writeText(w, http.StatusOK, "READY")
+		} else {
+			writeText(w, http.StatusServiceUnavailable, "NOT READY")
+		}
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":"Not found","code":404}`))
+	})
+	return mux
+}
