@@ -57,12 +57,12 @@ func (h *Hub) subscribers(k chanKey, buf []*Client) []*Client {
 	return buf
 }
 
-// broadcastLocked sends frame to every subscriber but except; the caller
-// holds the shard lock, which is fine because Send never blocks.
+// broadcastLocked queues frame for every subscriber but except; the caller
+// holds the shard lock, so no write syscall happens here.
 func (h *Hub) broadcastLocked(ch *channel, frame []byte, except *Client) {
 	n := 0
 	for c := range ch.subs {
-		if c != except && c.deliver(frame) {
+		if c != except && c.deliver(frame, true) {
 			n++
 		}
 	}

@@ -8,13 +8,18 @@ import (
 	"github.com/heraldhq/herald/internal/apps"
 )
 
-// Sink is the transport side of one connection. Send must not block on a
-// slow peer: it queues the bytes (bounded) and returns ErrSlowConsumer when
-// the queue is over its bound, or another error when the connection is
-// already closed. Close sends a close frame with code and reason and then
-// closes the connection.
+// Sink is the transport side of one connection. Neither Send nor Queue
+// blocks on a slow peer: unsent bytes are kept (bounded) and ErrSlowConsumer
+// is returned past the bound, another error when the connection is already
+// closed. Send may write on the caller's goroutine (one syscall) when
+// nothing is pending; Queue leaves the write to the transport's writers, so
+// a broadcast to many connections costs its caller no syscall. Frames keep
+// their order per connection whichever is used. Close sends a close frame
+// with code and reason, after the frames already accepted, and then closes
+// the connection.
 type Sink interface {
 	Send(frame []byte) error
+	Queue(frame []byte) error
 	Close(code int, reason string)
 }
 
@@ -69,18 +74,25 @@ func (c *Client) Touch() {
 // Send queues frame; a client that cannot keep up is closed with 4100 so it
 // reconnects after a back-off, and never slows the sender.
 func (c *Client) Send(frame []byte) {
-	if c.deliver(frame) {
+	if c.deliver(frame, false) {
 		c.hub.m.MessagesSent.WithLabelValues(c.curApp().ID).Inc()
 	}
 }
 
 // deliver is Send without the metric: fan-out loops count their deliveries
-// once per event instead of once per subscriber.
-func (c *Client) deliver(frame []byte) bool {
+// once per event instead of once per subscriber. queue hands the frame to
+// the transport's writers instead of writing it on this goroutine.
+func (c *Client) deliver(frame []byte, queue bool) bool {
 	if c.closed.Load() {
 		return false
 	}
-	if err := c.sink.Send(frame); err != nil {
+	var err error
+	if queue {
+		err = c.sink.Queue(frame)
+	} else {
+		err = c.sink.Send(frame)
+	}
+	if err != nil {
 		if c.closed.Load() || !errors.Is(err, ErrSlowConsumer) {
 			return false // the peer is gone; its close callback cleans up
 		}

@@ -36,6 +36,8 @@ func (s *fakeSink) Send(b []byte) error {
 	return nil
 }
 
+func (s *fakeSink) Queue(b []byte) error { return s.Send(b) }
+
 func (s *fakeSink) Close(code int, _ string) {
 	s.mu.Lock()
 	s.closeCode = code
@@ -379,5 +381,6 @@ func BenchmarkBroadcast1000(b *testing.B) {
 
 type nopSink struct{}
 
-func (nopSink) Send([]byte) error { return nil }
-func (nopSink) Close(int, string) {}
+func (nopSink) Send([]byte) error  { return nil }
+func (nopSink) Queue([]byte) error { return nil }
+func (nopSink) Close(int, string)  {}

@@ -50,13 +50,20 @@ func (h *Hub) storeAndCopy(k chanKey, event, data string, buf []*Client) []*Clie
 	return buf
 }
 
+// directFanout is the largest fan-out written on the publishing goroutine
+// (one syscall per subscriber, in parallel with other publishers); larger
+// ones are queued for the transport's writers, which spread them over the
+// cores and coalesce what piles up, so the publisher returns at once.
+const directFanout = 64
+
 func (h *Hub) sendAll(appID string, list []*Client, frame []byte, exceptID string, exceptClient *Client) int {
 	n := 0
+	queue := len(list) > directFanout
 	for _, c := range list {
 		if c == exceptClient || (exceptID != "" && c.socketID == exceptID) {
 			continue
 		}
-		if c.deliver(frame) {
+		if c.deliver(frame, queue) {
 			n++
 		}
 	}

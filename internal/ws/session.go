@@ -46,10 +46,16 @@ func (ss *session) touch() {
 	}
 }
 
-// Send queues one text frame. It never blocks: the frame is appended to the
-// connection's pending bytes (bounded; past the bound it returns
-// hub.ErrSlowConsumer) and written by the session's flusher.
-func (ss *session) Send(frame []byte) error {
+// Send writes one text frame: on this goroutine when nothing is pending for
+// the connection (one syscall; nbio keeps what the socket does not take),
+// otherwise behind the pending frames. It never blocks on the peer.
+func (ss *session) Send(frame []byte) error { return ss.send(frame, true) }
+
+// Queue appends one text frame to the connection's pending bytes, written
+// by the session's flusher; the caller makes no syscall.
+func (ss *session) Queue(frame []byte) error { return ss.send(frame, false) }
+
+func (ss *session) send(frame []byte, direct bool) error {
 	if ss.closing.Load() {
 		return errClosing
 	}
@@ -59,6 +65,23 @@ func (ss *session) Send(frame []byte) error {
 			return hub.ErrSlowConsumer
 		}
 		return err
+	}
+	if direct && ss.writeMu.TryLock() {
+		// Holding writeMu with nothing pending, no earlier frame can be
+		// waiting for the flusher, so writing now keeps the order. If the
+		// flusher holds writeMu, the frame is queued behind its write.
+		ss.outMu.Lock()
+		idle := ss.out == nil
+		ss.outMu.Unlock()
+		if idle {
+			err := ss.writeNow(frame)
+			ss.writeMu.Unlock()
+			if errors.Is(err, nbio.ErrOverflow) {
+				return hub.ErrSlowConsumer
+			}
+			return err
+		}
+		ss.writeMu.Unlock()
 	}
 	ss.outMu.Lock()
 	if ss.out != nil && len(*ss.out)+len(frame) > ss.srv.cfg.WriteBufferBytes {
@@ -79,6 +102,18 @@ func (ss *session) Send(frame []byte) error {
 	})
 	ss.outMu.Unlock()
 	return nil
+}
+
+// writeNow frames and writes one payload; the caller holds writeMu.
+func (ss *session) writeNow(frame []byte) error {
+	buf := outBufPool.Get().(*[]byte)
+	*buf = append(appendFrameHeader((*buf)[:0], opText, len(frame)), frame...)
+	_, err := ss.raw.Write(*buf)
+	if cap(*buf) <= maxPooledBuf {
+		*buf = (*buf)[:0]
+		outBufPool.Put(buf)
+	}
+	return err
 }
 
 // appendLocked appends to the pending bytes and queues the session on its
