@@ -25,8 +25,10 @@ vet:
 # Each step prints its runner's own summary; the first failing step fails make.
 test: deps vet test-go test-compat test-browser
 
+# The benchmarks run once each (-benchtime=1x), so one that no longer works fails CI too.
 test-go:
 	$(GO) test -race -count=1 ./...
+	@out=$$($(GO) test -run='^$$' -bench=. -benchtime=1x ./... 2>&1) || { echo "$$out"; exit 1; }; echo "benchmarks: all ran once"
 
 test-compat: deps
 	cd test/compat && npm test

@@ -26,7 +26,7 @@ func BenchmarkEnqueue10k(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		for _, ss := range sessions {
-			if err := ss.Send(frame); err != nil {
+			if err := ss.Queue(frame); err != nil {
 				b.Fatal(err)
 			}
 		}
