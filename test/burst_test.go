@@ -74,3 +74,40 @@ func TestBurstFanout(t *testing.T) {
 	}
 	clients[0].expectQuiet("after the burst")
 }
+
+// TestOrderAcrossWritePaths: a connection on a large channel (its events
+// are queued for the flushers) and on a small one (written directly when
+// nothing is pending) gets events of both in the order they were published.
+func TestOrderAcrossWritePaths(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	const others = 70 // more than the hub's direct fan-out limit (64)
+	watcher := connect(t, s)
+	watcher.subscribe("order-big")
+	watcher.subscribe("order-small")
+	for range others {
+		c := connect(t, s)
+		c.subscribe("order-big")
+	}
+	const events = 300
+	for i := range events / 10 {
+		items := make([]map[string]any, 10)
+		for j := range items {
+			seq := i*10 + j
+			ch := "order-big"
+			if seq%3 == 1 {
+				ch = "order-small"
+			}
+			items[j] = map[string]any{"name": "seq", "channel": ch, "data": strconv.Itoa(seq)}
+		}
+		if r := s.post("/apps/1/batch_events", map[string]any{"batch": items}); r.status != http.StatusOK {
+			t.Fatalf("batch_events: %v", r)
+		}
+	}
+	for want := range events {
+		f := watcher.next()
+		if f.Event != "seq" || f.dataString(t) != strconv.Itoa(want) {
+			t.Fatalf("want event %d, got %s", want, f.raw)
+		}
+	}
+}
