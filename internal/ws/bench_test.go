@@ -16,6 +16,7 @@ func BenchmarkEnqueue10k(b *testing.B) {
 	const n = 10_000
 	srv := &Server{cfg: Config{}}
 	srv.cfg.setDefaults()
+	srv.pendingMax = maxPending
 	f := newFlusher()
 	sessions := make([]*session, n)
 	for i := range sessions {

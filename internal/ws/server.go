@@ -84,7 +84,11 @@ type Server struct {
 	stopFlush   chan struct{}
 	flushDone   sync.WaitGroup
 	stopOnce    sync.Once
+	pendingMax  int // pending bytes per connection before a write-through
 }
+
+// maxPending bounds a connection's bytes waiting to be coalesced.
+const maxPending = 64 << 10
 
 // New builds the edge; Start must be called before serving.
 func New(cfg Config, deps Deps) *Server {
@@ -102,6 +106,9 @@ func New(cfg Config, deps Deps) *Server {
 		n = runtime.GOMAXPROCS(0)
 	}
 	s.stopFlush = make(chan struct{})
+	// Bytes waiting to be coalesced come on top of nbio's bound on unsent
+	// bytes (WriteBufferBytes), so they are kept small.
+	s.pendingMax = min(cfg.WriteBufferBytes, maxPending)
 	for range n {
 		s.flushers = append(s.flushers, newFlusher())
 	}
@@ -137,6 +144,9 @@ func New(cfg Config, deps Deps) *Server {
 
 // Start starts the poller and the flushers.
 func (s *Server) Start() error {
+	if err := s.engine.Start(); err != nil {
+		return err
+	}
 	for _, f := range s.flushers {
 		s.flushDone.Add(1)
 		go func() {
@@ -144,14 +154,20 @@ func (s *Server) Start() error {
 			f.run(s.stopFlush)
 		}()
 	}
-	return s.engine.Start()
+	return nil
 }
 
-// Stop writes what is still pending, then stops the poller; every remaining
+// Stop writes what is still pending (bounded passes; flushers never block,
+// writes are non-blocking), then stops the poller; every remaining
 // connection is dropped.
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() { close(s.stopFlush) })
-	s.flushDone.Wait() // bounded: flushers never block (writes are non-blocking)
+	done := make(chan struct{})
+	go func() { s.flushDone.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 	return s.engine.Shutdown(ctx)
 }
 

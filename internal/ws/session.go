@@ -31,9 +31,10 @@ type session struct {
 	raw     *nbio.Conn
 	flusher *flusher
 	writeMu sync.Mutex // held while taking and writing the pending bytes
-	outMu   sync.Mutex // guards out and queued
+	outMu   sync.Mutex // guards out, queued and shut
 	out     *[]byte    // pending frames; nil while nothing is pending
-	queued  bool       // on the flusher's queue
+	queued  bool       // on the flusher's queue (exactly once while true)
+	shut    bool       // the close frame is written or pending: nothing may follow it
 }
 
 var _ hub.Sink = (*session)(nil)
@@ -71,8 +72,12 @@ func (ss *session) send(frame []byte, direct bool) error {
 		// waiting for the flusher, so writing now keeps the order. If the
 		// flusher holds writeMu, the frame is queued behind its write.
 		ss.outMu.Lock()
-		idle := ss.out == nil
+		idle, shut := ss.out == nil, ss.shut
 		ss.outMu.Unlock()
+		if shut {
+			ss.writeMu.Unlock()
+			return errClosing
+		}
 		if idle {
 			err := ss.writeNow(frame)
 			ss.writeMu.Unlock()
@@ -84,18 +89,26 @@ func (ss *session) send(frame []byte, direct bool) error {
 		ss.writeMu.Unlock()
 	}
 	ss.outMu.Lock()
-	if ss.out != nil && len(*ss.out)+len(frame) > ss.srv.cfg.WriteBufferBytes {
-		// A burst bigger than the bound (a batch of large events, or the
-		// flusher running behind): write what is pending now, so only a
-		// peer that does not read (nbio's own bound) counts as slow.
+	if ss.out != nil && len(*ss.out)+len(frame) > ss.srv.pendingMax {
+		// A burst bigger than the coalescing buffer (a batch of large
+		// events, or the flusher running behind): write what is pending
+		// now, so only a peer that does not read (nbio's bound on unsent
+		// bytes) counts as slow.
 		ss.outMu.Unlock()
-		if err := ss.flush(); err != nil {
+		ss.writeMu.Lock()
+		err := ss.flushLocked(false)
+		ss.writeMu.Unlock()
+		if err != nil {
 			if errors.Is(err, nbio.ErrOverflow) {
 				return hub.ErrSlowConsumer
 			}
 			return err
 		}
 		ss.outMu.Lock()
+	}
+	if ss.shut {
+		ss.outMu.Unlock()
+		return errClosing
 	}
 	ss.appendLocked(func(b []byte) []byte {
 		return append(appendFrameHeader(b, opText, len(frame)), frame...)
@@ -129,23 +142,24 @@ func (ss *session) appendLocked(add func([]byte) []byte) {
 	}
 }
 
-// flush writes the pending bytes with one syscall (nbio keeps what the
-// socket does not take and writes it when the socket is writable). writeMu
-// makes taking the bytes and writing them one step, so a flush by Send
-// cannot overtake one by the flusher.
-func (ss *session) flush() error {
-	ss.writeMu.Lock()
+// flushLocked writes the pending bytes with one syscall (nbio keeps what
+// the socket does not take and writes it when the socket is writable). The
+// caller holds writeMu, which makes taking the bytes and writing them one
+// step, so no two writes of a connection can overtake each other. fromQueue
+// is true for the flusher's call: only it takes the session off the queue,
+// so a session is on its flusher's queue at most once.
+func (ss *session) flushLocked(fromQueue bool) error {
 	ss.outMu.Lock()
 	buf := ss.out
 	ss.out = nil
-	ss.queued = false
+	if fromQueue {
+		ss.queued = false
+	}
 	ss.outMu.Unlock()
 	if buf == nil {
-		ss.writeMu.Unlock()
 		return nil
 	}
 	_, err := ss.raw.Write(*buf)
-	ss.writeMu.Unlock()
 	if cap(*buf) <= maxPooledBuf {
 		*buf = (*buf)[:0]
 		outBufPool.Put(buf)
@@ -155,7 +169,10 @@ func (ss *session) flush() error {
 
 // flushQueued is the flusher's call.
 func (ss *session) flushQueued() {
-	if err := ss.flush(); errors.Is(err, nbio.ErrOverflow) {
+	ss.writeMu.Lock()
+	err := ss.flushLocked(true)
+	ss.writeMu.Unlock()
+	if errors.Is(err, nbio.ErrOverflow) {
 		// nbio has dropped the connection: its unsent bytes passed the bound.
 		if c := ss.client.Load(); c != nil {
 			c.SlowConsumer(err)
@@ -172,13 +189,20 @@ func (ss *session) Close(code int, reason string) {
 		return
 	}
 	if ss.raw == nil {
-		_ = ss.conn.WriteClose(code, reason)
+		_ = ss.conn.WriteClose(code, closeReason(reason))
 	} else {
-		// Queued behind the frames already pending, so a pusher:error
-		// arrives before the close frame that follows it.
+		// Behind the frames already pending, so a pusher:error arrives
+		// before the close frame that follows it; written now when no
+		// other write is in progress, so a busy flusher cannot delay it
+		// past the grace period below.
 		ss.outMu.Lock()
+		ss.shut = true
 		ss.appendLocked(func(b []byte) []byte { return appendCloseFrame(b, code, reason) })
 		ss.outMu.Unlock()
+		if ss.writeMu.TryLock() {
+			_ = ss.flushLocked(false)
+			ss.writeMu.Unlock()
+		}
 	}
 	conn := ss.conn
 	time.AfterFunc(ss.srv.cfg.CloseDelay, func() { _ = conn.Close() })

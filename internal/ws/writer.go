@@ -2,6 +2,7 @@ package ws
 
 import (
 	"encoding/binary"
+	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -24,8 +25,8 @@ const maxPooledBuf = 64 << 10
 var outBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // flusher owns a queue of sessions with pending bytes. Publishers never
-// block on it: a session is queued at most once at a time, so the queue is
-// bounded by the number of connections.
+// block on it: a session is on it at most once (session.queued), so the
+// queue is bounded by the number of connections.
 type flusher struct {
 	mu    sync.Mutex
 	queue []*session
@@ -54,9 +55,9 @@ func (f *flusher) run(stop <-chan struct{}) {
 	for {
 		select {
 		case <-f.wake:
-			f.drain(0)
+			f.drain(0, stop)
 		case <-stop:
-			f.drain(stopPasses)
+			f.drain(stopPasses, nil)
 			return
 		}
 	}
@@ -67,9 +68,15 @@ func (f *flusher) run(stop <-chan struct{}) {
 const stopPasses = 4
 
 // drain flushes queued sessions until the queue is empty, or for at most
-// maxPasses swaps of the queue when maxPasses > 0.
-func (f *flusher) drain(maxPasses int) {
+// maxPasses swaps of the queue when maxPasses > 0, or until stop is closed
+// (checked between passes).
+func (f *flusher) drain(maxPasses int, stop <-chan struct{}) {
 	for pass := 0; maxPasses <= 0 || pass < maxPasses; pass++ {
+		select {
+		case <-stop:
+			return // run's final, bounded drain takes over
+		default:
+		}
 		f.mu.Lock()
 		batch := f.queue
 		f.queue = f.spare[:0]
@@ -118,14 +125,22 @@ const (
 // code and at most 123 bytes of reason.
 const closePayloadMax = 125
 
-func appendCloseFrame(b []byte, code int, reason string) []byte {
+// closeReason makes reason fit a close frame: valid UTF-8 (it may quote
+// client input) and at most 123 bytes, never cut inside a character.
+func closeReason(reason string) string {
+	reason = strings.ToValidUTF8(reason, "?")
 	if len(reason) > closePayloadMax-2 {
 		n := closePayloadMax - 2
 		for n > 0 && !utf8.RuneStart(reason[n]) {
-			n-- // never cut a character in half: the reason must stay UTF-8
+			n--
 		}
 		reason = reason[:n]
 	}
+	return reason
+}
+
+func appendCloseFrame(b []byte, code int, reason string) []byte {
+	reason = closeReason(reason)
 	b = appendFrameHeader(b, opClose, 2+len(reason))
 	b = binary.BigEndian.AppendUint16(b, uint16(code))
 	return append(b, reason...)

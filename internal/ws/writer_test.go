@@ -52,3 +52,13 @@ func TestAppendCloseFrame(t *testing.T) {
 		t.Fatalf("reason cut to %d bytes, valid UTF-8 %v", len(f[4:]), utf8.Valid(f[4:]))
 	}
 }
+
+func TestCloseReasonValidUTF8(t *testing.T) {
+	// Reasons can quote client input (an Origin header, an app key).
+	if got := closeReason("bad origin \xff\xfe!"); !utf8.ValidString(got) || got != "bad origin ?!" {
+		t.Fatalf("closeReason: %q", got)
+	}
+	if got := closeReason(strings.Repeat("a", 200)); len(got) != 123 {
+		t.Fatalf("closeReason kept %d bytes", len(got))
+	}
+}
