@@ -164,10 +164,10 @@ func newBenchFanoutCmd(d deps, f *benchFlags) *cobra.Command {
 	var keepGoing bool
 	c := &cobra.Command{
 		Use:   "fanout",
-		Short: "S subscribers over C channels; publish R events/s through the HTTP API; check every delivery",
+		Short: "S subscribers over C channels; publish R events/s through the HTTP API or client events; check every delivery",
 		Long: `S subscribers over C channels (subscriber i on channel i mod C); events are
-published round-robin over the channels through the signed HTTP API at each
-rate of --rate in turn (a comma-separated ladder, --duration per step, same
+published round-robin over the channels through the signed HTTP API (or, with
+--via client, as client events on private channels) at each rate of --rate in turn (a comma-separated ladder, --duration per step, same
 connections). Every payload carries channel, sequence number and send time;
 each subscriber checks order, loss and duplicates. The ladder stops at the
 first step with loss, duplicates, publish errors or p99 over --max-p99
@@ -190,8 +190,9 @@ unless --keep-going.`,
 	fl.IntVar(&o.Channels, "channels", 1, "channels the subscribers are spread over")
 	fl.StringVar(&rates, "rate", "1", "events/s published in total; a comma-separated list runs a ladder, e.g. 1,5,10,20")
 	fl.IntVar(&o.Size, "size", 100, "bytes of each event's data (min 48)")
-	fl.IntVar(&o.Publishers, "publishers", 8, "concurrent HTTP publishers")
+	fl.IntVar(&o.Publishers, "publishers", 8, "concurrent HTTP publishers (with --via client: publishing connections)")
 	fl.IntVar(&o.Batch, "batch", 1, "events per request; > 1 uses batch_events")
+	fl.StringVar(&o.Via, "via", "api", `how events are published: "api" (signed HTTP API) or "client" (client events on private channels; the server's per-connection client-event limit must allow rate/publishers)`)
 	fl.DurationVar(&o.MaxP99, "max-p99", 100*time.Millisecond, "a step fails when publish-to-receive p99 exceeds this")
 	fl.BoolVar(&keepGoing, "keep-going", false, "run every rate step even after one fails")
 	return c

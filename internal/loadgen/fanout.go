@@ -20,10 +20,16 @@ type FanoutOptions struct {
 	Rates []float64
 	// Size is the byte length of each event's data string (min 48).
 	Size int
-	// Publishers is the number of concurrent HTTP publishers.
+	// Publishers is the number of concurrent HTTP publishers, or with Via
+	// "client" the number of publishing WebSocket connections.
 	Publishers int
 	// Batch > 1 publishes through batch_events, Batch events a request.
 	Batch int
+	// Via is "api" (signed HTTP API, the default) or "client": client
+	// events sent by Publishers connections on private channels (the
+	// server must allow Rate/Publishers client events per connection and
+	// second; --start-server configures that).
+	Via string
 	// StopOnFail ends the ladder at the first step with loss or p99 over
 	// MaxP99.
 	StopOnFail bool
@@ -67,6 +73,7 @@ type FanoutResult struct {
 	Size         int          `json:"size"`
 	Batch        int          `json:"batch"`
 	Publishers   int          `json:"publishers"`
+	Via          string       `json:"via"`
 	Connected    int          `json:"connected"`
 	SetupSeconds float64      `json:"setup_seconds"`
 	Steps        []FanoutStep `json:"steps"`
@@ -81,7 +88,7 @@ func (r *FanoutResult) Rows() [][2]string {
 	rows := [][2]string{
 		{"target", r.Target},
 		{"subscribers / channels", fmt.Sprintf("%d / %d (%d connected in %.1f s)", r.Subscribers, r.Channels, r.Connected, r.SetupSeconds)},
-		{"payload / batch / publishers", fmt.Sprintf("%d B / %d / %d", r.Size, r.Batch, r.Publishers)},
+		{"payload / batch / publishers", fmt.Sprintf("%d B / %d / %d (%s)", r.Size, r.Batch, r.Publishers, r.Via)},
 	}
 	for _, s := range r.Steps {
 		rows = append(rows, [2]string{"", ""},
@@ -89,9 +96,11 @@ func (r *FanoutResult) Rows() [][2]string {
 			[2]string{"deliveries", fmt.Sprintf("%d of %d expected, %s/s", s.Delivered, s.Expected, f0(s.DeliveriesPerSec))},
 			[2]string{"lost / duplicated / misrouted", fmt.Sprintf("%d / %d / %d (%d arrived after a later event of the channel: concurrent publishers)", s.Lost, s.Duplicates, s.Misrouted, s.Reordered)},
 			[2]string{"publish->receive latency", latRow(s.Latency)},
-			[2]string{"API call latency", latRow(s.APILatency)},
-			[2]string{"server CPU", cpuRow(s.ServerCPU)},
 		)
+		if r.Via != viaClient {
+			rows = append(rows, [2]string{"API call latency", latRow(s.APILatency)})
+		}
+		rows = append(rows, [2]string{"server CPU", cpuRow(s.ServerCPU)})
 		if s.ServerCPU != nil {
 			rows = append(rows, [2]string{"server CPU per delivery", fmt.Sprintf("%.2f µs (%.1f CPU-s per million)", s.ServerCPUUSPerDeliv, s.ServerCPUSecPerMillion)})
 		}
@@ -104,8 +113,13 @@ func (r *FanoutResult) Rows() [][2]string {
 	return rows
 }
 
-// benchEvent is the event name of published benchmark events.
-const benchEvent = "herald-bench"
+// benchEvent is the event name of published benchmark events;
+// clientBenchEvent the name when they are sent as client events.
+const (
+	benchEvent       = "herald-bench"
+	clientBenchEvent = "client-herald-bench"
+	viaClient        = "client"
+)
 
 // fanSub is a subscriber's state: its channel, the highest sequence number
 // seen and a bitmap of which of the 64 numbers below it were seen, so that
@@ -196,7 +210,7 @@ func parsePayload(p []byte) (ch int, seq, ts int64, ok bool) {
 }
 
 func (f *fanoutHandler) OnMessage(c *Conn, m *Message) {
-	if string(m.Event) != benchEvent {
+	if ev := string(m.Event); ev != benchEvent && ev != clientBenchEvent {
 		return
 	}
 	now := time.Now().UnixNano()
@@ -222,9 +236,13 @@ func (f *fanoutHandler) OnMessage(c *Conn, m *Message) {
 	f.hist.Load().Record(time.Duration(now - ts))
 }
 
-// publisher sends events at a paced rate through the HTTP API.
+// publisher sends events at a paced rate through the HTTP API, or as
+// client events over its WebSocket connections (clients non-nil; channel
+// ch is published by clients[ch % len(clients)]).
 type publisher struct {
 	api      *APIClient
+	clients  []*Conn
+	rejected func() int64 // client events the server refused so far
 	channels []string
 	size     int
 	batch    int
@@ -247,7 +265,15 @@ func newPublisher(api *APIClient, channels []string, size, batch int) *publisher
 func (p *publisher) publish(ctx context.Context, chs []int) {
 	start := time.Now()
 	var err error
-	if len(chs) == 1 {
+	if p.clients != nil {
+		for _, ch := range chs {
+			c := p.clients[ch%len(p.clients)]
+			data := makePayload(ch, p.seq[ch].Add(1), time.Now().UnixNano(), p.size)
+			if e := c.Send(envelopeOut{Event: clientBenchEvent, Channel: p.channels[ch], Data: data}); e != nil && err == nil {
+				err = e
+			}
+		}
+	} else if len(chs) == 1 {
 		ch := chs[0]
 		data := makePayload(ch, p.seq[ch].Add(1), time.Now().UnixNano(), p.size)
 		err = p.api.Trigger(ctx, []string{p.channels[ch]}, benchEvent, data)
@@ -259,7 +285,9 @@ func (p *publisher) publish(ctx context.Context, chs []int) {
 		}
 		err = p.api.TriggerBatch(ctx, items)
 	}
-	p.apiHist.Load().Record(time.Since(start))
+	if p.clients == nil {
+		p.apiHist.Load().Record(time.Since(start))
+	}
 	p.sent.Add(int64(len(chs)))
 	if err != nil {
 		p.errs.Add(int64(len(chs)))
@@ -333,6 +361,16 @@ func Fanout(ctx context.Context, o FanoutOptions) (*FanoutResult, error) {
 		o.Publishers = 8
 	}
 	o.Batch = max(o.Batch, 1)
+	switch o.Via {
+	case "", "api":
+		o.Via = "api"
+	case viaClient:
+		if o.Batch > 1 {
+			return nil, fmt.Errorf("fanout: --batch applies to the HTTP API, not to client events")
+		}
+	default:
+		return nil, fmt.Errorf("fanout: --via must be api or client, not %q", o.Via)
+	}
 	if o.MaxP99 <= 0 {
 		o.MaxP99 = 100 * time.Millisecond
 	}
@@ -343,7 +381,7 @@ func Fanout(ctx context.Context, o FanoutOptions) (*FanoutResult, error) {
 		return nil, err
 	}
 	r := &FanoutResult{Env: newEnv("fanout", o.Common), Subscribers: o.Subscribers, Channels: o.Channels,
-		Size: o.Size, Batch: o.Batch, Publishers: o.Publishers}
+		Size: o.Size, Batch: o.Batch, Publishers: o.Publishers, Via: o.Via}
 	h := &fanoutHandler{}
 	h.hist.Store(&Hist{})
 	pool, err := NewPool(o.Target, h, o.Pollers)
@@ -354,6 +392,9 @@ func Fanout(ctx context.Context, o FanoutOptions) (*FanoutResult, error) {
 	channels := make([]string, o.Channels)
 	for i := range channels {
 		channels[i] = fmt.Sprintf("bench-fanout-%d", i)
+		if o.Via == viaClient {
+			channels[i] = "private-" + channels[i] // client events need private channels
+		}
 	}
 	subsPer := make([]atomic.Int64, o.Channels)
 
@@ -383,6 +424,16 @@ func Fanout(ctx context.Context, o FanoutOptions) (*FanoutResult, error) {
 	api := NewAPIClient(o.Target, o.Publishers)
 	defer api.Close()
 	pub := newPublisher(api, channels, o.Size, o.Batch)
+	if o.Via == viaClient {
+		clients, pubPool, err := openClientPublishers(ctx, o, channels)
+		if pubPool != nil {
+			defer pubPool.Close()
+		}
+		if err != nil {
+			return r, err
+		}
+		pub.clients, pub.rejected = clients, pubPool.ProtoErrors.Load
+	}
 	next := 0
 	for _, rate := range o.Rates {
 		if ctx.Err() != nil {
@@ -415,6 +466,10 @@ func runFanoutStep(ctx context.Context, o FanoutOptions, rate float64, pool *Poo
 	}
 	u0, d0, g0, m0 := h.unique.Load(), h.dups.Load(), h.reordered.Load(), h.misrouted.Load()
 	e0, s0, disc0 := pub.errs.Load(), pub.sent.Load(), pool.Disconnected.Load()
+	var rej0 int64
+	if pub.rejected != nil {
+		rej0 = pub.rejected()
+	}
 	expected := func() int64 {
 		var e int64
 		for i := range subsPer {
@@ -448,6 +503,15 @@ func runFanoutStep(ctx context.Context, o FanoutOptions, rate float64, pool *Poo
 	st.PublishErrors = pub.errs.Load() - e0
 	st.RateAchieved = float64(st.Published-st.PublishErrors) / st.Seconds
 	st.Expected = expected()
+	if pub.rejected != nil {
+		// A refused client event (pusher:error, e.g. over the per-connection
+		// rate limit) was never delivered: an error, not a loss. Every
+		// channel has Subscribers/Channels subscribers, give or take one.
+		rej := pub.rejected() - rej0
+		st.PublishErrors += rej
+		st.RateAchieved = float64(st.Published-st.PublishErrors) / st.Seconds
+		st.Expected -= rej * int64(o.Subscribers/o.Channels)
+	}
 	st.Delivered = h.unique.Load() - u0
 	st.Lost = st.Expected - st.Delivered
 	st.Duplicates = h.dups.Load() - d0
@@ -489,4 +553,27 @@ func runFanoutStep(ctx context.Context, o FanoutOptions, rate float64, pool *Poo
 		st.Verdict = "FAIL: " + strings.Join(why, "; ")
 	}
 	return st
+}
+
+// openClientPublishers opens o.Publishers connections; connection k
+// subscribes to the channels it publishes on (ch % Publishers == k), as a
+// client must before it may send client events there.
+func openClientPublishers(ctx context.Context, o FanoutOptions, channels []string) ([]*Conn, *Pool, error) {
+	n := min(o.Publishers, len(channels))
+	pool, err := NewPool(o.Target, nil, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	clients := make([]*Conn, n)
+	opened, _, ferr := pool.OpenMany(ctx, n, o.DialConcurrency, 1, nil, func(k int, c *Conn) {
+		clients[k] = c
+		for ch := k; ch < len(channels); ch += n {
+			_ = c.Subscribe(channels[ch], "")
+		}
+	})
+	if opened < n || !waitFor(ctx, 30*time.Second, func() bool { return pool.Subscribed.Load() >= int64(len(channels)) }) {
+		return nil, pool, fmt.Errorf("fanout: %d of %d publishing connections open, %d of %d channels subscribed: %v %s",
+			opened, n, pool.Subscribed.Load(), len(channels), ferr, pool.FirstError())
+	}
+	return clients, pool, nil
 }

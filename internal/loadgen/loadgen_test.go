@@ -129,6 +129,34 @@ func TestFanoutBatch(t *testing.T) {
 	}
 }
 
+// TestFanoutClientEvents publishes through client events on private
+// channels; events the server refuses (over its 10/s per-connection limit)
+// are publish errors, not losses.
+func TestFanoutClientEvents(t *testing.T) {
+	tg := startHerald(t)
+	r, err := loadgen.Fanout(ctx(t), loadgen.FanoutOptions{Common: common(tg), Subscribers: 100, Channels: 10,
+		Rates: []float64{16, 100}, Publishers: 4, Via: "client", MaxP99: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table(t, "fanout via client events", r)
+	if r.Via != "client" || len(r.Steps) != 2 {
+		t.Fatalf("via %q, %d steps", r.Via, len(r.Steps))
+	}
+	ok := r.Steps[0] // 4 events/s per publishing connection: within the limit
+	if ok.Published == 0 || ok.PublishErrors != 0 || ok.Lost != 0 || ok.Duplicates != 0 || ok.Misrouted != 0 ||
+		ok.Expected != ok.Published*10 || ok.Delivered != ok.Expected || !ok.OK {
+		t.Fatalf("step within the limit: %+v", ok)
+	}
+	over := r.Steps[1] // 25 events/s per connection: some refused with pusher:error 4301
+	if over.PublishErrors == 0 || over.Lost != 0 || over.Duplicates != 0 || over.OK {
+		t.Fatalf("step over the limit: errors %d lost %d dup %d ok %v (%s)", over.PublishErrors, over.Lost, over.Duplicates, over.OK, over.Verdict)
+	}
+	if _, err := loadgen.Fanout(ctx(t), loadgen.FanoutOptions{Common: common(tg), Subscribers: 10, Channels: 1, Via: "client", Batch: 5}); err == nil {
+		t.Fatal("--batch with client events accepted")
+	}
+}
+
 func TestAPI(t *testing.T) {
 	tg := startHerald(t)
 	r, err := loadgen.API(ctx(t), loadgen.APIOptions{Common: common(tg), Concurrency: 4})

@@ -25,7 +25,8 @@ type ServerProc struct {
 }
 
 // ServerConfigYAML is the configuration StartServer writes: one app with
-// client events enabled, logs at warn.
+// client events enabled and practically unlimited per connection (fanout
+// --via client), logs at warn.
 func ServerConfigYAML(port int, dataDir string, t Target) string {
 	return fmt.Sprintf(`host: 127.0.0.1
 port: %d
@@ -37,6 +38,7 @@ apps:
     key: %q
     secret: %q
     enable_client_messages: true
+    client_events_per_sec: 1000000
 `, port, dataDir, t.AppID, t.Key, t.Secret)
 }
 
