@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -66,13 +67,7 @@ func (c *Client) Trigger(ctx context.Context, p TriggerParams) (TriggerResult, e
 	if err != nil {
 		return TriggerResult{}, err
 	}
-	var resp struct {
-		Channels json.RawMessage `json:"channels"`
-	}
-	if err := c.do(ctx, http.MethodPost, c.apiPath("/events"), nil, body, &resp); err != nil {
-		return TriggerResult{}, err
-	}
-	chans, err := decodeChannelMap(resp.Channels)
+	chans, err := c.doChannelMap(ctx, http.MethodPost, c.apiPath("/events"), nil, body)
 	return TriggerResult{Channels: chans}, err
 }
 
@@ -246,6 +241,18 @@ func (c *Client) TerminateUserConnections(ctx context.Context, userID string) er
 	}
 	var resp struct{}
 	return c.do(ctx, http.MethodPost, c.apiPath("/users/"+escapeSegment(userID)+"/terminate_connections"), nil, []byte("{}"), &resp)
+}
+
+// doChannelMap sends a request answered with {"channels": {...}} and
+// decodes that object (see decodeChannelMap); nil on a failed request.
+func (c *Client) doChannelMap(ctx context.Context, method, escPath string, q url.Values, body []byte) (map[string]ChannelInfo, error) {
+	var resp struct {
+		Channels json.RawMessage `json:"channels"`
+	}
+	if err := c.do(ctx, method, escPath, q, body, &resp); err != nil {
+		return nil, err
+	}
+	return decodeChannelMap(resp.Channels)
 }
 
 // decodeChannelMap decodes a "channels" object; absent, null, [] and {} all

@@ -2,7 +2,6 @@ package pusher
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -36,13 +35,7 @@ func (c *Client) Channels(ctx context.Context, p ChannelsParams) (ChannelsResult
 	if len(p.Info) > 0 {
 		q.Set("info", strings.Join(p.Info, ","))
 	}
-	var resp struct {
-		Channels json.RawMessage `json:"channels"`
-	}
-	if err := c.do(ctx, http.MethodGet, c.apiPath("/channels"), q, nil, &resp); err != nil {
-		return ChannelsResult{}, err
-	}
-	chans, err := decodeChannelMap(resp.Channels)
+	chans, err := c.doChannelMap(ctx, http.MethodGet, c.apiPath("/channels"), q, nil)
 	return ChannelsResult{Channels: chans}, err
 }
 

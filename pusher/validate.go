@@ -31,12 +31,18 @@ func checkChannel(field, ch string) error {
 	return nil
 }
 
-func checkEvent(field, name string) error {
-	if name == "" {
-		return invalid(field, "event name is empty")
+func checkEvent(field, name string) error { return checkName(field, "event name", name) }
+
+func checkUserID(field, id string) error { return checkName(field, "user id", id) }
+
+// checkName applies the one rule event names and user ids share: 1 to
+// MaxNameLen bytes, any characters.
+func checkName(field, what, s string) error {
+	if s == "" {
+		return invalid(field, what+" is empty")
 	}
-	if len(name) > MaxNameLen {
-		return invalid(field, "event name is longer than "+strconv.Itoa(MaxNameLen)+" bytes")
+	if len(s) > MaxNameLen {
+		return invalid(field, what+" is longer than "+strconv.Itoa(MaxNameLen)+" bytes")
 	}
 	return nil
 }
@@ -48,16 +54,6 @@ func checkSocketID(field, id string, optional bool) error {
 	}
 	if !protocol.ValidSocketID(id) {
 		return invalid(field, fmt.Sprintf("socket id %q does not match ^\\d+\\.\\d+$", id))
-	}
-	return nil
-}
-
-func checkUserID(field, id string) error {
-	if id == "" {
-		return invalid(field, "user id is empty")
-	}
-	if len(id) > MaxNameLen {
-		return invalid(field, "user id is longer than "+strconv.Itoa(MaxNameLen)+" bytes")
 	}
 	return nil
 }

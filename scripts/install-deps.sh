@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suites need; safe to run repeatedly.
-#   - Debian packages: openssl (TLS test certificates), redis-server (broker tests),
+#   - Debian packages: openssl (TLS test certificates),
 #     chromium (test/browser; only when /usr/bin/chromium is missing)
 #     postgresql (internal/apps/sqlstore tests start their own server from its
 #     binaries; only when /usr/lib/postgresql/*/bin/initdb is missing)
@@ -16,7 +16,7 @@ log() { printf 'install-deps: %s\n' "$*"; }
 
 # --- Debian packages ---------------------------------------------------------
 # package name -> command that proves it is installed
-declare -A WANT=( [openssl]=openssl [redis-server]=redis-server )
+declare -A WANT=( [openssl]=openssl )
 missing=()
 for pkg in "${!WANT[@]}"; do
   # The command on PATH is what the tests need (dpkg state alone can be stale).
@@ -45,10 +45,6 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   "${SUDO[@]}" apt-get update -qq
   "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian's redis-server package starts a system service; tests start their own.
-  if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null 2>&1; then
-    "${SUDO[@]}" systemctl disable --now redis-server >/dev/null 2>&1 || true
-  fi
   # Debian's postgresql package creates and starts a cluster; tests start their own.
   if [[ " ${missing[*]} " == *" postgresql "* ]]; then
     if command -v systemctl >/dev/null 2>&1; then
@@ -61,7 +57,7 @@ if ((${#missing[@]})); then
     fi
   fi
 else
-  log "Debian packages present: ${!WANT[*]} chromium"
+  log "Debian packages present: ${!WANT[*]} chromium postgresql"
 fi
 
 # --- Node / npm -------------------------------------------------------------

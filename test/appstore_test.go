@@ -21,7 +21,10 @@ const adminToken = "test-admin-token-0123456789"
 
 func adminCall(t *testing.T, s *testServer, method, path, body string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(method, s.baseURL()+path, bytes.NewBufferString(body))
+	req, err := http.NewRequest(method, s.baseURL()+path, bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+adminToken)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.http.Do(req)
@@ -29,7 +32,10 @@ func adminCall(t *testing.T, s *testServer, method, path, body string) (int, []b
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
 	return resp.StatusCode, b
 }
 
@@ -52,8 +58,7 @@ func TestSQLAppStoreAndAdminAPI(t *testing.T) {
 	s := startServer(t, func(c *config.Config) { c.DataDir = dir })
 
 	// The pre-existing SQL app works at the wire and over the API.
-	c := connectKey(t, s, "sql-key-1")
-	_ = c
+	connectKey(t, s, "sql-key-1")
 	q := signing.SignRequest(signing.Credential{Key: "sql-key-1", Secret: "sql-secret-0123456789"}, "GET", "/apps/sql-1/channels", url.Values{}, nil, time.Now())
 	expectStatus(t, s.do("GET", "/apps/sql-1/channels?"+q.Encode(), nil), 200)
 
@@ -66,8 +71,7 @@ func TestSQLAppStoreAndAdminAPI(t *testing.T) {
 		t.Fatalf("create: %d %s", status, body)
 	}
 	var created struct{ ID, Key, Secret string }
-	_ = json.Unmarshal(body, &created)
-	if created.Secret == "" {
+	if err := json.Unmarshal(body, &created); err != nil || created.Secret == "" {
 		t.Fatalf("create returned no secret: %s", body)
 	}
 	// A new app is usable at once on this node.
@@ -79,7 +83,9 @@ func TestSQLAppStoreAndAdminAPI(t *testing.T) {
 		t.Fatalf("rotate: %d %s", status, body)
 	}
 	var rotated struct{ Secret string }
-	_ = json.Unmarshal(body, &rotated)
+	if err := json.Unmarshal(body, &rotated); err != nil || rotated.Secret == "" || rotated.Secret == created.Secret {
+		t.Fatalf("rotate must return a new secret: %s", body)
+	}
 	for _, secret := range []string{created.Secret, rotated.Secret} {
 		q := signing.SignRequest(signing.Credential{Key: "made-key-1", Secret: secret}, "GET", "/apps/made-1/channels", url.Values{}, nil, time.Now())
 		expectStatus(t, s.do("GET", "/apps/made-1/channels?"+q.Encode(), nil), 200)

@@ -9,13 +9,21 @@ import (
 
 func enableClientMessages(c *config.Config) { c.Apps[0].EnableClientMessages = true }
 
+// chatPair starts a server with client events on and returns two clients
+// subscribed to private-chat.
+func chatPair(t *testing.T) (a, b *wsClient) {
+	t.Helper()
+	s := startServer(t, enableClientMessages)
+	a, b = connect(t, s), connect(t, s)
+	a.subscribePrivate("private-chat")
+	b.subscribePrivate("private-chat")
+	return a, b
+}
+
 func TestClientEventRelay(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, enableClientMessages)
 	const ch = "private-chat"
-	a, b := connect(t, s), connect(t, s)
-	a.subscribePrivate(ch)
-	b.subscribePrivate(ch)
+	a, b := chatPair(t)
 
 	for _, tc := range []struct {
 		name     string
@@ -126,11 +134,7 @@ func TestClientEventRefused(t *testing.T) {
 
 func TestClientEventRateLimit(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, enableClientMessages)
-	const ch = "private-chat"
-	a, b := connect(t, s), connect(t, s)
-	a.subscribePrivate(ch)
-	b.subscribePrivate(ch)
+	a, b := chatPair(t)
 
 	const sent = 30
 	for range sent {

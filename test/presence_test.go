@@ -19,11 +19,12 @@ type memberEvent struct {
 	UserInfo json.RawMessage `json:"user_info"`
 }
 
-func expectMemberAdded(t *testing.T, c *wsClient, userID, userInfo string) {
+// checkMemberAdded checks a member_added frame on ch for userID (sent as a
+// JSON string); userInfo, when not "", is compared with user_info as JSON.
+func checkMemberAdded(t *testing.T, f frame, ch, userID, userInfo string) {
 	t.Helper()
-	f := c.next()
-	if f.Event != "pusher_internal:member_added" || f.Channel != room {
-		t.Fatalf("want member_added on %s, got %s", room, f)
+	if f.Event != "pusher_internal:member_added" || f.Channel != ch {
+		t.Fatalf("want member_added on %s, got %s", ch, f)
 	}
 	var m memberEvent
 	f.dataJSON(t, &m)
@@ -35,16 +36,27 @@ func expectMemberAdded(t *testing.T, c *wsClient, userID, userInfo string) {
 	}
 }
 
-func expectMemberRemoved(t *testing.T, c *wsClient, userID string) {
+// checkMemberRemoved checks a member_removed frame on ch whose data is the
+// JSON string {"user_id":userID}.
+func checkMemberRemoved(t *testing.T, f frame, ch, userID string) {
 	t.Helper()
-	f := c.next()
-	if f.Event != "pusher_internal:member_removed" || f.Channel != room {
-		t.Fatalf("want member_removed on %s, got %s", room, f)
+	if f.Event != "pusher_internal:member_removed" || f.Channel != ch {
+		t.Fatalf("want member_removed on %s, got %s", ch, f)
 	}
 	want, _ := json.Marshal(map[string]string{"user_id": userID})
 	if !jsonEqual(t, []byte(f.dataString(t)), want) {
 		t.Errorf("member_removed data = %s, want %s", f.Data, want)
 	}
+}
+
+func expectMemberAdded(t *testing.T, c *wsClient, userID, userInfo string) {
+	t.Helper()
+	checkMemberAdded(t, c.next(), room, userID, userInfo)
+}
+
+func expectMemberRemoved(t *testing.T, c *wsClient, userID string) {
+	t.Helper()
+	checkMemberRemoved(t, c.next(), room, userID)
 }
 
 func TestPresenceMembers(t *testing.T) {

@@ -27,6 +27,32 @@ func checkCount(t *testing.T, f frame, ch string, n int) {
 	}
 }
 
+// subscribeCounted subscribes c to ch and checks that what follows
+// subscription_succeeded (after a cache channel's cache_miss) is exactly one
+// subscription_count of n.
+func (c *wsClient) subscribeCounted(ch string, n int) {
+	c.t.Helper()
+	fs := c.subscribeAny(ch, "")
+	if len(fs) > 0 && fs[0].Event == "pusher:cache_miss" {
+		fs = fs[1:]
+	}
+	if len(fs) != 1 {
+		c.t.Fatalf("want one subscription_count after subscribing to %s, got %v", ch, fs)
+	}
+	checkCount(c.t, fs[0], ch, n)
+}
+
+// expectOnlyCacheMiss checks that nothing but a cache_miss followed a
+// subscription_succeeded.
+func expectOnlyCacheMiss(t *testing.T, who, ch string, fs []frame) {
+	t.Helper()
+	for _, f := range fs {
+		if f.Event != "pusher:cache_miss" {
+			t.Errorf("%s: unexpected frame after joining %s: %s", who, ch, f)
+		}
+	}
+}
+
 func TestSubscriptionCount(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, enableSubscriptionCount)
@@ -34,30 +60,13 @@ func TestSubscriptionCount(t *testing.T) {
 		t.Run(ch, func(t *testing.T) {
 			t.Parallel()
 			s := s.with(t)
-			// For cache channels the cache_miss comes first.
-			after := func(fs []frame) []frame {
-				if len(fs) > 0 && fs[0].Event == "pusher:cache_miss" {
-					return fs[1:]
-				}
-				return fs
-			}
 			a := connect(t, s)
-			fs := after(a.subscribeAny(ch, ""))
-			if len(fs) != 1 {
-				t.Fatalf("A: want one subscription_count after subscribing, got %v", fs)
-			}
-			checkCount(t, fs[0], ch, 1)
-
+			a.subscribeCounted(ch, 1)
 			b := connect(t, s)
-			fs = after(b.subscribeAny(ch, ""))
-			if len(fs) != 1 {
-				t.Fatalf("B: want one subscription_count after subscribing, got %v", fs)
-			}
-			checkCount(t, fs[0], ch, 2)
+			b.subscribeCounted(ch, 2)
 			a.expectCount(ch, 2)
-
 			c := connect(t, s)
-			after(c.subscribeAny(ch, ""))
+			c.subscribeCounted(ch, 3)
 			a.expectCount(ch, 3)
 			b.expectCount(ch, 3)
 
@@ -98,28 +107,17 @@ func TestSubscriptionCountNeverOnPresence(t *testing.T) {
 			t.Parallel()
 			s := s.with(t)
 			a := connect(t, s)
-			for _, f := range a.subscribeAny(ch, `{"user_id":"1"}`) {
-				if f.Event != "pusher:cache_miss" {
-					t.Errorf("A: unexpected frame after joining %s: %s", ch, f)
-				}
-			}
+			expectOnlyCacheMiss(t, "A", ch, a.subscribeAny(ch, `{"user_id":"1"}`))
 			b := connect(t, s)
-			for _, f := range b.subscribeAny(ch, `{"user_id":"2"}`) {
-				if f.Event != "pusher:cache_miss" {
-					t.Errorf("B: unexpected frame after joining %s: %s", ch, f)
-				}
-			}
+			expectOnlyCacheMiss(t, "B", ch, b.subscribeAny(ch, `{"user_id":"2"}`))
 			c := connect(t, s)
-			c.subscribeAny(ch, `{"user_id":"2"}`) // second connection of user 2
-			checkMemberAddedFrame(t, a.next(), ch, "2")
+			expectOnlyCacheMiss(t, "C (second connection of user 2)", ch, c.subscribeAny(ch, `{"user_id":"2"}`))
+			checkMemberAdded(t, a.next(), ch, "2", "")
 			a.expectQuiet("no subscription_count on presence channels")
 			b.expectQuiet("no subscription_count on presence channels")
 			c.close()
 			b.close()
-			f := a.next()
-			if f.Event != "pusher_internal:member_removed" {
-				t.Fatalf("want member_removed, got %s", f)
-			}
+			checkMemberRemoved(t, a.next(), ch, "2")
 			a.expectQuiet("no subscription_count on presence channels")
 		})
 	}
@@ -137,7 +135,9 @@ func TestSubscriptionCountOff(t *testing.T) {
 	if fs := b.subscribeAny("my-channel", ""); len(fs) != 0 {
 		t.Errorf("subscription counts are off: got %v", fs)
 	}
-	b.subscribeAny("private-x", "")
+	if fs := b.subscribeAny("private-x", ""); len(fs) != 0 {
+		t.Errorf("subscription counts are off: got %v", fs)
+	}
 	b.close()
 	a.expectQuiet("subscription counts are off")
 	waitConnections(t, s, 1)

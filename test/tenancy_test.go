@@ -86,18 +86,17 @@ func TestAllowedOrigins(t *testing.T) {
 		if err != nil {
 			t.Fatalf("origin %q: %v", origin, err)
 		}
-		var f struct {
-			Event string `json:"event"`
-			Data  struct {
-				Code int `json:"code"`
-			} `json:"data"`
+		f := frame{raw: msg}
+		if json.Unmarshal(msg, &f.keys) != nil || json.Unmarshal(msg, &f) != nil {
+			t.Fatalf("origin %q: first frame is not a JSON object: %s", origin, msg)
 		}
-		_ = json.Unmarshal(msg, &f)
 		if allowed && f.Event != "pusher:connection_established" {
 			t.Errorf("origin %q refused: %s", origin, msg)
 		}
 		if !allowed {
-			if f.Event != "pusher:error" || f.Data.Code != 4009 {
+			if f.Event != "pusher:error" {
+				t.Errorf("origin %q: want pusher:error 4009, got %s", origin, msg)
+			} else if e := f.pusherError(t); e.Code == nil || *e.Code != 4009 {
 				t.Errorf("origin %q: want pusher:error 4009, got %s", origin, msg)
 			}
 			_, _, err := conn.ReadMessage()

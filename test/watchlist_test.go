@@ -180,14 +180,19 @@ func TestWatchlistConfiguredLimit(t *testing.T) {
 	a.expectSigninSuccess(ud)
 	fs := a.syncFrames()
 	var errs []frame
+	lists := 0
 	for _, f := range fs {
 		if f.Event == "pusher:error" {
 			errs = append(errs, f)
 		} else {
 			checkWatchlist(t, f, nil, []string{"x", "y"})
+			lists++
 		}
 	}
 	expectErrorCode(t, errs, 4302)
+	if lists != 1 {
+		t.Errorf("want one watchlist_events after sign-in, got %d: %v", lists, fs)
+	}
 	connectAs(t, s, "z")
 	a.expectQuiet("z is past the configured limit of 2")
 	connectAs(t, s, "y")
@@ -218,6 +223,7 @@ func TestWatchlistConcurrentSigninAndClose(t *testing.T) {
 
 	// Close the first group while the second signs in.
 	var wg sync.WaitGroup
+	writeErrs := make(chan error, n)
 	for i := range n {
 		wg.Add(2)
 		go func() { defer wg.Done(); first[i].close() }()
@@ -226,10 +232,16 @@ func TestWatchlistConcurrentSigninAndClose(t *testing.T) {
 			c := second[i]
 			c.wmu.Lock()
 			defer c.wmu.Unlock()
-			_ = c.conn.WriteMessage(websocket.TextMessage, []byte(frames[i]))
+			if err := c.conn.WriteMessage(websocket.TextMessage, []byte(frames[i])); err != nil {
+				writeErrs <- fmt.Errorf("sign-in of second[%d]: %w", i, err)
+			}
 		}()
 	}
 	wg.Wait()
+	close(writeErrs)
+	for err := range writeErrs {
+		t.Fatal(err)
+	}
 	for _, c := range second {
 		c.expectSigninSuccess(`{"id":"b"}`)
 	}
@@ -238,6 +250,9 @@ func TestWatchlistConcurrentSigninAndClose(t *testing.T) {
 	// b may have gone offline and online again in between, never twice the same way.
 	last := "online"
 	for _, f := range w.syncFrames() {
+		if f.Event != "pusher_internal:watchlist_events" {
+			t.Fatalf("watcher: unexpected frame %s", f)
+		}
 		var d struct{ Events []watchGroup }
 		f.dataJSON(t, &d)
 		if len(d.Events) != 1 {
@@ -247,6 +262,11 @@ func TestWatchlistConcurrentSigninAndClose(t *testing.T) {
 			t.Errorf("two %q events in a row: %s", last, f)
 		}
 		last = d.Events[0].Name
+		if last == "online" {
+			checkWatchlist(t, f, []string{"b"}, nil)
+		} else {
+			checkWatchlist(t, f, nil, []string{"b"})
+		}
 	}
 	if last != "online" {
 		t.Errorf("b has %d connections; the watcher's last event says %s", n, last)

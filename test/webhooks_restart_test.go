@@ -66,6 +66,7 @@ func checkResentIdentical(t *testing.T, r *whReceiver) {
 			return
 		}
 	}
+	t.Errorf("no request was acknowledged after the restart (%d requests, all failed)", len(reqs))
 }
 
 // durableCounts waits (bounded) until all n events {"i":k} arrived, then for
@@ -98,9 +99,12 @@ func durableCounts(t *testing.T, s *testServer, r *whReceiver, n int, wait time.
 	for _, e := range r.matching("client_event", durableChannel) {
 		if e.Event == "client-d" && !seen[e.Data] {
 			seen[e.Data] = true
-			var v struct{ I int }
-			_ = json.Unmarshal([]byte(e.Data), &v)
-			order = append(order, v.I)
+			var v struct{ I *int }
+			if err := json.Unmarshal([]byte(e.Data), &v); err != nil || v.I == nil {
+				t.Errorf("client-d data %q is not {\"i\":n}", e.Data)
+				continue
+			}
+			order = append(order, *v.I)
 		}
 	}
 	if !slices.IsSorted(order) {
@@ -286,6 +290,11 @@ apps:
 	sendDurableEvents(t, s1, durableN)
 	eventually(t, whWait, "a first (failing) attempt", func() bool { return len(r.allRequests()) > 0 })
 	p1.kill()
+	select {
+	case <-p1.exited:
+	default:
+		t.Fatal("herald did not exit within 10s of SIGKILL")
+	}
 	if ws, ok := p1.cmd.ProcessState.Sys().(interface{ Signaled() bool }); ok && !ws.Signaled() {
 		t.Errorf("herald was not killed by a signal: %v", p1.cmd.ProcessState)
 	}

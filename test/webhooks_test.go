@@ -319,7 +319,7 @@ func allTypes(r *whReceiver) config.Webhook {
 	return config.Webhook{URL: r.URL(), EventTypes: config.WebhookEventTypes}
 }
 
-// unsubscribe leaves channel and waits until the server has processed it.
+// whUnsubscribe leaves channel and waits until the server has processed it.
 func (c *wsClient) whUnsubscribe(channel string) {
 	c.t.Helper()
 	c.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": channel}})
@@ -468,9 +468,7 @@ func TestWebhookClientEvent(t *testing.T) {
 
 	// A refused client event (not subscribed) produces no webhook.
 	a.sendClientEvent("private-other", "client-refused", `{}`)
-	if f := a.waitEvent("pusher:error", ""); f.Event != "pusher:error" {
-		t.Fatal(f)
-	}
+	a.waitEvent("pusher:error", "").pusherError(t)
 	clientMarker(t, a, r, "private-wh")
 	for _, e := range r.events() {
 		if e.Event == "client-refused" {

@@ -113,6 +113,9 @@ func scrapeMetrics(base string) (promSample, error) {
 			name = line[:i]
 		}
 		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
 		v, err := strconv.ParseFloat(f[len(f)-1], 64)
 		if err != nil {
 			continue
@@ -262,15 +265,21 @@ func waitReady(base string, timeout time.Duration) error {
 	return fmt.Errorf("%s/ready not 200 after %v", base, timeout)
 }
 
+// clientShare is the number of the n connections that client i of clients
+// opens; the first n%clients clients take one more.
+func clientShare(n, clients, i int) int {
+	k := n / clients
+	if i < n%clients {
+		k++
+	}
+	return k
+}
+
 // startClients starts the client processes and waits (bounded) for READY.
 func startClients(exe, addr string, n, clients int, extra []string) ([]*child, error) {
 	var cls []*child
 	for i := 0; i < clients; i++ {
-		k := n / clients
-		if i < n%clients {
-			k++
-		}
-		args := append([]string{"client", "-addr=" + addr, fmt.Sprintf("-n=%d", k), fmt.Sprintf("-id=%d", i)}, extra...)
+		args := append([]string{"client", "-addr=" + addr, fmt.Sprintf("-n=%d", clientShare(n, clients, i)), fmt.Sprintf("-id=%d", i)}, extra...)
 		c, err := startChild(exe, args...)
 		if err != nil {
 			return cls, err
@@ -380,11 +389,7 @@ func runHeraldOnce(exe, bin string, rep, n, clients int, settle, window time.Dur
 func checkHerald(r result, n, clients int) error {
 	wantCh := 0 // client i uses channels room-i-0 .. room-i-min(n_i,1000)-1
 	for i := 0; i < clients; i++ {
-		k := n / clients
-		if i < n%clients {
-			k++
-		}
-		wantCh += min(k, 1000)
+		wantCh += min(clientShare(n, clients, i), 1000)
 	}
 	if r.AtN.Conns != n || r.AtN.Subscribed != int64(n) || r.AtN.APIChannels != wantCh || r.AtN.Channels != wantCh {
 		return fmt.Errorf("server reports herald_connections=%d, subscriptions=%d, API channels=%d, herald_channels=%d; want %d/%d/%d/%d",

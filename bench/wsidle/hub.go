@@ -2,13 +2,11 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -158,19 +156,8 @@ func (h *hub) stats() memStats {
 	}
 }
 
-// readRSS returns VmRSS from /proc/self/status in bytes (0 if unavailable).
+// readRSS returns this process's VmRSS in bytes (0 if unavailable).
 func readRSS() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			var kb uint64
-			if _, err := fmt.Sscanf(strings.TrimSpace(line[6:]), "%d kB", &kb); err == nil {
-				return kb * 1024
-			}
-		}
-	}
-	return 0
+	rss, _ := readRSSOf(os.Getpid())
+	return rss
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -57,7 +58,7 @@ func runMain(args []string) error {
 		list = strings.Split(*implList, ",")
 	}
 	for _, impl := range list {
-		if !slicesContains(impls, impl) && !slicesContains(heraldImpls, impl) {
+		if !slices.Contains(impls, impl) && !slices.Contains(heraldImpls, impl) {
 			return fmt.Errorf("unknown -impl %q", impl)
 		}
 	}
@@ -66,7 +67,7 @@ func runMain(args []string) error {
 		return err
 	}
 	bin := *heraldBin
-	if bin == "" && slicesContains(list, "herald") {
+	if bin == "" && slices.Contains(list, "herald") {
 		dir, err := os.MkdirTemp("", "wsidle-build-")
 		if err != nil {
 			return err
@@ -88,7 +89,7 @@ func runMain(args []string) error {
 			} else {
 				r, err = runOnce(exe, impl, rep, *n, *clients, *settle, *keepalive, *profileDir, *memProfileRate)
 			}
-			if slicesContains(heraldImpls, impl) {
+			if slices.Contains(heraldImpls, impl) {
 				r.Date = time.Now().UTC().Format(time.RFC3339)
 			}
 			if err != nil {
@@ -198,15 +199,6 @@ func (c *child) stats() (memStats, error) {
 		return s, err
 	}
 	return s, json.Unmarshal([]byte(l), &s)
-}
-
-func slicesContains(l []string, s string) bool {
-	for _, v := range l {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func runOnce(exe, impl string, rep, n, clients int, settle, keepalive time.Duration, profileDir string, memProfileRate int) (result, error) {

@@ -21,13 +21,6 @@ import (
 	"github.com/heraldhq/herald/internal/config"
 )
 
-// EnvDatabaseURL names the SQL app store (postgres://...); unset, the store
-// is sqlite:<data-dir>/apps.db.
-const EnvDatabaseURL = "HERALD_DATABASE_URL"
-
-// appsDBFile is the SQLite app store inside the data directory.
-const appsDBFile = "apps.db"
-
 // appsFlags are the flags every apps subcommand takes.
 type appsFlags struct {
 	configFile, dataDir, databaseURL string
@@ -40,10 +33,11 @@ func newAppsCmd(d deps) *cobra.Command {
 		Use:   "apps",
 		Short: "Manage the apps in the SQL app store",
 		Long: `Create, list, show, update, enable, disable and delete apps, and rotate
-their secrets, in the SQL app store: sqlite:<data-dir>/apps.db by default, or
---database-url / HERALD_DATABASE_URL (postgres://...). The data directory is
-found as serve finds it: --data-dir, HERALD_DATA_DIR, data_dir in the config
-file (--config or HERALD_CONFIG), or ` + config.DefaultDataDir + `.
+their secrets, in the SQL app store serve reads: --database-url,
+HERALD_DATABASE_URL or database_url in the config file (--config or
+HERALD_CONFIG), sqlite:<path> or postgres://...; by default
+sqlite:<data-dir>/apps.db. The data directory is found as serve finds it:
+--data-dir, HERALD_DATA_DIR, data_dir in the config file, or ` + config.DefaultDataDir + `.
 
 With --json each command prints one JSON object. Secrets are printed only by
 create, rotate-secret and show --show-secret.
@@ -54,9 +48,9 @@ store error), 2 usage or validation error.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.configFile, "config", "", "YAML config file, read for data_dir (env HERALD_CONFIG)")
+	pf.StringVar(&f.configFile, "config", "", "YAML config file, read for database_url and data_dir (env HERALD_CONFIG)")
 	pf.StringVar(&f.dataDir, "data-dir", "", "data directory (env HERALD_DATA_DIR; default "+config.DefaultDataDir+")")
-	pf.StringVar(&f.databaseURL, "database-url", "", "app store, sqlite:<path> or postgres://... (env "+EnvDatabaseURL+"; default sqlite:<data-dir>/"+appsDBFile+")")
+	pf.StringVar(&f.databaseURL, "database-url", "", "app store, sqlite:<path> or postgres://... (env "+config.EnvDatabaseURL+"; default sqlite:<data-dir>/"+config.AppsDBFile+")")
 	pf.BoolVar(&f.json, "json", false, "print JSON")
 	cmd.AddCommand(
 		newAppsCreateCmd(d, f), newAppsListCmd(d, f), newAppsShowCmd(d, f), newAppsUpdateCmd(d, f),
@@ -65,28 +59,26 @@ store error), 2 usage or validation error.`,
 	return cmd
 }
 
-// withStore opens the app store, runs fn and closes the store.
+// withStore opens the app store serve uses, runs fn and closes the store.
 func (f *appsFlags) withStore(ctx context.Context, d deps, fn func(apps.Manager) error) error {
 	dsn := f.databaseURL
-	if dsn == "" {
-		dsn, _ = d.env(EnvDatabaseURL)
-	}
 	if dsn == "" {
 		var over config.Overrides
 		if f.dataDir != "" {
 			over.DataDir = &f.dataDir
 		}
-		cfg, err := config.Load(f.configFile, d.env, over)
+		cfg, err := config.Load(f.configFile, d.env, over) // reads HERALD_DATABASE_URL too
 		if err != nil {
-			fmt.Fprintln(d.stderr, "herald: invalid configuration:")
-			reportProblems(d.stderr, err)
-			return &exitError{code: exitUsage}
+			return invalidConfig(d.stderr, err)
 		}
 		cfg.ApplyDefaults()
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return &exitError{code: exitFailure, err: fmt.Errorf("data directory: %w", err)}
+		dsn = cfg.DatabaseURL
+		if dsn == "" {
+			if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+				return &exitError{code: exitFailure, err: fmt.Errorf("data directory: %w", err)}
+			}
+			dsn = "sqlite:" + filepath.Join(cfg.DataDir, config.AppsDBFile)
 		}
-		dsn = "sqlite:" + filepath.Join(cfg.DataDir, appsDBFile)
 	}
 	m, err := sqlstore.Open(ctx, dsn, sqlstore.Options{})
 	if err != nil {
@@ -103,6 +95,20 @@ func opError(op string, err error) error {
 		code = exitUsage
 	}
 	return &exitError{code: code, err: fmt.Errorf("apps %s: %w", op, err)}
+}
+
+// printApp prints a as one JSON object with --json, otherwise headline (when
+// not "") and its settings.
+func (f *appsFlags) printApp(w io.Writer, headline string, a *apps.App, withSecret bool) error {
+	out := admin.FromApp(a, withSecret)
+	if f.json {
+		return printJSON(w, out)
+	}
+	if headline != "" {
+		fmt.Fprintln(w, headline)
+	}
+	writeApp(w, out, withSecret)
+	return nil
 }
 
 func usageError(format string, args ...any) error {
@@ -133,12 +139,7 @@ is printed unasked). The id, key and secret not given are generated.`,
 				if err != nil {
 					return opError("create", err)
 				}
-				if f.json {
-					return printJSON(d.stdout, admin.FromApp(a, true))
-				}
-				fmt.Fprintf(d.stdout, "created app %s\n", a.ID)
-				printApp(d.stdout, admin.FromApp(a, true), true)
-				return nil
+				return f.printApp(d.stdout, "created app "+a.ID, a, true)
 			})
 		},
 	}
@@ -185,11 +186,7 @@ func newAppsShowCmd(d deps, f *appsFlags) *cobra.Command {
 				if err != nil {
 					return opError("show", err)
 				}
-				if f.json {
-					return printJSON(d.stdout, admin.FromApp(a, showSecret))
-				}
-				printApp(d.stdout, admin.FromApp(a, showSecret), showSecret)
-				return nil
+				return f.printApp(d.stdout, "", a, showSecret)
 			})
 		},
 	}
@@ -219,12 +216,7 @@ and --webhook-url replace the whole list (--clear-allowed-origins and
 				if err != nil {
 					return opError("update", err)
 				}
-				if f.json {
-					return printJSON(d.stdout, admin.FromApp(a, false))
-				}
-				fmt.Fprintf(d.stdout, "updated app %s\n", a.ID)
-				printApp(d.stdout, admin.FromApp(a, false), false)
-				return nil
+				return f.printApp(d.stdout, "updated app "+a.ID, a, false)
 			})
 		},
 	}
@@ -331,13 +323,11 @@ type settingsFlags struct {
 }
 
 func (s *settingsFlags) register(fs *pflag.FlagSet, create bool) {
-	def := func(create, update string) string {
-		if create == "" {
-			return update
-		}
-		return create
+	keyUsage := "new app key"
+	if create {
+		keyUsage = "app key (default: generated, 20 hex characters)"
 	}
-	fs.StringVar(&s.key, "key", "", def("app key (default: generated, 20 hex characters)", "new app key"))
+	fs.StringVar(&s.key, "key", "", keyUsage)
 	fs.BoolVar(&s.enabled, "enabled", true, "accept connections and API requests")
 	fs.BoolVar(&s.clientMessages, "enable-client-messages", false, "allow client events (client-*)")
 	fs.BoolVar(&s.requireSignin, "require-signin", false, "close connections that do not sign in in time")
@@ -367,37 +357,20 @@ func (s *settingsFlags) register(fs *pflag.FlagSet, create bool) {
 func (s *settingsFlags) settings(fs *pflag.FlagSet) (admin.Settings, error) {
 	var out admin.Settings
 	changed := fs.Changed
-	str := func(name string, dst **string, v *string) {
-		if changed(name) {
-			*dst = v
-		}
-	}
-	boolean := func(name string, dst **bool, v *bool) {
-		if changed(name) {
-			*dst = v
-		}
-	}
-	integer := func(name string, dst **int, v *int) {
-		if changed(name) {
-			*dst = v
-		}
-	}
-	str("key", &out.Key, &s.key)
-	boolean("enabled", &out.Enabled, &s.enabled)
-	boolean("enable-client-messages", &out.EnableClientMessages, &s.clientMessages)
-	boolean("require-signin", &out.RequireSignin, &s.requireSignin)
-	boolean("enable-subscription-count", &out.EnableSubscriptionCount, &s.subsCount)
-	integer("max-connections", &out.MaxConnections, &s.maxConns)
-	integer("max-presence-members", &out.MaxPresenceMembers, &s.maxPresence)
-	integer("max-event-payload-kb", &out.MaxEventPayloadKB, &s.maxPayloadKB)
-	integer("client-events-per-sec", &out.ClientEventsPerSec, &s.clientEvents)
-	integer("max-user-info-kb", &out.MaxUserInfoKB, &s.maxUserInfoKB)
-	integer("max-channels-per-trigger", &out.MaxChannelsPerTrigger, &s.maxChannels)
-	integer("max-batch-size", &out.MaxBatchSize, &s.maxBatch)
-	integer("api-rate-burst", &out.APIRateBurst, &s.rateBurst)
-	if changed("api-rate-limit") {
-		out.APIRateLimit = &s.rateLimit
-	}
+	setIfChanged(fs, "key", &out.Key, &s.key)
+	setIfChanged(fs, "enabled", &out.Enabled, &s.enabled)
+	setIfChanged(fs, "enable-client-messages", &out.EnableClientMessages, &s.clientMessages)
+	setIfChanged(fs, "require-signin", &out.RequireSignin, &s.requireSignin)
+	setIfChanged(fs, "enable-subscription-count", &out.EnableSubscriptionCount, &s.subsCount)
+	setIfChanged(fs, "max-connections", &out.MaxConnections, &s.maxConns)
+	setIfChanged(fs, "max-presence-members", &out.MaxPresenceMembers, &s.maxPresence)
+	setIfChanged(fs, "max-event-payload-kb", &out.MaxEventPayloadKB, &s.maxPayloadKB)
+	setIfChanged(fs, "client-events-per-sec", &out.ClientEventsPerSec, &s.clientEvents)
+	setIfChanged(fs, "max-user-info-kb", &out.MaxUserInfoKB, &s.maxUserInfoKB)
+	setIfChanged(fs, "max-channels-per-trigger", &out.MaxChannelsPerTrigger, &s.maxChannels)
+	setIfChanged(fs, "max-batch-size", &out.MaxBatchSize, &s.maxBatch)
+	setIfChanged(fs, "api-rate-limit", &out.APIRateLimit, &s.rateLimit)
+	setIfChanged(fs, "api-rate-burst", &out.APIRateBurst, &s.rateBurst)
 
 	switch {
 	case s.clearOrigins && changed("allowed-origin"):
@@ -442,8 +415,8 @@ func (s *settingsFlags) settings(fs *pflag.FlagSet) (admin.Settings, error) {
 	return out, nil
 }
 
-// printApp prints a in aligned "name: value" lines, named as in the JSON.
-func printApp(w io.Writer, a admin.App, withSecret bool) {
+// writeApp prints a in aligned "name: value" lines, named as in the JSON.
+func writeApp(w io.Writer, a admin.App, withSecret bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	line := func(k string, v any) { fmt.Fprintf(tw, "%s:\t%v\n", k, v) }
 	line("id", a.ID)

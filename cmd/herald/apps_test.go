@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/admin"
+	"github.com/heraldhq/herald/internal/config"
 )
 
 // appsCLI runs `herald apps <args> --data-dir dir`.
@@ -261,10 +262,24 @@ func TestAppsStoreLocation(t *testing.T) {
 	// --database-url and HERALD_DATABASE_URL beat the data dir.
 	db := filepath.Join(t.TempDir(), "other.db")
 	wantCode(t, cli(t, nil, nil, "apps", "create", "--database-url", "sqlite:"+db, "--id", "url"), exitOK)
-	r = cli(t, map[string]string{EnvDatabaseURL: "sqlite:" + db, "HERALD_DATA_DIR": dir}, nil, "apps", "list")
+	r = cli(t, map[string]string{config.EnvDatabaseURL: "sqlite:" + db, "HERALD_DATA_DIR": dir}, nil, "apps", "list")
 	wantCode(t, r, exitOK)
 	if !strings.Contains(r.stdout, "url") || strings.Contains(r.stdout, "env") {
 		t.Errorf("list:\n%s", r.stdout)
+	}
+
+	// database_url in the config file, as serve reads it, beats data_dir.
+	fileDB := filepath.Join(t.TempDir(), "file.db")
+	dbConf := write(t, "db.yaml", "database_url: sqlite:"+fileDB+"\ndata_dir: "+cfgDir+"\n")
+	wantCode(t, cli(t, nil, nil, "apps", "create", "--config", dbConf, "--id", "fromfile"), exitOK)
+	r = cli(t, nil, nil, "apps", "list", "--database-url", "sqlite:"+fileDB)
+	wantCode(t, r, exitOK)
+	if !strings.Contains(r.stdout, "fromfile") {
+		t.Errorf("database_url from the file was not used:\n%s", r.stdout)
+	}
+	r = cli(t, nil, nil, "apps", "list", "--data-dir", cfgDir)
+	if strings.Contains(r.stdout, "fromfile") {
+		t.Errorf("the app went to the data dir store:\n%s", r.stdout)
 	}
 
 	// A DSN that cannot be opened, or a config that does not load.

@@ -139,19 +139,25 @@ func resultOf[T loadgen.Result](r T, err error) (loadgen.Result, error) {
 	return r, err
 }
 
-func newBenchIdleCmd(d deps, f *benchFlags) *cobra.Command {
-	var o loadgen.IdleOptions
-	c := &cobra.Command{
-		Use:   "idle",
-		Short: "Open N connections, subscribe each to a channel, hold; report server RSS and CPU per connection",
+// benchCmd returns the subcommand of scenario name; it runs run through runBench.
+func benchCmd(d deps, f *benchFlags, name, short string, run func(context.Context, loadgen.Common) (loadgen.Result, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   name,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runBench(cmd.Context(), d, f, "idle", func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
-				o.Common = c
-				return resultOf(loadgen.Idle(ctx, o))
-			})
+			return runBench(cmd.Context(), d, f, name, run)
 		},
 	}
+}
+
+func newBenchIdleCmd(d deps, f *benchFlags) *cobra.Command {
+	var o loadgen.IdleOptions
+	c := benchCmd(d, f, "idle", "Open N connections, subscribe each to a channel, hold; report server RSS and CPU per connection",
+		func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
+			o.Common = c
+			return resultOf(loadgen.Idle(ctx, o))
+		})
 	c.Flags().IntVar(&o.Connections, "connections", 1000, "connections to open and hold")
 	c.Flags().IntVar(&o.Channels, "channels", 0, "public channels to spread the subscriptions over (0 = min(connections, 1000))")
 	c.Flags().DurationVar(&o.Settle, "settle", 2*time.Second, "pause after the last subscription before measuring")
@@ -162,28 +168,25 @@ func newBenchFanoutCmd(d deps, f *benchFlags) *cobra.Command {
 	var o loadgen.FanoutOptions
 	var rates string
 	var keepGoing bool
-	c := &cobra.Command{
-		Use:   "fanout",
-		Short: "S subscribers over C channels; publish R events/s through the HTTP API or client events; check every delivery",
-		Long: `S subscribers over C channels (subscriber i on channel i mod C); events are
+	c := benchCmd(d, f, "fanout", "S subscribers over C channels; publish R events/s through the HTTP API or client events; check every delivery",
+		func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
+			o.Common = c
+			return resultOf(loadgen.Fanout(ctx, o))
+		})
+	c.Long = `S subscribers over C channels (subscriber i on channel i mod C); events are
 published round-robin over the channels through the signed HTTP API (or, with
 --via client, as client events on private channels) at each rate of --rate in turn (a comma-separated ladder, --duration per step, same
 connections). Every payload carries channel, sequence number and send time;
 each subscriber checks order, loss and duplicates. The ladder stops at the
 first step with loss, duplicates, publish errors or p99 over --max-p99
-unless --keep-going.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			rs, err := parseRates(rates)
-			if err != nil {
-				return &exitError{code: exitUsage, err: err}
-			}
-			o.Rates, o.StopOnFail = rs, !keepGoing
-			return runBench(cmd.Context(), d, f, "fanout", func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
-				o.Common = c
-				return resultOf(loadgen.Fanout(ctx, o))
-			})
-		},
+unless --keep-going.`
+	c.PreRunE = func(*cobra.Command, []string) error { // a bad --rate is a usage error, found before any connection
+		rs, err := parseRates(rates)
+		if err != nil {
+			return &exitError{code: exitUsage, err: err}
+		}
+		o.Rates, o.StopOnFail = rs, !keepGoing
+		return nil
 	}
 	fl := c.Flags()
 	fl.IntVar(&o.Subscribers, "subscribers", 1000, "subscriber connections")
@@ -219,17 +222,11 @@ func parseRates(s string) ([]float64, error) {
 
 func newBenchPresenceCmd(d deps, f *benchFlags) *cobra.Command {
 	var o loadgen.PresenceOptions
-	c := &cobra.Command{
-		Use:   "presence",
-		Short: "Join/leave churn across presence channels; report member-event latency and server CPU",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runBench(cmd.Context(), d, f, "presence", func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
-				o.Common = c
-				return resultOf(loadgen.Presence(ctx, o))
-			})
-		},
-	}
+	c := benchCmd(d, f, "presence", "Join/leave churn across presence channels; report member-event latency and server CPU",
+		func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
+			o.Common = c
+			return resultOf(loadgen.Presence(ctx, o))
+		})
 	fl := c.Flags()
 	fl.IntVar(&o.Channels, "channels", 10, "presence channels")
 	fl.IntVar(&o.Watchers, "watchers", 5, "members per channel that stay and measure member events")
@@ -240,17 +237,11 @@ func newBenchPresenceCmd(d deps, f *benchFlags) *cobra.Command {
 
 func newBenchAPICmd(d deps, f *benchFlags) *cobra.Command {
 	var o loadgen.APIOptions
-	c := &cobra.Command{
-		Use:   "api",
-		Short: "Signed trigger requests from K concurrent clients; requests/s and latency",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runBench(cmd.Context(), d, f, "api", func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
-				o.Common = c
-				return resultOf(loadgen.API(ctx, o))
-			})
-		},
-	}
+	c := benchCmd(d, f, "api", "Signed trigger requests from K concurrent clients; requests/s and latency",
+		func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
+			o.Common = c
+			return resultOf(loadgen.API(ctx, o))
+		})
 	c.Flags().IntVar(&o.Concurrency, "concurrency", 32, "concurrent requests")
 	c.Flags().IntVar(&o.Size, "size", 100, "bytes of each event's data")
 	c.Flags().StringVar(&o.Channel, "channel", "bench-api", "channel triggered")
@@ -259,17 +250,11 @@ func newBenchAPICmd(d deps, f *benchFlags) *cobra.Command {
 
 func newBenchConnectCmd(d deps, f *benchFlags) *cobra.Command {
 	var o loadgen.ConnectOptions
-	c := &cobra.Command{
-		Use:   "connect",
-		Short: "New connections per second up to pusher:connection_established",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runBench(cmd.Context(), d, f, "connect", func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
-				o.Common = c
-				return resultOf(loadgen.Connect(ctx, o))
-			})
-		},
-	}
+	c := benchCmd(d, f, "connect", "New connections per second up to pusher:connection_established",
+		func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
+			o.Common = c
+			return resultOf(loadgen.Connect(ctx, o))
+		})
 	c.Flags().IntVar(&o.Concurrency, "concurrency", 32, "connections being opened at once")
 	return c
 }

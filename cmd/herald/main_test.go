@@ -207,8 +207,40 @@ func TestServeDefaultApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = cli(t, map[string]string{config.EnvDataDir: dir}, nil, "serve")
+	if r.code != exitOK || len(r.cfg.Apps) != 1 {
+		t.Fatalf("second start: exit %d apps %+v stderr %q", r.code, r.cfg.Apps, r.stderr)
+	}
 	if !reflect.DeepEqual(r.cfg.Apps[0], first) {
 		t.Errorf("second start %+v, first %+v", r.cfg.Apps[0], first)
+	}
+}
+
+// The LoadConfig handed to the server (run on SIGHUP) re-reads the file as
+// serve read it at start.
+func TestServeReloadLoadsConfig(t *testing.T) {
+	file := write(t, "c.yaml", goodYAML)
+	r := cli(t, nil, nil, "serve", "--config", file, "--port", "7004")
+	if r.code != exitOK || r.opts.Reload == nil || r.opts.LoadConfig == nil {
+		t.Fatalf("exit %d reload %v stderr %q", r.code, r.opts.Reload, r.stderr)
+	}
+	c, err := r.opts.LoadConfig()
+	if err != nil || !reflect.DeepEqual(c, r.cfg) {
+		t.Fatalf("unchanged file: err %v\ngot  %+v\nwant %+v", err, c, r.cfg)
+	}
+	more := goodYAML + "  - {id: app-2, key: key-2, secret: secret-2}\n"
+	if err := os.WriteFile(file, []byte(more), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = r.opts.LoadConfig()
+	if err != nil || len(c.Apps) != 2 || c.Apps[1].ID != "app-2" || c.Port != 7004 || c.Apps[1].Enabled == nil {
+		t.Fatalf("added app: err %v apps %+v port %d", err, c.Apps, c.Port)
+	}
+	if err := os.WriteFile(file, []byte(badYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Every problem but the port, which the --port flag still overrides.
+	if _, err := r.opts.LoadConfig(); err == nil || len(config.Problems(err)) != len(badProblems)-1 || strings.Contains(err.Error(), "port") {
+		t.Errorf("bad file: err %v", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/server"
@@ -84,9 +85,29 @@ environment variables, then flags; each overrides the one before.`,
 	return root
 }
 
-// reportProblems prints every problem in err, one per line.
-func reportProblems(w io.Writer, err error) {
-	for _, p := range config.Problems(err) {
+// invalidConfig prints every problem in err to w, one per line, and returns
+// the usage exit code.
+func invalidConfig(w io.Writer, err error) error {
+	problems := config.Problems(err)
+	n := len(problems)
+	fmt.Fprintf(w, "herald: invalid configuration (%d %s):\n", n, plural(n, "problem"))
+	for _, p := range problems {
 		fmt.Fprintf(w, "  %s\n", p)
 	}
+	return &exitError{code: exitUsage}
+}
+
+// setIfChanged points *dst at v when the flag name was given, so that only
+// the flags the user set override the layers below.
+func setIfChanged[T any](fs *pflag.FlagSet, name string, dst **T, v *T) {
+	if fs.Changed(name) {
+		*dst = v
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -33,40 +34,37 @@ HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET override them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f.overrides(cmd.Flags(), &over)
-			cfg, err := config.Load(file, d.env, over)
-			if err == nil {
-				_, err = config.EnsureDefaultApp(&cfg, d.env)
-				if err != nil {
-					return &exitError{code: exitFailure, err: err}
-				}
-			}
-			cfg.ApplyDefaults()
-			if err = errors.Join(err, cfg.Validate()); err != nil {
-				n := len(config.Problems(err))
-				fmt.Fprintf(d.stderr, "herald: invalid configuration (%d %s):\n", n, plural(n, "problem"))
-				reportProblems(d.stderr, err)
-				return &exitError{code: exitUsage}
-			}
-			// SIGHUP re-reads the apps of the config file (see server.Options.Reload).
-			reload := func() (config.Config, error) {
+			// load reads the configuration at start and again on SIGHUP (see
+			// server.Options.Reload). Failing to store a generated default app
+			// is a runtime failure, not a configuration problem.
+			load := func() (config.Config, error) {
 				c, err := config.Load(file, d.env, over)
 				if err == nil {
-					_, err = config.EnsureDefaultApp(&c, d.env)
+					if _, err := config.EnsureDefaultApp(&c, d.env); err != nil {
+						return c, &exitError{code: exitFailure, err: err}
+					}
 				}
 				c.ApplyDefaults()
 				return c, errors.Join(err, c.Validate())
 			}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
+			cfg, err := load()
+			var ee *exitError
+			switch {
+			case errors.As(err, &ee):
+				return ee
+			case err != nil:
+				return invalidConfig(d.stderr, err)
 			}
-			ctx, cancel := context.WithCancel(ctx)
+
+			ctx, cancel := context.WithCancel(cmd.Context())
+			var wg sync.WaitGroup
+			defer wg.Wait() // after cancel: the forwarder below has returned
 			defer cancel()
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
 			reloads := make(chan struct{}, 1)
-			go func() { // ends with the command's context
+			wg.Go(func() {
 				for {
 					select {
 					case <-ctx.Done():
@@ -78,9 +76,9 @@ HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET override them.`,
 						}
 					}
 				}
-			}()
+			})
 			err = d.run(ctx, cfg, server.Options{Version: fullVersion(), Stdout: d.stdout, Stderr: d.stderr,
-				Reload: reloads, LoadConfig: reload})
+				Reload: reloads, LoadConfig: load})
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
@@ -109,35 +107,14 @@ type serveFlags struct {
 }
 
 func (f *serveFlags) overrides(fs *pflag.FlagSet, o *config.Overrides) {
-	str := map[string]struct {
-		dst **string
-		v   *string
-	}{
-		"host":          {&o.Host, &f.host},
-		"data-dir":      {&o.DataDir, &f.dataDir},
-		"path-prefix":   {&o.PathPrefix, &f.pathPrefix},
-		"admin-listen":  {&o.AdminListen, &f.adminListen},
-		"log-format":    {&o.LogFormat, &f.logFormat},
-		"log-level":     {&o.LogLevel, &f.logLevel},
-		"tls-cert-file": {&o.TLSCertFile, &f.tlsCert},
-		"tls-key-file":  {&o.TLSKeyFile, &f.tlsKey},
-	}
-	for name, s := range str {
-		if fs.Changed(name) {
-			*s.dst = s.v
-		}
-	}
-	if fs.Changed("port") {
-		o.Port = &f.port
-	}
-	if fs.Changed("activity-timeout") {
-		o.ActivityTimeout = &f.activityTimeout
-	}
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
+	setIfChanged(fs, "host", &o.Host, &f.host)
+	setIfChanged(fs, "port", &o.Port, &f.port)
+	setIfChanged(fs, "data-dir", &o.DataDir, &f.dataDir)
+	setIfChanged(fs, "path-prefix", &o.PathPrefix, &f.pathPrefix)
+	setIfChanged(fs, "admin-listen", &o.AdminListen, &f.adminListen)
+	setIfChanged(fs, "log-format", &o.LogFormat, &f.logFormat)
+	setIfChanged(fs, "log-level", &o.LogLevel, &f.logLevel)
+	setIfChanged(fs, "tls-cert-file", &o.TLSCertFile, &f.tlsCert)
+	setIfChanged(fs, "tls-key-file", &o.TLSKeyFile, &f.tlsKey)
+	setIfChanged(fs, "activity-timeout", &o.ActivityTimeout, &f.activityTimeout)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -44,17 +45,12 @@ Exit codes: 0 every endpoint answered 2xx, 1 at least one did not,
 			cfg, err := config.Load(file, d.env, config.Overrides{})
 			cfg.ApplyDefaults()
 			if err = errors.Join(err, cfg.Validate()); err != nil {
-				n := len(config.Problems(err))
-				fmt.Fprintf(d.stderr, "herald: invalid configuration (%d %s):\n", n, plural(n, "problem"))
-				reportProblems(d.stderr, err)
-				return &exitError{code: exitUsage}
+				return invalidConfig(d.stderr, err)
 			}
 			var app *apps.App
 			list := apps.FromConfig(cfg.Apps)
-			for i := range list {
-				if list[i].ID == appID {
-					app = &list[i]
-				}
+			if i := slices.IndexFunc(list, func(a apps.App) bool { return a.ID == appID }); i >= 0 {
+				app = &list[i]
 			}
 			switch {
 			case app == nil:
@@ -67,12 +63,10 @@ Exit codes: 0 every endpoint answered 2xx, 1 at least one did not,
 			tw := tabwriter.NewWriter(d.stdout, 0, 0, 2, ' ', 0)
 			failed := 0
 			for _, r := range results {
-				status := fmt.Sprintf("%d", r.Status)
+				status := fmt.Sprintf("OK %d", r.Status)
 				if r.Err != nil {
 					failed++
 					status = "FAIL " + r.Err.Error()
-				} else {
-					status = "OK " + status
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%.1fms\n", r.URL, status, float64(r.Latency.Microseconds())/1000)
 			}

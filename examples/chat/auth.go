@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -119,10 +120,28 @@ func (a *app) authRequest(w http.ResponseWriter, r *http.Request) (*session, []b
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		refuse(w, r, http.StatusBadRequest, "unreadable body")
+		refuse(w, r, bodyErrorStatus(err), "unreadable body")
 		return nil, nil, false
 	}
 	return sess, body, true
+}
+
+// parseForm parses a form body, refusing one that is unreadable (400) or
+// over the routes' size bound (413) instead of reading it as empty.
+func parseForm(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		refuse(w, r, bodyErrorStatus(err), "unreadable form body")
+		return false
+	}
+	return true
+}
+
+func bodyErrorStatus(err error) int {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
 }
 
 // handleChannelAuth is pusher-js's channelAuthorization endpoint: it signs

@@ -138,6 +138,7 @@ func TestChannelAuthRefusals(t *testing.T) {
 		{"socket id with newline", req{path: "/pusher/auth", body: form("socket_id", "1.2\n", "channel_name", "presence-room-lobby"), cookie: bobCookie, csrf: bobCSRF}, http.StatusBadRequest},
 		{"socket id with colon", req{path: "/pusher/auth", body: form("socket_id", "1.2:presence-room-staff", "channel_name", "presence-room-lobby"), cookie: bobCookie, csrf: bobCSRF}, http.StatusBadRequest},
 		{"no channel", req{path: "/pusher/auth", body: form("socket_id", "1.2"), cookie: bobCookie, csrf: bobCSRF}, http.StatusBadRequest},
+		{"oversized body", req{path: "/pusher/auth", body: lobby + "&pad=" + strings.Repeat("x", 20<<10), cookie: bobCookie, csrf: bobCSRF}, http.StatusRequestEntityTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := do(h, tc.rq)
@@ -146,6 +147,9 @@ func TestChannelAuthRefusals(t *testing.T) {
 			}
 			if strings.Contains(rec.Body.String(), `"auth"`) {
 				t.Fatalf("refusal carries a signature: %s", rec.Body.String())
+			}
+			if strings.Contains(rec.Body.String(), testSecret) {
+				t.Fatalf("refusal contains the app secret: %s", rec.Body.String())
 			}
 		})
 	}
@@ -283,6 +287,7 @@ func TestMessages(t *testing.T) {
 		{"unknown room", req{path: "/messages", body: form("room", "nope", "text", "hi"), cookie: cookie, csrf: csrf}, http.StatusForbidden},
 		{"empty text", req{path: "/messages", body: form("room", "lobby", "text", "  "), cookie: cookie, csrf: csrf}, http.StatusBadRequest},
 		{"long text", req{path: "/messages", body: form("room", "lobby", "text", strings.Repeat("é", 501)), cookie: cookie, csrf: csrf}, http.StatusBadRequest},
+		{"oversized body", req{path: "/messages", body: form("room", "lobby", "text", strings.Repeat("x", 20<<10)), cookie: cookie, csrf: csrf}, http.StatusRequestEntityTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if rec := do(h, tc.rq); rec.Code != tc.want {
@@ -360,6 +365,12 @@ func TestPageAndSignIn(t *testing.T) {
 	}
 	if rec := do(h, req{path: "/signin", body: form("username", "<dave>", "csrf_token", sess.csrf), cookie: cookies[0]}); rec.Code != http.StatusBadRequest {
 		t.Fatalf("bad username: %d", rec.Code)
+	}
+	if rec := do(h, req{path: "/signin", body: form("username", "dave", "csrf_token", sess.csrf, "pad", strings.Repeat("x", 20<<10)), cookie: cookies[0]}); rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized sign-in: %d", rec.Code)
+	}
+	if rec := do(h, req{method: http.MethodGet, path: "/signin", cookie: cookies[0]}); rec.Code != http.StatusMethodNotAllowed {
+		t.Fatalf("GET /signin: %d", rec.Code)
 	}
 	rec = do(h, req{path: "/signin", body: form("username", "dave", "room", "lobby", "csrf_token", sess.csrf), cookie: cookies[0]})
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/?room=lobby" {

@@ -255,7 +255,7 @@ func (a *app) handleMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, ok := a.signedInSession(w, r)
-	if !ok {
+	if !ok || !parseForm(w, r) {
 		return
 	}
 	roomName := r.PostFormValue("room")

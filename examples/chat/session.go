@@ -132,13 +132,8 @@ func validCSRF(sess *session, token string) bool {
 // id is issued (the old one is dropped) so a session id planted before
 // sign-in is useless afterwards.
 func (a *app) handleSignIn(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		methodNotAllowed(w)
-		return
-	}
-	sess := a.sessions.get(r)
-	if sess == nil || !validCSRF(sess, r.PostFormValue("csrf_token")) {
-		http.Error(w, "missing or invalid CSRF token (reload the page)", http.StatusForbidden)
+	sess, ok := a.formSession(w, r)
+	if !ok {
 		return
 	}
 	name := r.PostFormValue("username")
@@ -152,18 +147,33 @@ func (a *app) handleSignIn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) handleSignOut(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		methodNotAllowed(w)
-		return
-	}
-	sess := a.sessions.get(r)
-	if sess == nil || !validCSRF(sess, r.PostFormValue("csrf_token")) {
-		http.Error(w, "missing or invalid CSRF token (reload the page)", http.StatusForbidden)
+	sess, ok := a.formSession(w, r)
+	if !ok {
 		return
 	}
 	a.sessions.delete(sess.id)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// formSession is the gate of the plain HTML forms (sign-in, sign-out):
+// POST (405), a readable form (400/413), a live session, signed in or not,
+// and its CSRF token in the csrf_token field (403). It writes the refusal
+// itself.
+func (a *app) formSession(w http.ResponseWriter, r *http.Request) (*session, bool) {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w)
+		return nil, false
+	}
+	if !parseForm(w, r) {
+		return nil, false
+	}
+	sess := a.sessions.get(r)
+	if sess == nil || !validCSRF(sess, r.PostFormValue("csrf_token")) {
+		http.Error(w, "missing or invalid CSRF token (reload the page)", http.StatusForbidden)
+		return nil, false
+	}
+	return sess, true
 }
 
 func methodNotAllowed(w http.ResponseWriter) {

@@ -6,6 +6,7 @@
 package admin
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -255,13 +256,13 @@ func (h *handler) decode(w http.ResponseWriter, r *http.Request, v any, emptyOK 
 	case err != nil:
 		writeError(w, http.StatusBadRequest, "bad_request", "cannot read the request body")
 		return false
-	case len(strings.TrimSpace(string(body))) == 0:
+	case len(bytes.TrimSpace(body)) == 0:
 		if !emptyOK {
 			writeError(w, http.StatusBadRequest, "bad_request", "invalid JSON body: empty; send a JSON object")
 		}
 		return emptyOK
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", "invalid JSON body: "+strings.TrimPrefix(err.Error(), "json: "))

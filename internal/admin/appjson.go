@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/config"
 )
 
 // App is the JSON form of an app, shared by the admin API and the CLI's
@@ -34,19 +35,12 @@ type App struct {
 	PreviousSecrets         []PreviousSecret `json:"previous_secrets"`
 }
 
-// Webhook is the JSON form of one webhook endpoint (config.Webhook's keys).
-type Webhook struct {
-	URL        string            `json:"url"`
-	EventTypes []string          `json:"event_types"`
-	Headers    map[string]string `json:"headers,omitempty"`
-	Filter     WebhookFilter     `json:"filter"`
-}
+// Webhook is the JSON form of one webhook endpoint: the config file's
+// webhook, so both spell every key alike.
+type Webhook = config.Webhook
 
 // WebhookFilter limits a webhook to matching channel names; empty = all.
-type WebhookFilter struct {
-	ChannelNameStartsWith string `json:"channel_name_starts_with,omitempty"`
-	ChannelNameEndsWith   string `json:"channel_name_ends_with,omitempty"`
-}
+type WebhookFilter = config.WebhookFilter
 
 // PreviousSecret tells when a rotated-out secret stops working; its value
 // is never shown.

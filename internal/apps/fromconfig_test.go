@@ -3,6 +3,7 @@ package apps
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/internal/config"
 )
@@ -68,5 +69,39 @@ func TestFromConfigEnabledDefault(t *testing.T) {
 	}
 	if _, err := NewStatic(FromConfig([]config.App{{ID: "1", Key: "a"}, {ID: "2", Key: "b"}})); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFromConfigEveryField guards against a field added to App (or
+// config.App) but not carried over: a fully set config app must give an App
+// with no zero field.
+func TestFromConfigEveryField(t *testing.T) {
+	yes := true
+	expires := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	got := FromConfig([]config.App{{
+		ID: "1", Key: "k", Secret: "s", Enabled: &yes,
+		EnableClientMessages: true, RequireSignin: true, EnableSubscriptionCount: true,
+		MaxConnections: 1, MaxPresenceMembers: 2, MaxEventPayloadKB: 3,
+		Webhooks:              []config.Webhook{{URL: "http://h/x", EventTypes: []string{"channel_occupied"}}},
+		PreviousSecrets:       []config.PreviousSecret{{Secret: "old", ExpiresAt: expires}},
+		ClientEventsPerSec:    4,
+		MaxUserInfoKB:         5,
+		MaxChannelsPerTrigger: 6,
+		MaxBatchSize:          7,
+		APIRateLimit:          8.5,
+		APIRateBurst:          9,
+		AllowedOrigins:        []string{"https://a.example"},
+	}})[0]
+	v := reflect.ValueOf(got)
+	for i := range v.NumField() {
+		if v.Field(i).IsZero() {
+			t.Errorf("FromConfig leaves App.%s zero", v.Type().Field(i).Name)
+		}
+	}
+	if got.MaxUserInfoBytes != 5*1024 || got.MaxEventPayloadBytes != 3*1024 {
+		t.Errorf("KB limits not converted: %+v", got)
+	}
+	if want := []PreviousSecret{{Secret: "old", ExpiresAt: expires}}; !reflect.DeepEqual(got.PreviousSecrets, want) {
+		t.Errorf("previous secrets %+v", got.PreviousSecrets)
 	}
 }

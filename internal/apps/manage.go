@@ -124,7 +124,7 @@ func Validate(a *App) error {
 	}
 
 	for i, o := range a.AllowedOrigins {
-		if !validOrigin(o) {
+		if !config.ValidOrigin(o) {
 			add("allowed_origins[%d] %q is not an origin like https://app.example.com, https://*.example.com or *", i, o)
 		}
 	}
@@ -173,34 +173,6 @@ func secretProblem(s string) string {
 	return ""
 }
 
-// validOrigin accepts "*" or scheme://host[:port] with scheme http or https
-// and an optional "*." wildcard as the first label of host; no path, query,
-// fragment or user info.
-func validOrigin(o string) bool {
-	if o == "*" {
-		return true
-	}
-	scheme, rest, ok := strings.Cut(o, "://")
-	if !ok || (scheme != "http" && scheme != "https") {
-		return false
-	}
-	rest = strings.TrimPrefix(rest, "*.")
-	if rest == "" || strings.ContainsAny(rest, "*/?#@ \t\r\n\\") {
-		return false
-	}
-	u, err := url.Parse(scheme + "://" + rest)
-	if err != nil || u.Host != rest || u.Hostname() == "" {
-		return false
-	}
-	if port := u.Port(); port != "" {
-		var n int
-		if _, err := fmt.Sscanf(port, "%d", &n); err != nil || n < 1 || n > 65535 {
-			return false
-		}
-	}
-	return config.ValidHost(u.Hostname())
-}
-
 func webhookProblems(w Webhook) []string {
 	var p []string
 	u, err := url.Parse(w.URL)
@@ -226,8 +198,11 @@ func webhookProblems(w Webhook) []string {
 		if !config.ValidHeaderName(name) {
 			p = append(p, fmt.Sprintf("headers: %q is not a valid header name", name))
 		}
-		if strings.ContainsAny(v, "\r\n\x00") {
-			p = append(p, fmt.Sprintf("headers: value of %q contains a line break or NUL", name))
+		// The config file's rule: net/http refuses to send a header value
+		// with a control character other than tab, so such a webhook could
+		// never be delivered.
+		if strings.ContainsFunc(v, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
+			p = append(p, fmt.Sprintf("headers: value of %q contains a control character (line break, NUL, ...)", name))
 		}
 	}
 	return p
@@ -268,10 +243,7 @@ func Rotate(ctx context.Context, m Manager, id string, grace time.Duration, now 
 	if len(prev) > MaxPreviousSecrets {
 		prev = prev[:MaxPreviousSecrets]
 	}
-	next.PreviousSecrets = nil
-	if len(prev) > 0 {
-		next.PreviousSecrets = prev
-	}
+	next.PreviousSecrets = nilIfEmpty(prev)
 	if err := m.Update(ctx, next); err != nil {
 		return nil, err
 	}

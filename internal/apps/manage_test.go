@@ -42,7 +42,7 @@ func validApp() *App {
 		AllowedOrigins:  []string{"*", "https://app.example.com", "https://*.example.com", "http://localhost:3000", "http://[::1]:8080", "http://127.0.0.1"},
 		Webhooks: []Webhook{{
 			URL: "https://hooks.example.com/pusher", EventTypes: []string{"channel_occupied", "member_added"},
-			Headers: map[string]string{"X-Token": "abc"},
+			Headers: map[string]string{"X-Token": "abc", "X-Tabbed": "a\tb"},
 		}},
 		MaxConnections: 10, APIRateLimit: 2.5,
 	}
@@ -89,6 +89,8 @@ func TestValidate(t *testing.T) {
 		{"webhook unknown event", func(a *App) { a.Webhooks[0].EventTypes = []string{"nope"} }, "unknown event type"},
 		{"webhook bad header", func(a *App) { a.Webhooks[0].Headers = map[string]string{"X Y": "1"} }, "not a valid header name"},
 		{"webhook header injection", func(a *App) { a.Webhooks[0].Headers = map[string]string{"X": "1\r\nY: 2"} }, "line break"},
+		{"webhook header control character", func(a *App) { a.Webhooks[0].Headers = map[string]string{"X": "a\x01b"} }, "control character"},
+		{"origin port with letters", func(a *App) { a.AllowedOrigins = []string{"https://a.com:80x"} }, "allowed_origins[0]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

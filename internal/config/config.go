@@ -51,6 +51,10 @@ type Config struct {
 	Apps []App `yaml:"apps"`
 }
 
+// AppsDBFile is the SQLite app store inside the data directory, used by
+// `herald serve` and `herald apps` when no database_url is set.
+const AppsDBFile = "apps.db"
+
 // Duration is a time.Duration that reads "30s" or a number of seconds from YAML/env.
 // See ParseDuration.
 type Duration time.Duration
@@ -132,18 +136,18 @@ type App struct {
 
 // Webhook is one webhook endpoint of an app (delivered by internal/webhooks).
 // URL must be http(s) with a host; EventTypes must list at least one of
-// WebhookEventTypes.
+// WebhookEventTypes. The JSON form is the admin API's (admin.Webhook).
 type Webhook struct {
-	URL        string            `yaml:"url"`
-	EventTypes []string          `yaml:"event_types"`
-	Headers    map[string]string `yaml:"headers"`
-	Filter     WebhookFilter     `yaml:"filter"`
+	URL        string            `yaml:"url" json:"url"`
+	EventTypes []string          `yaml:"event_types" json:"event_types"`
+	Headers    map[string]string `yaml:"headers" json:"headers,omitempty"`
+	Filter     WebhookFilter     `yaml:"filter" json:"filter"`
 }
 
 // WebhookFilter limits a webhook to channels whose names match; empty = all channels.
 type WebhookFilter struct {
-	ChannelNameStartsWith string `yaml:"channel_name_starts_with"`
-	ChannelNameEndsWith   string `yaml:"channel_name_ends_with"`
+	ChannelNameStartsWith string `yaml:"channel_name_starts_with" json:"channel_name_starts_with,omitempty"`
+	ChannelNameEndsWith   string `yaml:"channel_name_ends_with" json:"channel_name_ends_with,omitempty"`
 }
 
 // PreviousSecret is a rotated-out app secret with its expiry.

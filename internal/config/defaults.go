@@ -34,38 +34,30 @@ const (
 // means unlimited, PathPrefix "" means the root, TLS files "" means no TLS)
 // are left alone.
 func (c *Config) ApplyDefaults() {
-	setString(&c.Host, DefaultHost)
-	setInt(&c.Port, DefaultPort)
-	setString(&c.DataDir, DefaultDataDir)
-	setInt(&c.ActivityTimeout, DefaultActivityTimeout)
-	if c.PongTimeout == 0 {
-		c.PongTimeout = DefaultPongTimeout
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if c.CacheTTL == 0 {
-		c.CacheTTL = DefaultCacheTTL
-	}
-	if c.SigninTimeout == 0 {
-		c.SigninTimeout = DefaultSigninTimeout
-	}
-	setString(&c.Log.Format, DefaultLogFormat)
-	setString(&c.Log.Level, DefaultLogLevel)
+	setDefault(&c.Host, DefaultHost)
+	setDefault(&c.Port, DefaultPort)
+	setDefault(&c.DataDir, DefaultDataDir)
+	setDefault(&c.ActivityTimeout, DefaultActivityTimeout)
+	setDefault(&c.PongTimeout, DefaultPongTimeout)
+	setDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	setDefault(&c.CacheTTL, DefaultCacheTTL)
+	setDefault(&c.SigninTimeout, DefaultSigninTimeout)
+	setDefault(&c.Log.Format, DefaultLogFormat)
+	setDefault(&c.Log.Level, DefaultLogLevel)
 	if c.Metrics.Enabled == nil {
 		c.Metrics.Enabled = ptr(true)
 	}
 
 	l := &c.Limits
-	setInt(&l.MaxFrameKB, DefaultMaxFrameKB)
-	setInt(&l.MaxChannelNameLen, DefaultMaxChannelNameLen)
-	setInt(&l.MaxEventNameLen, DefaultMaxEventNameLen)
-	setInt(&l.WriteBufferKB, DefaultWriteBufferKB)
-	setInt(&l.ClientEventsPerSec, DefaultClientEventsPerSec)
-	setInt(&l.MaxRequestBodyKB, DefaultMaxRequestBodyKB)
-	setInt(&l.MaxUserInfoKB, DefaultMaxUserInfoKB)
-	setInt(&l.MaxUserIDLen, DefaultMaxUserIDLen)
-	setInt(&l.MaxWatchlistSize, DefaultMaxWatchlistSize)
+	setDefault(&l.MaxFrameKB, DefaultMaxFrameKB)
+	setDefault(&l.MaxChannelNameLen, DefaultMaxChannelNameLen)
+	setDefault(&l.MaxEventNameLen, DefaultMaxEventNameLen)
+	setDefault(&l.WriteBufferKB, DefaultWriteBufferKB)
+	setDefault(&l.ClientEventsPerSec, DefaultClientEventsPerSec)
+	setDefault(&l.MaxRequestBodyKB, DefaultMaxRequestBodyKB)
+	setDefault(&l.MaxUserInfoKB, DefaultMaxUserInfoKB)
+	setDefault(&l.MaxUserIDLen, DefaultMaxUserIDLen)
+	setDefault(&l.MaxWatchlistSize, DefaultMaxWatchlistSize)
 
 	c.applyWebhookDefaults()
 
@@ -74,8 +66,8 @@ func (c *Config) ApplyDefaults() {
 		if a.Enabled == nil {
 			a.Enabled = ptr(true)
 		}
-		setInt(&a.MaxPresenceMembers, DefaultMaxPresenceMembers)
-		setInt(&a.MaxEventPayloadKB, DefaultMaxEventPayloadKB)
+		setDefault(&a.MaxPresenceMembers, DefaultMaxPresenceMembers)
+		setDefault(&a.MaxEventPayloadKB, DefaultMaxEventPayloadKB)
 	}
 }
 
@@ -85,14 +77,10 @@ func (m MetricsConfig) MetricsEnabled() bool { return m.Enabled == nil || *m.Ena
 // IsEnabled reports whether the app accepts connections (default true).
 func (a App) IsEnabled() bool { return a.Enabled == nil || *a.Enabled }
 
-func setString(p *string, def string) {
-	if *p == "" {
-		*p = def
-	}
-}
-
-func setInt(p *int, def int) {
-	if *p == 0 {
+// setDefault sets *p to def when it holds the zero value.
+func setDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
 		*p = def
 	}
 }

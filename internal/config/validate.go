@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -65,18 +66,10 @@ func (c *Config) Validate() error {
 	v.tls(c.TLS)
 
 	v.nonNegative("activity_timeout", c.ActivityTimeout)
-	if c.PongTimeout < 0 {
-		v.add("pong_timeout", "must not be negative")
-	}
-	if c.ShutdownTimeout < 0 {
-		v.add("shutdown_timeout", "must not be negative")
-	}
-	if c.CacheTTL < 0 {
-		v.add("cache_ttl", "must not be negative")
-	}
-	if c.SigninTimeout < 0 {
-		v.add("signin_timeout", "must not be negative")
-	}
+	v.nonNegativeDuration("pong_timeout", c.PongTimeout)
+	v.nonNegativeDuration("shutdown_timeout", c.ShutdownTimeout)
+	v.nonNegativeDuration("cache_ttl", c.CacheTTL)
+	v.nonNegativeDuration("signin_timeout", c.SigninTimeout)
 
 	l := c.Limits
 	v.nonNegative("limits.max_frame_kb", l.MaxFrameKB)
@@ -136,7 +129,7 @@ func (c *Config) Validate() error {
 			if o == "*" {
 				continue
 			}
-			if u, err := url.Parse(strings.Replace(o, "*.", "x.", 1)); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			if !ValidOrigin(o) {
 				v.add(fmt.Sprintf("%s.allowed_origins[%d]", p, j), "%q is not an origin like https://app.example.com or https://*.example.com", o)
 			}
 		}
@@ -156,6 +149,12 @@ func (v *validator) add(path, format string, args ...any) {
 func (v *validator) nonNegative(path string, n int) {
 	if n < 0 {
 		v.add(path, "must not be negative (got %d)", n)
+	}
+}
+
+func (v *validator) nonNegativeDuration(path string, d Duration) {
+	if d < 0 {
+		v.add(path, "must not be negative")
 	}
 }
 
@@ -246,7 +245,8 @@ func (v *validator) webhook(p string, w Webhook) {
 			v.add(fmt.Sprintf("%s.event_types[%d]", p, k), "unknown event type %q (valid: %s)", et, strings.Join(WebhookEventTypes, ", "))
 		}
 	}
-	for name, value := range w.Headers {
+	for _, name := range slices.Sorted(maps.Keys(w.Headers)) { // problems in a stable order
+		value := w.Headers[name]
 		if strings.ContainsFunc(value, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
 			v.add(p+".headers", "the value of %q contains control characters (CR, LF, ...)", name)
 		}
@@ -254,6 +254,33 @@ func (v *validator) webhook(p string, w Webhook) {
 			v.add(p+".headers", "%q is not a valid header name", name)
 		}
 	}
+}
+
+// ValidOrigin accepts "*" or scheme://host[:port] with scheme http or https
+// and an optional "*." wildcard as the first label of host; no path, query,
+// fragment or user info.
+func ValidOrigin(o string) bool {
+	if o == "*" {
+		return true
+	}
+	scheme, rest, ok := strings.Cut(o, "://")
+	if !ok || (scheme != "http" && scheme != "https") {
+		return false
+	}
+	rest = strings.TrimPrefix(rest, "*.")
+	if rest == "" || strings.ContainsAny(rest, "*/?#@ \t\r\n\\") {
+		return false
+	}
+	u, err := url.Parse(scheme + "://" + rest)
+	if err != nil || u.Host != rest || u.Hostname() == "" {
+		return false
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+	}
+	return ValidHost(u.Hostname())
 }
 
 // ValidHost accepts an IP address (IPv6 with or without brackets) or a DNS name.

@@ -273,3 +273,23 @@ func writeKeyPair(t *testing.T, dir, name string) (certFile, keyFile string) {
 	}
 	return certFile, keyFile
 }
+
+// TestValidOrigin: the config file and the app store (apps.Validate) accept
+// the same origins.
+func TestValidOrigin(t *testing.T) {
+	for _, o := range []string{"*", "https://app.example.com", "https://*.example.com", "http://localhost:3000", "http://[::1]:8080", "http://127.0.0.1"} {
+		if !ValidOrigin(o) {
+			t.Errorf("ValidOrigin(%q) = false, want true", o)
+		}
+	}
+	for _, o := range []string{"https://a.com/x", "a.com", "ftp://a.com", "https://a.*.com", "https://*", "https://u@a.com", "https://a.com:99999", "https://-a.com", ""} {
+		if ValidOrigin(o) {
+			t.Errorf("ValidOrigin(%q) = true, want false", o)
+		}
+	}
+	cfg := Config{Apps: []App{{ID: "1", Key: "k", Secret: "s", AllowedOrigins: []string{"https://a.*.com"}}}}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "allowed_origins[0]") {
+		t.Errorf("config accepted an inner wildcard origin: %v", err)
+	}
+}

@@ -43,29 +43,20 @@ const (
 
 func (c *Config) applyWebhookDefaults() {
 	w := &c.Webhooks
-	setDuration(&w.LeaveDelay, DefaultWebhookLeaveDelay)
-	setDuration(&w.BatchWindow, DefaultWebhookBatchWindow)
-	setInt(&w.BatchMaxEvents, DefaultWebhookBatchMaxEvents)
-	setDuration(&w.Timeout, DefaultWebhookTimeout)
-	setDuration(&w.RetryWindow, DefaultWebhookRetryWindow)
-	setInt(&w.MaxQueue, DefaultWebhookMaxQueue)
-	setInt(&w.Workers, DefaultWebhookWorkers)
+	setDefault(&w.LeaveDelay, DefaultWebhookLeaveDelay)
+	setDefault(&w.BatchWindow, DefaultWebhookBatchWindow)
+	setDefault(&w.BatchMaxEvents, DefaultWebhookBatchMaxEvents)
+	setDefault(&w.Timeout, DefaultWebhookTimeout)
+	setDefault(&w.RetryWindow, DefaultWebhookRetryWindow)
+	setDefault(&w.MaxQueue, DefaultWebhookMaxQueue)
+	setDefault(&w.Workers, DefaultWebhookWorkers)
 }
 
 func (v *validator) webhooks(w WebhooksConfig) {
-	for _, d := range []struct {
-		path string
-		v    Duration
-	}{
-		{"webhooks.leave_delay", w.LeaveDelay},
-		{"webhooks.batch_window", w.BatchWindow},
-		{"webhooks.timeout", w.Timeout},
-		{"webhooks.retry_window", w.RetryWindow},
-	} {
-		if d.v < 0 {
-			v.add(d.path, "must not be negative")
-		}
-	}
+	v.nonNegativeDuration("webhooks.leave_delay", w.LeaveDelay)
+	v.nonNegativeDuration("webhooks.batch_window", w.BatchWindow)
+	v.nonNegativeDuration("webhooks.timeout", w.Timeout)
+	v.nonNegativeDuration("webhooks.retry_window", w.RetryWindow)
 	v.nonNegative("webhooks.batch_max_events", w.BatchMaxEvents)
 	v.nonNegative("webhooks.max_queue", w.MaxQueue)
 	v.nonNegative("webhooks.workers", w.Workers)
@@ -74,11 +65,5 @@ func (v *validator) webhooks(w WebhooksConfig) {
 	}
 	if w.Workers > maxWebhookWorkers {
 		v.add("webhooks.workers", "must be at most %d (got %d)", maxWebhookWorkers, w.Workers)
-	}
-}
-
-func setDuration(p *Duration, def Duration) {
-	if *p == 0 {
-		*p = def
 	}
 }

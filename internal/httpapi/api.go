@@ -113,6 +113,7 @@ type request struct {
 type apiError struct {
 	status int
 	msg    string
+	logMsg string // what to log when msg must not be (it echoes a signature); "" means msg
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -155,8 +156,12 @@ func (a *API) handle(method, pattern, name string, h handlerFunc) {
 		if req != nil {
 			appKey = req.app.Key
 		}
+		reason := aerr.msg
+		if aerr.logMsg != "" {
+			reason = aerr.logMsg
+		}
 		a.log.Warn("api request rejected", "endpoint", name, "status", aerr.status, "app_id", r.PathValue("app_id"),
-			"app_key", appKey, "reason", truncate(aerr.msg, 200), "remote", r.RemoteAddr)
+			"app_key", appKey, "reason", truncate(reason, 200), "remote", r.RemoteAddr)
 		writeError(w, aerr.status, aerr.msg)
 	})
 }
@@ -197,7 +202,11 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*request, *a
 	}
 	if verr != nil {
 		a.m.AuthFailures.WithLabelValues(app.ID, "api_signature").Inc()
-		return &request{Request: r, app: app}, errorf(http.StatusUnauthorized, verr.Error())
+		aerr := errorf(http.StatusUnauthorized, verr.Error())
+		if ve, ok := errors.AsType[*signing.VerifyError](verr); ok {
+			aerr.logMsg = ve.LogReason()
+		}
+		return &request{Request: r, app: app}, aerr
 	}
 	if !app.Enabled {
 		return &request{Request: r, app: app}, errorf(http.StatusForbidden, "App is disabled")

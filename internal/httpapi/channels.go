@@ -47,8 +47,8 @@ func (a *API) channel(r *request) (any, *apiError) {
 		return nil, aerr
 	}
 	in := parseInfo(r.URL.Query().Get("info"))
-	presence := protocol.Classify(name).Type == protocol.Presence
-	if in.userCount && !presence {
+	class := protocol.Classify(name)
+	if in.userCount && class.Type != protocol.Presence {
 		return nil, errorf(http.StatusBadRequest, "user_count may only be requested for presence channels")
 	}
 	st := a.b.Channel(r.app.ID, name)
@@ -59,7 +59,7 @@ func (a *API) channel(r *request) (any, *apiError) {
 	if in.subscriptionCount {
 		out["subscription_count"] = st.SubscriptionCount
 	}
-	if in.cache && protocol.Classify(name).Cache {
+	if in.cache && class.Cache {
 		if e, ok := a.b.Cached(r.app.ID, name); ok {
 			out["cache"] = map[string]any{"event": e.Event, "data": e.Data, "ttl": int(e.TTL.Seconds())}
 		} else {
@@ -71,7 +71,8 @@ func (a *API) channel(r *request) (any, *apiError) {
 
 func (a *API) terminate(r *request) (any, *apiError) {
 	id := r.PathValue("user_id")
-	if id == "" || !protocol.ValidChannelName(id, 200) {
+	// The rule sign-in applies: any other id was never signed in.
+	if !protocol.ValidChannelName(id, a.cfg.MaxUserIDLen) {
 		return nil, errorf(http.StatusBadRequest, "Invalid user id "+strconv.Quote(truncate(id, 210)))
 	}
 	a.b.TerminateUser(r.app.ID, id)

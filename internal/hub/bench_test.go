@@ -7,14 +7,26 @@ import (
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
-// BenchmarkBroadcast10k measures the hub's own cost of one event to 10,000
-// local subscribers (the transport is a no-op sink here).
-func BenchmarkBroadcast10k(b *testing.B) {
+type nopSink struct{}
+
+func (nopSink) Send([]byte) error  { return nil }
+func (nopSink) Queue([]byte) error { return nil }
+func (nopSink) Close(int, string)  {}
+
+// BenchmarkBroadcast1000 and BenchmarkBroadcast10k measure the hub's own
+// cost of one event to that many local subscribers (the transport is a
+// no-op sink here).
+func BenchmarkBroadcast1000(b *testing.B) { benchBroadcast(b, 1000) }
+func BenchmarkBroadcast10k(b *testing.B)  { benchBroadcast(b, 10_000) }
+
+func benchBroadcast(b *testing.B, n int) {
 	h := newHub(b, nil)
-	for range 10_000 {
+	for range n {
 		c, _ := connect(b, h, testApp)
 		c.sink = nopSink{}
-		_ = h.Subscribe(c, protocol.SubscribeData{Channel: "bench"})
+		if err := h.Subscribe(c, protocol.SubscribeData{Channel: "bench"}); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -2,10 +2,10 @@ package hub
 
 import (
 	"encoding/json"
-
-	"github.com/heraldhq/herald/internal/apps"
 	"hash/maphash"
 	"sync"
+
+	"github.com/heraldhq/herald/internal/apps"
 )
 
 // chanKey names a channel within an app; apps never share channels.
@@ -58,7 +58,8 @@ func (h *Hub) subscribers(k chanKey, buf []*Client) []*Client {
 }
 
 // broadcastLocked queues frame for every subscriber but except; the caller
-// holds the shard lock, so no write syscall happens here.
+// holds the shard lock, so it uses Sink.Queue, which leaves the writes to
+// the transport's writers (see docs/locking.md).
 func (h *Hub) broadcastLocked(ch *channel, frame []byte, except *Client) {
 	n := 0
 	for c := range ch.subs {

@@ -123,7 +123,8 @@ func (c *Client) Close(code int, reason string) {
 	c.sink.Close(code, reason)
 }
 
-// subscribed reports whether c holds channel; the caller holds c.mu.
+// findLocked returns the index of channel in c.subs, -1 when c does not
+// hold it; the caller holds c.mu.
 func (c *Client) findLocked(channel string) int {
 	for i := range c.subs {
 		if c.subs[i].channel == channel {
@@ -133,7 +134,7 @@ func (c *Client) findLocked(channel string) int {
 	return -1
 }
 
-// allowClientEvent takes one token from the per-connection bucket.
+// allowClientEventLocked takes one token from the per-connection bucket.
 func (c *Client) allowClientEventLocked(now int64, perSec int) bool {
 	elapsed := float64(now-c.tokensAt) / 1e9
 	c.tokensAt = now

@@ -49,7 +49,7 @@ func (c *Config) setDefaults() {
 		c.SweepInterval = time.Second
 	}
 	if c.MaxChannelNameLen <= 0 {
-		c.MaxChannelNameLen = 200
+		c.MaxChannelNameLen = protocol.DefaultMaxChannelNameLen
 	}
 	if c.MaxEventNameLen <= 0 {
 		c.MaxEventNameLen = 200

@@ -352,12 +352,11 @@ func TestCloseAllRefusesNewConnections(t *testing.T) {
 func TestConcurrentSubscribeDisconnectLeavesNoChannel(t *testing.T) {
 	h := newHub(t, nil)
 	var wg sync.WaitGroup
-	for i := range 200 {
+	for range 200 {
 		c, _ := connect(t, h, testApp)
 		wg.Add(2)
 		go func() { defer wg.Done(); _ = h.Subscribe(c, protocol.SubscribeData{Channel: "race"}) }()
 		go func() { defer wg.Done(); h.Disconnect(c) }()
-		_ = i
 	}
 	wg.Wait()
 	if st := h.Channel("1", "race"); st.Occupied {
@@ -365,22 +364,18 @@ func TestConcurrentSubscribeDisconnectLeavesNoChannel(t *testing.T) {
 	}
 }
 
-func BenchmarkBroadcast1000(b *testing.B) {
-	h := newHub(b, nil)
-	for range 1000 {
-		c, _ := connect(b, h, testApp)
-		c.sink = nopSink{}
-		_ = h.Subscribe(c, protocol.SubscribeData{Channel: "bench"})
+func TestDedupeDropsRepeatsAndEmptyIDs(t *testing.T) {
+	cases := []struct{ in, want []string }{
+		{nil, nil},
+		{[]string{""}, nil},
+		{[]string{"", ""}, nil},
+		{[]string{"a"}, []string{"a"}},
+		{[]string{"a", "a"}, []string{"a"}},
+		{[]string{"b", "", "a", "b"}, []string{"b", "a"}},
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		h.Publish("1", "bench", "ev", `{"price":123.45}`, "")
+	for _, c := range cases {
+		if got := dedupe(c.in); strings.Join(got, ",") != strings.Join(c.want, ",") || len(got) != len(c.want) {
+			t.Errorf("dedupe(%q) = %q, want %q", c.in, got, c.want)
+		}
 	}
 }
-
-type nopSink struct{}
-
-func (nopSink) Send([]byte) error  { return nil }
-func (nopSink) Queue([]byte) error { return nil }
-func (nopSink) Close(int, string)  {}

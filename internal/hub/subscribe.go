@@ -2,11 +2,10 @@ package hub
 
 import (
 	"encoding/json"
-
 	"fmt"
-	"github.com/heraldhq/herald/internal/apps"
 	"sort"
 
+	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/protocol"
 	"github.com/heraldhq/herald/internal/signing"
 )
@@ -152,12 +151,9 @@ func (h *Hub) join(c *Client, name string, info protocol.ChannelInfo, m protocol
 	if presence {
 		mem := ch.members[m.UserID]
 		if mem == nil {
+			// A full channel has members, so it existed before this call
+			// and has subscribers: nothing to undo.
 			if max := c.curApp().MaxPresenceMembers; max > 0 && len(ch.members) >= max {
-				if len(ch.subs) == 0 {
-					delete(s.channels, k)
-					h.m.Channels.WithLabelValues(c.curApp().ID).Dec()
-					h.emit(c, Event{Kind: ChannelVacated, Channel: name})
-				}
 				return subErr(name, "LimitReached", 4100, "Presence channel %s is full (%d members)", name, max)
 			}
 			mem = &member{info: m.UserInfo}

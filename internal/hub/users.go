@@ -123,7 +123,8 @@ func (h *Hub) Signin(c *Client, d protocol.SigninData) error {
 }
 
 // notifyWatchersLocked tells every connection watching user k that it came
-// online or went offline; the caller holds users.mu.
+// online or went offline; the caller holds users.mu, so the frame is queued
+// (no syscall per watcher under the lock) and counted once.
 func (h *Hub) notifyWatchersLocked(k chanKey, online bool, except *Client) {
 	set := h.users.watchers[k]
 	if len(set) == 0 {
@@ -135,11 +136,13 @@ func (h *Hub) notifyWatchersLocked(k chanKey, online bool, except *Client) {
 	} else {
 		frame = protocol.WatchlistEvents(nil, []string{k.name})
 	}
+	n := 0
 	for w := range set {
-		if w != except {
-			w.Send(frame)
+		if w != except && w.deliver(frame, true) {
+			n++
 		}
 	}
+	h.m.MessagesSent.WithLabelValues(k.app).Add(float64(n))
 }
 
 // signOut removes a departing connection's identity.
@@ -186,8 +189,9 @@ func (h *Hub) UserConnectionCount(appID, userID string) int {
 	return len(h.users.conns[chanKey{appID, userID}])
 }
 
+// dedupe drops repeated and empty ids, keeping the first occurrence's order.
 func dedupe(ids []string) []string {
-	if len(ids) < 2 {
+	if len(ids) == 0 {
 		return ids
 	}
 	seen := make(map[string]struct{}, len(ids))

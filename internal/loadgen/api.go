@@ -14,10 +14,6 @@ import (
 	"github.com/heraldhq/herald/internal/signing"
 )
 
-func authorizeChannel(key, secret, socketID, channel string, channelData *string) string {
-	return signing.AuthorizeChannel(key, secret, socketID, channel, channelData)
-}
-
 // APIClient sends signed HTTP API requests like a server SDK.
 type APIClient struct {
 	T    Target
@@ -75,7 +71,7 @@ func (a *APIClient) TriggerBatch(ctx context.Context, items []batchItem) error {
 func (a *APIClient) post(ctx context.Context, path string, body []byte) error {
 	full := a.T.PathPrefix + path
 	q := signing.SignRequest(signing.Credential{Key: a.T.Key, Secret: a.T.Secret}, "POST", full, url.Values{}, body, time.Now())
-	req, err := http.NewRequestWithContext(ctx, "POST", "http://"+a.T.Addr()+full+"?"+q.Encode(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, "POST", a.T.HTTPBase()+path+"?"+q.Encode(), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

@@ -45,16 +45,9 @@ func (r *APIResult) Rows() [][2]string {
 		{"requests (ok/errors)", fmt.Sprintf("%d (%d/%d) in %.1f s", r.Requests, r.OK, r.Errors, r.Seconds)},
 		{"signed triggers/s", f0(r.PerSec)},
 		{"latency", latRow(r.Latency)},
-		{"server CPU", cpuRow(r.ServerCPU)},
 	}
-	if r.ServerCPU != nil {
-		rows = append(rows, [2]string{"server CPU per request", fmt.Sprintf("%.1f µs", r.ServerUSPer)})
-	}
-	rows = append(rows, [2]string{"bench CPU", cpuRow(&r.ClientCPU)})
-	if r.FirstError != "" {
-		rows = append(rows, [2]string{"first error", r.FirstError})
-	}
-	return rows
+	rows = append(rows, cpuRows(r.ServerCPU, "request", r.ServerUSPer, &r.ClientCPU)...)
+	return withFirstError(rows, r.FirstError)
 }
 
 // API sends signed trigger requests from Concurrency closed-loop workers.
@@ -121,9 +114,7 @@ func API(ctx context.Context, o APIOptions) (*APIResult, error) {
 	r.Requests = r.OK + r.Errors
 	r.PerSec = float64(r.OK) / r.Seconds
 	r.Latency = hist.Summary()
-	if r.ServerCPU != nil && r.Requests > 0 {
-		r.ServerUSPer = r.ServerCPU.CPUSeconds * 1e6 / float64(r.Requests)
-	}
+	r.ServerUSPer = usPer(r.ServerCPU, r.Requests)
 	r.FirstError = firstErr
 	if len(r.ByStatus) == 0 {
 		r.ByStatus = nil

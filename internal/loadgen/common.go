@@ -165,8 +165,6 @@ func WriteJSON(w io.Writer, r any) error {
 
 func f0(v float64) string { return fmt.Sprintf("%.0f", v) }
 func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
-func f2(v float64) string { return fmt.Sprintf("%.2f", v) }
-func itoa(v int64) string { return fmt.Sprintf("%d", v) }
 
 func latRow(l Latency) string {
 	return fmt.Sprintf("p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms (n=%d)", l.P50MS, l.P90MS, l.P99MS, l.MaxMS, l.Count)
@@ -189,6 +187,32 @@ func cpuRow(s *CPUStats) string {
 		return "n/a (no --server-pid)"
 	}
 	return fmt.Sprintf("%.2f s (%.0f%% of a core), RSS %s", s.CPUSeconds, s.CPUPercent, bytesStr(float64(s.RSSBytes)))
+}
+
+// usPer is the server CPU time per unit of work in µs (0 when unknown).
+func usPer(s *CPUStats, n int64) float64 {
+	if s == nil || n <= 0 {
+		return 0
+	}
+	return s.CPUSeconds * 1e6 / float64(n)
+}
+
+// cpuRows are the server CPU row, its cost per unit (when the server is
+// known) and the bench CPU row.
+func cpuRows(server *CPUStats, unit string, us float64, client *CPUStats) [][2]string {
+	rows := [][2]string{{"server CPU", cpuRow(server)}}
+	if server != nil {
+		rows = append(rows, [2]string{"server CPU per " + unit, fmt.Sprintf("%.1f µs", us)})
+	}
+	return append(rows, [2]string{"bench CPU", cpuRow(client)})
+}
+
+// withFirstError appends the "first error" row when there is one.
+func withFirstError(rows [][2]string, e string) [][2]string {
+	if e == "" {
+		return rows
+	}
+	return append(rows, [2]string{"first error", e})
 }
 
 // waitFor polls cond every 20 ms until it holds, ctx ends or timeout passes.

@@ -38,16 +38,9 @@ func (r *ConnectResult) Rows() [][2]string {
 		{"established / failed", fmt.Sprintf("%d / %d in %.1f s", r.Established, r.Failed, r.Seconds)},
 		{"new connections/s", f0(r.PerSec)},
 		{"dial -> connection_established", latRow(r.Latency)},
-		{"server CPU", cpuRow(r.ServerCPU)},
 	}
-	if r.ServerCPU != nil {
-		rows = append(rows, [2]string{"server CPU per connection", fmt.Sprintf("%.1f µs", r.ServerUSPer)})
-	}
-	rows = append(rows, [2]string{"bench CPU", cpuRow(&r.ClientCPU)})
-	if r.FirstError != "" {
-		rows = append(rows, [2]string{"first error", r.FirstError})
-	}
-	return rows
+	rows = append(rows, cpuRows(r.ServerCPU, "connection", r.ServerUSPer, &r.ClientCPU)...)
+	return withFirstError(rows, r.FirstError)
 }
 
 // Connect opens connections as fast as Concurrency workers can, each up to
@@ -103,9 +96,7 @@ func Connect(ctx context.Context, o ConnectOptions) (*ConnectResult, error) {
 	r.Established, r.Failed = okN.Load(), badN.Load()
 	r.PerSec = float64(r.Established) / r.Seconds
 	r.Latency = hist.Summary()
-	if r.ServerCPU != nil && r.Established > 0 {
-		r.ServerUSPer = r.ServerCPU.CPUSeconds * 1e6 / float64(r.Established)
-	}
+	r.ServerUSPer = usPer(r.ServerCPU, r.Established)
 	if s := firstErr.Load(); s != nil {
 		r.FirstError = *s
 	}

@@ -105,9 +105,7 @@ func (r *FanoutResult) Rows() [][2]string {
 			rows = append(rows, [2]string{"server CPU per delivery", fmt.Sprintf("%.2f µs (%.1f CPU-s per million)", s.ServerCPUUSPerDeliv, s.ServerCPUSecPerMillion)})
 		}
 		rows = append(rows, [2]string{"bench CPU", cpuRow(&s.ClientCPU)}, [2]string{"verdict", s.Verdict})
-		if s.FirstError != "" {
-			rows = append(rows, [2]string{"first error", s.FirstError})
-		}
+		rows = withFirstError(rows, s.FirstError)
 	}
 	rows = append(rows, [2]string{"", ""}, [2]string{"best passing step", fmt.Sprintf("%s events/s = %s deliveries/s", f1(r.BestRate), f0(r.BestDeliveries))})
 	return rows
@@ -131,40 +129,37 @@ type fanSub struct {
 	seen uint64 // bit i: last-1-i was received
 }
 
-// observe records seq and reports whether it is new, whether it arrived
-// after a higher one, and how many numbers it skipped.
-func (s *fanSub) observe(seq int64) (fresh, reordered bool, skipped int64) {
+// observe records seq and reports whether it is new and whether it arrived
+// after a higher one.
+func (s *fanSub) observe(seq int64) (fresh, reordered bool) {
 	switch {
 	case seq > s.last:
-		d := seq - s.last
-		skipped = d - 1
-		if d >= 64 {
-			s.seen = 0
-		} else {
-			s.seen = s.seen<<uint(d) | 1<<uint(d-1)
-		}
+		// The old last moves to bit d-1. Shifts of 64 or more give 0, so a
+		// jump past the window simply empties it.
+		d := uint64(seq - s.last)
+		s.seen = s.seen<<d | 1<<(d-1)
 		if s.last == 0 {
-			s.seen &^= 1 << uint(d-1) // there is no sequence number 0
+			s.seen &^= 1 << (d - 1) // there is no sequence number 0
 		}
 		s.last = seq
-		return true, false, skipped
+		return true, false
 	case seq <= 0 || seq == s.last:
-		return false, seq > 0, 0
+		return false, seq > 0
 	case s.last-seq > 64:
-		return true, true, 0 // too old to check; counted once
+		return true, true // too old to check; counted once
 	default:
 		bit := uint64(1) << uint(s.last-seq-1)
 		if s.seen&bit != 0 {
-			return false, true, 0
+			return false, true
 		}
 		s.seen |= bit
-		return true, true, 0
+		return true, true
 	}
 }
 
 type fanoutHandler struct {
-	hist                                        atomic.Pointer[Hist]
-	unique, dups, reordered, misrouted, badData atomic.Int64
+	hist                               atomic.Pointer[Hist]
+	unique, dups, reordered, misrouted atomic.Int64
 }
 
 // payload format (all ASCII, no JSON escapes): "lg <ch> <seq> <unixnano> x…"
@@ -209,22 +204,26 @@ func parsePayload(p []byte) (ch int, seq, ts int64, ok bool) {
 	return int(vals[0]), vals[1], vals[2], true
 }
 
-func (f *fanoutHandler) OnMessage(c *Conn, m *Message) {
-	if ev := string(m.Event); ev != benchEvent && ev != clientBenchEvent {
+func (f *fanoutHandler) OnMessage(c *Conn, m Message) {
+	// Compared without a string variable, which would allocate.
+	if string(m.Event) != benchEvent && string(m.Event) != clientBenchEvent {
 		return
 	}
 	now := time.Now().UnixNano()
 	ch, seq, ts, ok := parsePayload(m.dataInner())
 	s, _ := c.Data.(*fanSub)
 	if !ok || s == nil {
-		f.badData.Add(1)
+		// Not one of ours: the event goes uncounted (so it shows as lost);
+		// say why in first_error.
+		c.pool.ProtoErrors.Add(1)
+		c.pool.noteErr(fmt.Sprintf("unparsable %s data: %.200s", m.Event, m.Data))
 		return
 	}
 	if ch != s.ch {
 		f.misrouted.Add(1)
 		return
 	}
-	fresh, reordered, _ := s.observe(seq)
+	fresh, reordered := s.observe(seq)
 	if !fresh {
 		f.dups.Add(1)
 		return
@@ -470,8 +469,18 @@ func runFanoutStep(ctx context.Context, o FanoutOptions, rate float64, pool *Poo
 	if pub.rejected != nil {
 		rej0 = pub.rejected()
 	}
-	expected := func() int64 {
-		var e int64
+	rejected := func() int64 {
+		if pub.rejected == nil {
+			return 0
+		}
+		return pub.rejected() - rej0
+	}
+	// A refused client event (pusher:error, e.g. over the per-connection
+	// rate limit) was never delivered: an error, not a loss. Every channel
+	// has Subscribers/Channels subscribers, give or take one; rounding down
+	// keeps expected() from falling below what the drain must wait for.
+	expected := func(rej int64) int64 {
+		e := -rej * int64(o.Subscribers/o.Channels)
 		for i := range subsPer {
 			e += (pub.okPer[i].Load() - okBefore[i]) * subsPer[i].Load()
 		}
@@ -494,24 +503,16 @@ func runFanoutStep(ctx context.Context, o FanoutOptions, rate float64, pool *Poo
 		if u != lastSeen {
 			lastSeen, lastProgress = u, time.Now()
 		}
-		return u-u0 >= expected() || time.Since(lastProgress) > 2*time.Second
+		return u-u0 >= expected(rejected()) || time.Since(lastProgress) > 2*time.Second
 	})
 	stopP()
 	st.ServerCPU, st.ClientCPU = m.stop()
 	st.Seconds = pubTime.Seconds()
 	st.Published = pub.sent.Load() - s0
-	st.PublishErrors = pub.errs.Load() - e0
+	rej := rejected()
+	st.PublishErrors = pub.errs.Load() - e0 + rej
 	st.RateAchieved = float64(st.Published-st.PublishErrors) / st.Seconds
-	st.Expected = expected()
-	if pub.rejected != nil {
-		// A refused client event (pusher:error, e.g. over the per-connection
-		// rate limit) was never delivered: an error, not a loss. Every
-		// channel has Subscribers/Channels subscribers, give or take one.
-		rej := pub.rejected() - rej0
-		st.PublishErrors += rej
-		st.RateAchieved = float64(st.Published-st.PublishErrors) / st.Seconds
-		st.Expected -= rej * int64(o.Subscribers/o.Channels)
-	}
+	st.Expected = expected(rej)
 	st.Delivered = h.unique.Load() - u0
 	st.Lost = st.Expected - st.Delivered
 	st.Duplicates = h.dups.Load() - d0
@@ -521,10 +522,9 @@ func runFanoutStep(ctx context.Context, o FanoutOptions, rate float64, pool *Poo
 	st.Latency = hist.Summary()
 	st.APILatency = pub.apiHist.Load().Summary()
 	st.Disconnected = pool.Disconnected.Load() - disc0
-	if st.ServerCPU != nil && st.Delivered > 0 {
-		st.ServerCPUUSPerDeliv = st.ServerCPU.CPUSeconds * 1e6 / float64(st.Delivered)
-		st.ServerCPUSecPerMillion = st.ServerCPUUSPerDeliv
-	}
+	// µs per delivery and CPU-seconds per million deliveries are one number.
+	st.ServerCPUUSPerDeliv = usPer(st.ServerCPU, st.Delivered)
+	st.ServerCPUSecPerMillion = st.ServerCPUUSPerDeliv
 	if e := pub.firstErr.Load(); e != nil {
 		st.FirstError = *e
 	}

@@ -55,9 +55,6 @@ func (h *Hist) Record(d time.Duration) {
 	}
 }
 
-// Count returns the number of samples.
-func (h *Hist) Count() uint64 { return h.n.Load() }
-
 // Quantile returns the q-quantile (0 < q <= 1).
 func (h *Hist) Quantile(q float64) time.Duration {
 	n := h.n.Load()

@@ -63,10 +63,7 @@ func (r *IdleResult) Rows() [][2]string {
 		[2]string{"bench RSS per connection", bytesStr(r.ClientRSSPerConnBytes)},
 		[2]string{"bench CPU while idle", cpuRow(&r.ClientHoldCPU)},
 	)
-	if r.FirstError != "" {
-		rows = append(rows, [2]string{"first error", r.FirstError})
-	}
-	return rows
+	return withFirstError(rows, r.FirstError)
 }
 
 // Idle opens N connections, subscribes each to one of Channels public
@@ -115,9 +112,7 @@ func Idle(ctx context.Context, o IdleOptions) (*IdleResult, error) {
 	r.SetupSeconds = time.Since(start).Seconds()
 	r.ConnectPerSec = float64(opened) / r.SetupSeconds
 	r.ServerSetupCPU, _ = m.stop()
-	if r.ServerSetupCPU != nil && opened > 0 {
-		r.ServerSetupCPUPerConn = r.ServerSetupCPU.CPUSeconds * 1e6 / float64(opened)
-	}
+	r.ServerSetupCPUPerConn = usPer(r.ServerSetupCPU, int64(opened))
 	r.Subscribed = pool.Subscribed.Load()
 	if ctx.Err() != nil {
 		return r, ctx.Err()

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/lesismal/nbio"
+
+	"github.com/heraldhq/herald/internal/signing"
 )
 
 // Target is the server under test and the app whose credentials we use.
@@ -65,9 +67,11 @@ func (t Target) sourceAddr(i int64) *net.TCPAddr {
 }
 
 // Handler receives every message of every connection of a pool. It runs on
-// an nbio poller goroutine; calls for one connection never overlap.
+// an nbio poller goroutine; calls for one connection never overlap. m is
+// passed by value so that it stays on the poller's stack: behind an
+// interface call a pointer would make every message a heap allocation.
 type Handler interface {
-	OnMessage(c *Conn, m *Message)
+	OnMessage(c *Conn, m Message)
 }
 
 // Conn is one client WebSocket connection after the handshake.
@@ -332,9 +336,6 @@ func (c *Conn) Close() {
 	_ = c.nc.Close()
 }
 
-// Closed reports whether the connection is closed.
-func (c *Conn) Closed() bool { return c.closed.Load() }
-
 // SendText sends one masked text frame.
 func (c *Conn) SendText(p []byte) error {
 	_, err := c.nc.Write(appendMaskedFrame(make([]byte, 0, len(p)+14), 1, p))
@@ -371,7 +372,7 @@ func (c *Conn) Subscribe(channel, channelData string) error {
 		if channelData != "" {
 			cd = &channelData
 		}
-		d.Auth = authorizeChannel(c.pool.T.Key, c.pool.T.Secret, c.SocketID, channel, cd)
+		d.Auth = signing.AuthorizeChannel(c.pool.T.Key, c.pool.T.Secret, c.SocketID, channel, cd)
 	}
 	return c.Send(envelopeOut{Event: "pusher:subscribe", Data: d})
 }
@@ -383,6 +384,9 @@ func (c *Conn) Unsubscribe(channel string) error {
 
 var pongFrame = []byte(`{"event":"pusher:pong","data":{}}`)
 
+// maxMessage bounds a server frame and a reassembled fragmented message.
+const maxMessage = 16 << 20
+
 func (p *Pool) onData(nc *nbio.Conn, data []byte) {
 	c, ok := nc.Session().(*Conn)
 	if !ok {
@@ -393,7 +397,7 @@ func (p *Pool) onData(nc *nbio.Conn, data []byte) {
 		data = c.buf
 	}
 	for len(data) > 0 {
-		fin, op, payload, total, err := parseFrame(data, 16<<20)
+		fin, op, payload, total, err := parseFrame(data, maxMessage)
 		if err != nil {
 			p.ProtoErrors.Add(1)
 			p.noteErr(err.Error())
@@ -411,6 +415,12 @@ func (p *Pool) onData(nc *nbio.Conn, data []byte) {
 				c.frag = append(c.frag[:0], payload...)
 			}
 		case 0:
+			if len(c.frag)+len(payload) > maxMessage {
+				p.ProtoErrors.Add(1)
+				p.noteErr("fragmented message too large")
+				c.Close()
+				return
+			}
 			c.frag = append(c.frag, payload...)
 			if fin {
 				p.handle(c, c.frag)
@@ -461,6 +471,6 @@ func (p *Pool) handle(c *Conn, payload []byte) {
 		p.noteErr(fmt.Sprintf("%.300s", payload))
 	}
 	if p.h != nil {
-		p.h.OnMessage(c, &m)
+		p.h.OnMessage(c, m)
 	}
 }

@@ -60,17 +60,10 @@ func (r *PresenceResult) Rows() [][2]string {
 		{"subscribe -> member_added", latRow(r.AddedLatency)},
 		{"unsubscribe -> member_removed", latRow(r.RemovedLatency)},
 		{"subscribe -> subscription_succeeded", latRow(r.JoinAckLatency)},
-		{"server CPU", cpuRow(r.ServerCPU)},
 	}
-	if r.ServerCPU != nil {
-		rows = append(rows, [2]string{"server CPU per join/leave", fmt.Sprintf("%.1f µs", r.ServerUSPerOp)})
-	}
-	rows = append(rows, [2]string{"bench CPU", cpuRow(&r.ClientCPU)},
-		[2]string{"disconnected / protocol errors", fmt.Sprintf("%d / %d", r.Disconnected, r.ProtoErrors)})
-	if r.FirstError != "" {
-		rows = append(rows, [2]string{"first error", r.FirstError})
-	}
-	return rows
+	rows = append(rows, cpuRows(r.ServerCPU, "join/leave", r.ServerUSPerOp, &r.ClientCPU)...)
+	rows = append(rows, [2]string{"disconnected / protocol errors", fmt.Sprintf("%d / %d", r.Disconnected, r.ProtoErrors)})
+	return withFirstError(rows, r.FirstError)
 }
 
 type presWatcher struct{ ch int }
@@ -103,7 +96,7 @@ func (h *presenceHandler) rec(uid string) *memberRec {
 	return h.recs[uid]
 }
 
-func (h *presenceHandler) OnMessage(c *Conn, m *Message) {
+func (h *presenceHandler) OnMessage(c *Conn, m Message) {
 	now := time.Now()
 	switch d := c.Data.(type) {
 	case *presChurner:
@@ -287,9 +280,7 @@ func Presence(ctx context.Context, o PresenceOptions) (*PresenceResult, error) {
 	r.MemberEvents = h.events.Load()
 	r.Unknown = h.unknown.Load()
 	r.AddedLatency, r.RemovedLatency, r.JoinAckLatency = h.added.Summary(), h.removed.Summary(), h.ack.Summary()
-	if r.ServerCPU != nil && r.Joins+r.Leaves > 0 {
-		r.ServerUSPerOp = r.ServerCPU.CPUSeconds * 1e6 / float64(r.Joins+r.Leaves)
-	}
+	r.ServerUSPerOp = usPer(r.ServerCPU, r.Joins+r.Leaves)
 	r.Disconnected, r.ProtoErrors = pool.Disconnected.Load(), pool.ProtoErrors.Load()
 	r.FirstError = pool.FirstError()
 	if r.FirstError == "" && ferr != nil {

@@ -44,12 +44,18 @@ apps:
 
 // StartServer runs `bin serve` on a free 127.0.0.1 port with a generated
 // configuration in a new temporary directory and waits until /ready
-// answers 200. The caller stops it with Stop.
-func StartServer(bin string, t Target) (*ServerProc, error) {
+// answers 200. The caller stops it with Stop; the directory (config and
+// log) is kept for inspection, except when start-up fails.
+func StartServer(bin string, t Target) (_ *ServerProc, err error) {
 	dir, err := os.MkdirTemp("", "herald-bench-")
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(dir) // the error already carries the log tail
+		}
+	}()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err

@@ -13,9 +13,18 @@ func TestObserve(t *testing.T) {
 	}
 	for i, st := range []step{{1, true, false}, {3, true, false}, {2, true, true}, {2, false, true}, {3, false, true},
 		{4, true, false}, {100, true, false}, {99, true, true}, {99, false, true}, {1, true, true}, {0, false, false}} {
-		f, r, _ := s.observe(st.seq)
+		f, r := s.observe(st.seq)
 		if f != st.fresh || r != st.reordered {
 			t.Fatalf("step %d seq %d: fresh=%v reordered=%v, want %v %v", i, st.seq, f, r, st.fresh, st.reordered)
+		}
+	}
+	// A jump of exactly 64 keeps the old last in the window: its repeat is
+	// a duplicate, and the numbers skipped in between are still fresh.
+	s = &fanSub{}
+	for i, st := range []step{{1, true, false}, {65, true, false}, {1, false, true}, {2, true, true}, {64, true, true}, {64, false, true}} {
+		f, r := s.observe(st.seq)
+		if f != st.fresh || r != st.reordered {
+			t.Fatalf("window step %d seq %d: fresh=%v reordered=%v, want %v %v", i, st.seq, f, r, st.fresh, st.reordered)
 		}
 	}
 }
@@ -80,5 +89,31 @@ func TestHist(t *testing.T) {
 		if d := got - c.want; d < -c.want/50 || d > c.want/50 {
 			t.Errorf("q%.2f = %v, want about %v", c.q, got, c.want)
 		}
+	}
+}
+
+// TestHandleNoAllocs keeps the read path of a delivery free of heap
+// allocations: envelope parsing, payload parsing, accounting, histogram.
+func TestHandleNoAllocs(t *testing.T) {
+	h := &fanoutHandler{}
+	h.hist.Store(&Hist{})
+	p := &Pool{h: h}
+	c := &Conn{pool: p, Data: &fanSub{ch: 3}}
+	var seq int64
+	frames := make([][]byte, 200)
+	for i := range frames {
+		frames[i] = []byte(`{"event":"herald-bench","channel":"bench-fanout-3","data":"` + makePayload(3, int64(i+1), time.Now().UnixNano(), 200) + `"}`)
+	}
+	other := []byte(`{"event":"pusher_internal:subscription_succeeded","channel":"bench-fanout-3","data":"{}"}`)
+	n := testing.AllocsPerRun(100, func() {
+		p.handle(c, frames[seq%int64(len(frames))])
+		p.handle(c, other)
+		seq++
+	})
+	if n != 0 {
+		t.Fatalf("%v allocations per delivery", n)
+	}
+	if h.unique.Load() != seq || h.misrouted.Load() != 0 || p.ProtoErrors.Load() != 0 {
+		t.Fatalf("unique %d misrouted %d errors %d", h.unique.Load(), h.misrouted.Load(), p.ProtoErrors.Load())
 	}
 }

@@ -26,59 +26,43 @@ type Metrics struct {
 
 // New creates the collectors and registers them on reg.
 func New(reg prometheus.Registerer) *Metrics {
-	app := []string{"app_id"}
-	m := &Metrics{
-		Connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "herald_connections", Help: "Open WebSocket connections.",
-		}, app),
-		ConnectionsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_connections_total", Help: "WebSocket connections accepted.",
-		}, app),
-		ConnectionsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_connections_rejected_total", Help: "WebSocket connections refused, by close code.",
-		}, []string{"code"}),
-		Channels: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "herald_channels", Help: "Occupied channels on this node.",
-		}, app),
-		MessagesReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_ws_messages_received_total", Help: "WebSocket frames received from clients.",
-		}, app),
-		MessagesSent: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_ws_messages_sent_total", Help: "WebSocket frames queued to clients.",
-		}, app),
-		SlowConsumers: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_slow_consumers_total", Help: "Connections closed (4100) because their write buffer overflowed.",
-		}, app),
-		PongTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_pong_timeouts_total", Help: "Connections closed (4201) because no pong arrived.",
-		}, app),
-		ClientEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_client_events_total", Help: "Client events relayed.",
-		}, app),
-		ClientEventsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_client_events_rejected_total", Help: "Client events refused, by reason.",
-		}, []string{"app_id", "reason"}),
-		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_auth_failures_total", Help: "Failed authorizations, by kind.",
-		}, []string{"app_id", "kind"}),
-		ProtocolErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_protocol_errors_total", Help: "Malformed or refused client frames.",
-		}, app),
-		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_api_requests_total", Help: "HTTP API requests, by endpoint and status.",
-		}, []string{"endpoint", "status"}),
-		SecretUses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_secret_verifications_total",
-			Help: "Signatures verified, by kind (channel, user, api) and secret generation (primary, previous): shows when rotated-out secrets stop being used.",
-		}, []string{"app_id", "kind", "generation"}),
-		APIEventsPublished: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_api_events_published_total", Help: "Events published through the HTTP API (one per channel).",
-		}, app),
+	const app = "app_id"
+	return &Metrics{
+		Connections:         gauge(reg, "herald_connections", "Open WebSocket connections.", app),
+		ConnectionsTotal:    counter(reg, "herald_connections_total", "WebSocket connections accepted.", app),
+		ConnectionsRejected: counter(reg, "herald_connections_rejected_total", "WebSocket connections refused, by close code.", "code"),
+		Channels:            gauge(reg, "herald_channels", "Occupied channels on this node.", app),
+		MessagesReceived:    counter(reg, "herald_ws_messages_received_total", "WebSocket frames received from clients.", app),
+		MessagesSent:        counter(reg, "herald_ws_messages_sent_total", "WebSocket frames queued to clients.", app),
+		SlowConsumers: counter(reg, "herald_slow_consumers_total",
+			"Connections closed (4100) because their write buffer overflowed.", app),
+		PongTimeouts:         counter(reg, "herald_pong_timeouts_total", "Connections closed (4201) because no pong arrived.", app),
+		ClientEvents:         counter(reg, "herald_client_events_total", "Client events relayed.", app),
+		ClientEventsRejected: counter(reg, "herald_client_events_rejected_total", "Client events refused, by reason.", app, "reason"),
+		AuthFailures:         counter(reg, "herald_auth_failures_total", "Failed authorizations, by kind.", app, "kind"),
+		ProtocolErrors:       counter(reg, "herald_protocol_errors_total", "Malformed or refused client frames.", app),
+		APIRequests:          counter(reg, "herald_api_requests_total", "HTTP API requests, by endpoint and status.", "endpoint", "status"),
+		APIEventsPublished: counter(reg, "herald_api_events_published_total",
+			"Events published through the HTTP API (one per channel).", app),
+		SecretUses: counter(reg, "herald_secret_verifications_total",
+			"Signatures verified, by kind (channel, user, api) and secret generation (primary, previous): shows when rotated-out secrets stop being used.",
+			app, "kind", "generation"),
 	}
-	reg.MustRegister(m.Connections, m.ConnectionsTotal, m.ConnectionsRejected, m.Channels,
-		m.MessagesReceived, m.MessagesSent, m.SlowConsumers, m.PongTimeouts, m.ClientEvents,
-		m.ClientEventsRejected, m.AuthFailures, m.ProtocolErrors, m.APIRequests, m.APIEventsPublished, m.SecretUses)
-	return m
+}
+
+// counter creates a counter vector and registers it, so no collector can be
+// built and then left off the registry.
+func counter(reg prometheus.Registerer, name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	reg.MustRegister(c)
+	return c
+}
+
+// gauge is counter for a gauge vector.
+func gauge(reg prometheus.Registerer, name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	reg.MustRegister(g)
+	return g
 }
 
 // InitApp creates the per-app series at zero so dashboards and alerts see

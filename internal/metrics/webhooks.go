@@ -32,24 +32,16 @@ type WebhookMetrics struct {
 // NewWebhooks creates the webhook collectors and registers them on reg.
 func NewWebhooks(reg prometheus.Registerer) *WebhookMetrics {
 	m := &WebhookMetrics{
-		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_webhook_events_total", Help: "Webhook events by outcome (queued is counted per endpoint).",
-		}, []string{"app_id", "outcome"}),
-		Dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_webhook_events_dropped_total", Help: "Webhook events lost before being stored, by reason.",
-		}, []string{"app_id", "reason"}),
-		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_webhook_requests_total", Help: "Webhook delivery attempts by outcome.",
-		}, []string{"app_id", "outcome"}),
-		Delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_webhook_events_delivered_total", Help: "Webhook events acknowledged with a 2xx.",
-		}, []string{"app_id"}),
-		DeadBatches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_webhook_batches_dead_total", Help: "Webhook requests given up on, by reason.",
-		}, []string{"app_id", "reason"}),
-		DeadEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_webhook_events_dead_total", Help: "Webhook events in requests given up on, by reason.",
-		}, []string{"app_id", "reason"}),
+		Events: counter(reg, "herald_webhook_events_total",
+			"Webhook events by outcome (queued is counted per endpoint).", "app_id", "outcome"),
+		Dropped: counter(reg, "herald_webhook_events_dropped_total",
+			"Webhook events lost before being stored, by reason.", "app_id", "reason"),
+		Requests:  counter(reg, "herald_webhook_requests_total", "Webhook delivery attempts by outcome.", "app_id", "outcome"),
+		Delivered: counter(reg, "herald_webhook_events_delivered_total", "Webhook events acknowledged with a 2xx.", "app_id"),
+		DeadBatches: counter(reg, "herald_webhook_batches_dead_total",
+			"Webhook requests given up on, by reason.", "app_id", "reason"),
+		DeadEvents: counter(reg, "herald_webhook_events_dead_total",
+			"Webhook events in requests given up on, by reason.", "app_id", "reason"),
 		Queue: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "herald_webhook_queue_records", Help: "Stored webhook events, delayed leaves and batches awaiting delivery.",
 		}),
@@ -58,6 +50,6 @@ func NewWebhooks(reg prometheus.Registerer) *WebhookMetrics {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"app_id"}),
 	}
-	reg.MustRegister(m.Events, m.Dropped, m.Requests, m.Delivered, m.DeadBatches, m.DeadEvents, m.Queue, m.RequestDuration)
+	reg.MustRegister(m.Queue, m.RequestDuration)
 	return m
 }

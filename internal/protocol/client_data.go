@@ -47,6 +47,18 @@ func stringField(raw []byte, name string) (s string, present bool, err error) {
 	return s, true, nil
 }
 
+// requiredString decodes a string member that must be present and non-empty.
+func requiredString(raw []byte, name string) (string, error) {
+	s, present, err := stringField(raw, name)
+	if err != nil {
+		return "", err
+	}
+	if !present || s == "" {
+		return "", invalid("Missing " + name)
+	}
+	return s, nil
+}
+
 // SubscribeData is the data of pusher:subscribe.
 type SubscribeData struct {
 	Channel     string
@@ -62,33 +74,15 @@ func ParseSubscribe(data json.RawMessage) (SubscribeData, error) {
 	if err != nil {
 		return SubscribeData{}, err
 	}
-	var channel, auth, channelData []byte
-	for {
-		k, v, ok := it.next()
-		if !ok {
-			break
-		}
-		switch {
-		case isKey(k, "channel"):
-			channel = v
-		case isKey(k, "auth"):
-			auth = v
-		case isKey(k, "channel_data"):
-			channelData = v
-		}
-	}
+	v := it.fields("channel", "auth", "channel_data")
 	var d SubscribeData
-	var present bool
-	if d.Channel, present, err = stringField(channel, "channel"); err != nil {
+	if d.Channel, err = requiredString(v[0], "channel"); err != nil {
 		return SubscribeData{}, err
 	}
-	if !present || d.Channel == "" {
-		return SubscribeData{}, invalid("Missing channel")
-	}
-	if d.Auth, _, err = stringField(auth, "auth"); err != nil {
+	if d.Auth, _, err = stringField(v[1], "auth"); err != nil {
 		return SubscribeData{}, err
 	}
-	cd, present, err := stringField(channelData, "channel_data")
+	cd, present, err := stringField(v[2], "channel_data")
 	if err != nil {
 		return SubscribeData{}, err
 	}
@@ -104,24 +98,7 @@ func ParseUnsubscribe(data json.RawMessage) (channel string, err error) {
 	if err != nil {
 		return "", err
 	}
-	var raw []byte
-	for {
-		k, v, ok := it.next()
-		if !ok {
-			break
-		}
-		if isKey(k, "channel") {
-			raw = v
-		}
-	}
-	channel, present, err := stringField(raw, "channel")
-	if err != nil {
-		return "", err
-	}
-	if !present || channel == "" {
-		return "", invalid("Missing channel")
-	}
-	return channel, nil
+	return requiredString(it.fields("channel")[0], "channel")
 }
 
 // SigninData is the data of pusher:signin. UserData is the exact string
@@ -134,32 +111,13 @@ func ParseSignin(data json.RawMessage) (SigninData, error) {
 	if err != nil {
 		return SigninData{}, err
 	}
-	var auth, userData []byte
-	for {
-		k, v, ok := it.next()
-		if !ok {
-			break
-		}
-		switch {
-		case isKey(k, "auth"):
-			auth = v
-		case isKey(k, "user_data"):
-			userData = v
-		}
-	}
+	v := it.fields("auth", "user_data")
 	var d SigninData
-	var present bool
-	if d.Auth, present, err = stringField(auth, "auth"); err != nil {
+	if d.Auth, err = requiredString(v[0], "auth"); err != nil {
 		return SigninData{}, err
 	}
-	if !present || d.Auth == "" {
-		return SigninData{}, invalid("Missing auth")
-	}
-	if d.UserData, present, err = stringField(userData, "user_data"); err != nil {
+	if d.UserData, err = requiredString(v[1], "user_data"); err != nil {
 		return SigninData{}, err
-	}
-	if !present || d.UserData == "" {
-		return SigninData{}, invalid("Missing user_data")
 	}
 	return d, nil
 }

@@ -27,11 +27,7 @@ func appendChannel(b []byte, channel string) []byte {
 
 // stringDataFrame builds {"event":e[,"channel":c],"data":"<inner>"}.
 func stringDataFrame(event, channel string, inner []byte) []byte {
-	b := frameStart(event, 24+quotedLen(channel)+quotedLen(string(inner)))
-	b = appendChannel(b, channel)
-	b = append(b, `,"data":`...)
-	b = appendString(b, string(inner))
-	return append(b, '}')
+	return EncodeEvent(event, channel, string(inner))
 }
 
 // EncodeEvent encodes a channel event; data is forwarded byte for byte as a

@@ -24,21 +24,8 @@ func DecodeFrame(b []byte) (Frame, error) {
 	if !ok {
 		return Frame{}, invalid("Message must be a JSON object")
 	}
-	var event, channel, data []byte
-	for {
-		k, v, ok := it.next()
-		if !ok {
-			break
-		}
-		switch {
-		case isKey(k, "event"):
-			event = v
-		case isKey(k, "channel"):
-			channel = v
-		case isKey(k, "data"):
-			data = v
-		}
-	}
+	v := it.fields("event", "channel", "data")
+	event, channel, data := v[0], v[1], v[2]
 
 	var f Frame
 	if event == nil || isNull(event) {

@@ -110,6 +110,24 @@ func (it *objectIter) next() (key, val []byte, ok bool) {
 	return key, b[i:v], true
 }
 
+// fields walks the object and returns the raw values of the named keys, in
+// the order named, nil for a key that is absent. For a repeated key the last
+// one wins, as with JSON.parse.
+func (it objectIter) fields(names ...string) (vals [3][]byte) {
+	for {
+		k, v, ok := it.next()
+		if !ok {
+			return vals
+		}
+		for i, name := range names {
+			if isKey(k, name) {
+				vals[i] = v
+				break
+			}
+		}
+	}
+}
+
 // isKey reports whether the raw key literal decodes to exactly name.
 func isKey(raw []byte, name string) bool {
 	if bytes.IndexByte(raw, '\\') < 0 {

@@ -14,33 +14,32 @@ type Member struct {
 	UserInfo json.RawMessage // compact JSON; nil when absent or null
 }
 
+// objectString returns the members of s, which must hold a JSON object;
+// what names s in the error.
+func objectString(s, what string) (objectIter, error) {
+	b := []byte(s)
+	if !json.Valid(b) {
+		return objectIter{}, invalid(what + " is not valid JSON")
+	}
+	it, ok := newObjectIter(b)
+	if !ok {
+		return objectIter{}, invalid(what + " must be a JSON object")
+	}
+	return it, nil
+}
+
 // ParseChannelData parses the channel_data of a presence subscription. The
 // Node SDK does not coerce ids, so numeric user_id values arrive as JSON
 // numbers; they become decimal strings because ids are object keys in the
 // member hash. Non-integer numbers, booleans, null and "" are refused: no
 // client could address such a member consistently.
 func ParseChannelData(s string) (Member, error) {
-	b := []byte(s)
-	if !json.Valid(b) {
-		return Member{}, invalid("channel_data is not valid JSON")
+	it, err := objectString(s, "channel_data")
+	if err != nil {
+		return Member{}, err
 	}
-	it, ok := newObjectIter(b)
-	if !ok {
-		return Member{}, invalid("channel_data must be a JSON object")
-	}
-	var userID, userInfo []byte
-	for {
-		k, v, ok := it.next()
-		if !ok {
-			break
-		}
-		switch {
-		case isKey(k, "user_id"):
-			userID = v
-		case isKey(k, "user_info"):
-			userInfo = v
-		}
-	}
+	v := it.fields("user_id", "user_info")
+	userID, userInfo := v[0], v[1]
 	if userID == nil || isNull(userID) {
 		return Member{}, invalid("channel_data must contain a user_id")
 	}
@@ -52,9 +51,11 @@ func ParseChannelData(s string) (Member, error) {
 			return Member{}, invalid("user_id must not be empty")
 		}
 	case c == '-' || ('0' <= c && c <= '9'):
-		if m.UserID, ok = integerID(userID); !ok {
+		id, ok := integerID(userID)
+		if !ok {
 			return Member{}, invalid("user_id must be a string or an integer")
 		}
+		m.UserID = id
 	default:
 		return Member{}, invalid("user_id must be a string or an integer")
 	}
@@ -108,33 +109,17 @@ type UserData struct {
 // "user_info" object and an optional "watchlist" array of strings. Limits
 // (id length, watchlist size) are the caller's, since they are config.
 func ParseUserData(s string) (UserData, error) {
-	b := []byte(s)
-	if !json.Valid(b) {
-		return UserData{}, invalid("user_data is not valid JSON")
+	it, err := objectString(s, "user_data")
+	if err != nil {
+		return UserData{}, err
 	}
-	it, ok := newObjectIter(b)
-	if !ok {
-		return UserData{}, invalid("user_data must be a JSON object")
-	}
-	var id, info, watchlist []byte
-	for {
-		k, v, ok := it.next()
-		if !ok {
-			break
-		}
-		switch {
-		case isKey(k, "id"):
-			id = v
-		case isKey(k, "user_info"):
-			info = v
-		case isKey(k, "watchlist"):
-			watchlist = v
-		}
-	}
+	v := it.fields("id", "user_info", "watchlist")
+	id, info, watchlist := v[0], v[1], v[2]
 	var u UserData
 	if id == nil || isNull(id) {
 		return UserData{}, invalid("user_data must contain an id")
 	}
+	var ok bool
 	if u.ID, ok = decodeString(id); !ok || u.ID == "" {
 		return UserData{}, invalid("user_data id must be a non-empty string")
 	}

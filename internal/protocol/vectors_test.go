@@ -2,15 +2,13 @@ package protocol
 
 import (
 	"encoding/json"
-	"errors"
-	"io/fs"
 	"os"
 	"testing"
 )
 
-// vectorsPath is where the SDK-generated vectors live relative to this
-// package directory (the repo and shared/ are siblings, locally and in CI).
-const vectorsPath = "../../../shared/spec/vectors.json"
+// vectorsPath is the repo's copy of the SDK-generated vectors
+// (testdata/README.md).
+const vectorsPath = "../../testdata/vectors.json"
 
 type pusherJSVectors struct {
 	ClientToServer []struct {
@@ -23,14 +21,11 @@ type pusherJSVectors struct {
 	} `json:"server_to_client_reactions"`
 }
 
-// loadPusherJS reads the pusher_js section of vectors.json, skipping the
-// test only when the file is absent.
+// loadPusherJS reads the pusher_js section of vectors.json; a missing or
+// malformed file fails the test.
 func loadPusherJS(tb testing.TB) *pusherJSVectors {
 	tb.Helper()
 	b, err := os.ReadFile(vectorsPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		tb.Skipf("%s not present", vectorsPath)
-	}
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -107,17 +107,7 @@ func adminRoutes(metricsHandler http.Handler, ready *atomic.Bool) http.Handler {
 		mux.Handle("/debug/pprof/"+name, pprof.Handler(name))
 	}
 	mux.Handle("/metrics", metricsHandler)
-	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if ready.Load() {
-			writeText(w, http.StatusOK, "READY")
-		} else {
-			writeText(w, http.StatusServiceUnavailable, "NOT READY")
-		}
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(`{"error":"Not found","code":404}`))
-	})
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) { writeReady(w, ready) })
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeNotFound(w) })
 	return mux
 }

@@ -30,11 +30,7 @@ func routes(prefix string, edge *ws.Server, api, adminAPI http.Handler, metricsH
 		case path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !isUpgrade(r):
 			writeText(w, http.StatusOK, "OK")
 		case path == "/ready" && !isUpgrade(r):
-			if ready.Load() {
-				writeText(w, http.StatusOK, "READY")
-			} else {
-				writeText(w, http.StatusServiceUnavailable, "NOT READY")
-			}
+			writeReady(w, ready)
 		case path == "/metrics" && metricsOn && !isUpgrade(r):
 			metricsHandler.ServeHTTP(w, r)
 		default:
@@ -50,9 +46,22 @@ func notFound(w http.ResponseWriter, r *http.Request, edge *ws.Server, path stri
 		edge.ServeHTTP(w, r, path)
 		return
 	}
+	writeNotFound(w)
+}
+
+func writeNotFound(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusNotFound)
 	_, _ = w.Write([]byte(`{"error":"Not found","code":404}`))
+}
+
+// writeReady answers /ready: 200 while serving, 503 before and during shutdown.
+func writeReady(w http.ResponseWriter, ready *atomic.Bool) {
+	if ready.Load() {
+		writeText(w, http.StatusOK, "READY")
+	} else {
+		writeText(w, http.StatusServiceUnavailable, "NOT READY")
+	}
 }
 
 func isUpgrade(r *http.Request) bool {

@@ -70,22 +70,13 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
-	// h is built below; app changes seen by the SQL store close the
-	// connections of apps that were disabled or deleted.
-	var h *hub.Hub
+	// The hub is built below, while the SQL store already polls in its own
+	// goroutine: app changes it sees close the connections of apps that
+	// were disabled or deleted once the hub exists.
+	var hubRef atomic.Pointer[hub.Hub]
 	sqlApps, err := openSQLStore(ctx, cfg, adminToken != "", log, func(old, cur *apps.App) {
-		if h == nil || old == nil {
-			return
-		}
-		switch {
-		case cur == nil:
-			h.CloseApp(old.ID, protocol.CodeAppNotFound, "App was deleted")
-		case cur.Key != old.Key:
-			h.CloseApp(old.ID, protocol.CodeAppNotFound, "App key changed")
-		case !cur.Enabled:
-			h.CloseApp(old.ID, protocol.CodeAppDisabled, "App is disabled")
-		default:
-			h.UpdateApp(cur) // new secrets and limits apply to live connections
+		if h := hubRef.Load(); h != nil && old != nil {
+			applyAppChange(h, old, cur, "App was deleted")
 		}
 	})
 	if err != nil {
@@ -153,7 +144,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		observer = dispatcher
 	}
 
-	h = hub.New(hub.Config{
+	h := hub.New(hub.Config{
 		ActivityTimeout:    time.Duration(cfg.ActivityTimeout) * time.Second,
 		PongTimeout:        cfg.PongTimeout.D(),
 		MaxChannelNameLen:  cfg.Limits.MaxChannelNameLen,
@@ -165,18 +156,20 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		CacheTTL:           cfg.CacheTTL.D(),
 		SigninTimeout:      cfg.SigninTimeout.D(),
 	}, hub.Deps{Logger: log, Metrics: m, Observer: observer})
+	hubRef.Store(h)
 
 	edge := ws.New(ws.Config{
 		MaxFrameBytes:    cfg.Limits.MaxFrameKB << 10,
 		WriteBufferBytes: cfg.Limits.WriteBufferKB << 10,
 	}, ws.Deps{Hub: h, Apps: lookup, Logger: log, Metrics: m})
 
+	prefix := strings.TrimRight(cfg.PathPrefix, "/")
 	api := httpapi.New(httpapi.Config{
 		MaxBodyBytes:      int64(cfg.Limits.MaxRequestBodyKB) << 10,
 		MaxChannelNameLen: cfg.Limits.MaxChannelNameLen,
 		MaxEventNameLen:   cfg.Limits.MaxEventNameLen,
 		MaxUserIDLen:      cfg.Limits.MaxUserIDLen,
-		PathPrefix:        strings.TrimRight(cfg.PathPrefix, "/"),
+		PathPrefix:        prefix,
 	}, httpapi.Deps{Backend: h, Apps: lookup, Logger: log, Metrics: m})
 
 	var adminHandler http.Handler
@@ -185,9 +178,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 
 	var ready atomic.Bool
-	metricsOn := cfg.Metrics.Enabled == nil || *cfg.Metrics.Enabled
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	handler := routes(strings.TrimRight(cfg.PathPrefix, "/"), edge, api, adminHandler, metricsHandler, metricsOn, &ready)
+	handler := routes(prefix, edge, api, adminHandler, metricsHandler, cfg.Metrics.MetricsEnabled(), &ready)
 
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	ln, err := net.Listen("tcp", addr)
@@ -367,7 +359,7 @@ func anyWebhooks(store *apps.Reloadable) bool {
 func openSQLStore(ctx context.Context, cfg config.Config, forAdmin bool, log *slog.Logger, onChange func(old, cur *apps.App)) (*sqlstore.Store, error) {
 	dsn := cfg.DatabaseURL
 	if dsn == "" {
-		path := filepath.Join(cfg.DataDir, "apps.db")
+		path := filepath.Join(cfg.DataDir, config.AppsDBFile)
 		if _, err := os.Stat(path); err != nil && !forAdmin {
 			return nil, nil
 		}
@@ -406,17 +398,25 @@ func reloadApps(load func() (config.Config, error), store *apps.Reloadable, h *h
 	prev := store.Replace(next)
 	closed := 0
 	for _, old := range prev.All() {
-		cur, err := next.ByID(context.Background(), old.ID)
-		switch {
-		case err != nil:
-			closed += h.CloseApp(old.ID, protocol.CodeAppNotFound, "App was removed")
-		case cur.Key != old.Key:
-			closed += h.CloseApp(old.ID, protocol.CodeAppNotFound, "App key changed")
-		case !cur.Enabled:
-			closed += h.CloseApp(old.ID, protocol.CodeAppDisabled, "App is disabled")
-		default:
-			h.UpdateApp(cur)
-		}
+		cur, _ := next.ByID(context.Background(), old.ID) // nil when removed
+		closed += applyAppChange(h, old, cur, "App was removed")
 	}
 	log.Info("apps reloaded", "apps", len(next.All()), "previous", len(prev.All()), "connections_closed", closed)
+}
+
+// applyAppChange brings old's live connections in line with cur (nil: the
+// app is gone, closed with goneReason): a new key or a disabled app closes
+// them, anything else (secrets, limits) applies to them in place. It returns
+// how many connections were closed.
+func applyAppChange(h *hub.Hub, old, cur *apps.App, goneReason string) int {
+	switch {
+	case cur == nil:
+		return h.CloseApp(old.ID, protocol.CodeAppNotFound, goneReason)
+	case cur.Key != old.Key:
+		return h.CloseApp(old.ID, protocol.CodeAppNotFound, "App key changed")
+	case !cur.Enabled:
+		return h.CloseApp(old.ID, protocol.CodeAppDisabled, "App is disabled")
+	}
+	h.UpdateApp(cur)
+	return 0
 }

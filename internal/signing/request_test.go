@@ -273,7 +273,65 @@ func TestVerifyRequestRejects(t *testing.T) {
 					t.Errorf("error text contains the secret: %q", ve.Error())
 				}
 			}
+			if !strings.HasPrefix(tc.wantPrefix, "Invalid signature") && ve.LogReason() != ve.Error() {
+				t.Errorf("LogReason %q differs from %q", ve.LogReason(), ve.Error())
+			}
+			sent, _ := url.ParseQuery(tc.query) // what parses is enough
+			for _, sig := range sent["auth_signature"] {
+				if len(sig) > 2 && strings.Contains(ve.LogReason(), sig) {
+					t.Errorf("LogReason contains the signature sent: %q", ve.LogReason())
+				}
+			}
 		})
+	}
+}
+
+// TestVerifyRequestCheckOrder sends requests wrong in several ways at once:
+// the complaint is the first in the hosted order (parameters, version, key,
+// timestamp, body_md5, signature).
+func TestVerifyRequestCheckOrder(t *testing.T) {
+	cred := Credential{"app-key", "app-secret"}
+	const path = "/apps/1/events"
+	body := []byte(`{"name":"e","data":"{}","channels":["c"]}`)
+	good, _ := url.ParseQuery(signedQuery(cred, "POST", path, nil, body, 1700000000))
+	bad := func(edits map[string]string) string {
+		q := withSet(good, "auth_signature", strings.Repeat("0", 64))
+		for k, v := range edits {
+			if v == "" {
+				q.Del(k)
+			} else {
+				q.Set(k, v)
+			}
+		}
+		return q.Encode()
+	}
+	stale := unix(1700000000 + 3600)
+	tests := []struct {
+		name       string
+		query      string
+		wantPrefix string
+	}{
+		{"missing key before bad version", bad(map[string]string{"auth_key": "", "auth_version": "2.0"}), "Missing parameter: auth_key"},
+		{"version before unknown key", bad(map[string]string{"auth_version": "2.0", "auth_key": "other"}), "Version not supported"},
+		{"unknown key before stale timestamp", bad(map[string]string{"auth_key": "other"}), "Unknown auth_key"},
+		{"stale timestamp before body_md5", bad(map[string]string{"body_md5": MD5Hex(nil)}), "Timestamp expired"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := VerifyRequest("POST", path, tc.query, body, []Credential{cred}, stale, 0)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.wantPrefix) {
+				t.Errorf("err = %v, want prefix %q", err, tc.wantPrefix)
+			}
+		})
+	}
+	// At the signing time: body_md5 before the signature, then the signature.
+	if _, err := VerifyRequest("POST", path, bad(map[string]string{"body_md5": MD5Hex(nil)}), body, []Credential{cred}, vectorClock, 0); err == nil ||
+		!strings.HasPrefix(err.Error(), "Invalid body_md5") {
+		t.Errorf("body_md5 and signature wrong: err = %v, want Invalid body_md5", err)
+	}
+	if _, err := VerifyRequest("POST", path, bad(nil), body, []Credential{cred}, vectorClock, 0); err == nil ||
+		!strings.HasPrefix(err.Error(), "Invalid signature") {
+		t.Errorf("signature wrong: err = %v, want Invalid signature", err)
 	}
 }
 

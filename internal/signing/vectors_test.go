@@ -1,6 +1,7 @@
 package signing
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -8,9 +9,9 @@ import (
 	"testing"
 )
 
-// vectorsPath is where the SDK-generated vectors live relative to this
-// package directory (the repo and shared/ are siblings, locally and in CI).
-const vectorsPath = "../../../shared/spec/vectors.json"
+// vectorsPath is the repo's copy of the SDK-generated vectors
+// (testdata/README.md).
+const vectorsPath = "../../testdata/vectors.json"
 
 type vectors struct {
 	App struct {
@@ -92,14 +93,10 @@ type vectors struct {
 	} `json:"docs_worked_examples"`
 }
 
-// loadVectors reads vectors.json, skipping the test only when the file is
-// absent (a checkout without shared/); any other problem is a failure.
+// loadVectors reads vectors.json; a missing or malformed file fails the test.
 func loadVectors(tb testing.TB) *vectors {
 	tb.Helper()
 	b, err := os.ReadFile(vectorsPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		tb.Skipf("%s not present", vectorsPath)
-	}
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -111,4 +108,24 @@ func loadVectors(tb testing.TB) *vectors {
 		tb.Fatalf("%s: unexpected shape", vectorsPath)
 	}
 	return &v
+}
+
+// TestVectorsCopyCurrent: the repo's copy of vectors.json matches the
+// shared spec's, when the shared spec sits beside the repo.
+func TestVectorsCopyCurrent(t *testing.T) {
+	const shared = "../../../shared/spec/vectors.json"
+	want, err := os.ReadFile(shared)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skip("no shared spec beside the repo; the copy in testdata is used as it is")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(vectorsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s: copy the shared file again (testdata/README.md)", vectorsPath, shared)
+	}
 }

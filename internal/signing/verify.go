@@ -15,9 +15,21 @@ const DefaultWindow = 600 * time.Second
 // it with 401 and Reason as the body. Reasons never contain a secret.
 type VerifyError struct {
 	Reason string
+
+	// logReason, when set, is Reason without the signature the client sent.
+	logReason string
 }
 
 func (e *VerifyError) Error() string { return e.Reason }
+
+// LogReason is Reason fit for a log: a signature mismatch echoes the
+// client's auth_signature (hosted wording), which must not be logged in full.
+func (e *VerifyError) LogReason() string {
+	if e.logReason != "" {
+		return e.logReason
+	}
+	return e.Reason
+}
 
 func verifyErr(reason string) error { return &VerifyError{Reason: reason} }
 
@@ -81,8 +93,8 @@ func VerifyRequest(method, path, rawQuery string, body []byte, creds []Credentia
 	}
 	// Echoing the string to sign helps SDK authors and leaks nothing: it is
 	// built only from what the client sent.
-	return Credential{}, verifyErr("Invalid signature: you should have sent HmacSHA256Hex(" +
-		strconv.Quote(sts) + ", your_secret_key), but you sent " + strconv.Quote(sig))
+	expected := "Invalid signature: you should have sent HmacSHA256Hex(" + strconv.Quote(sts) + ", your_secret_key)"
+	return Credential{}, &VerifyError{Reason: expected + ", but you sent " + strconv.Quote(sig), logReason: expected}
 }
 
 // parseQuery form-decodes a raw query (%XX and "+" as space). Unlike

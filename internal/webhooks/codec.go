@@ -28,18 +28,12 @@ type dec struct {
 	bad bool
 }
 
-func (d *dec) uint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.bad = true
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+func (d *dec) uint() uint64 { return varint(d, binary.Uvarint) }
+func (d *dec) int() int64   { return varint(d, binary.Varint) }
 
-func (d *dec) int() int64 {
-	v, n := binary.Varint(d.b)
+// varint reads one (u)varint with read, marking d bad when there is none.
+func varint[T uint64 | int64](d *dec, read func([]byte) (T, int)) T {
+	v, n := read(d.b)
 	if n <= 0 {
 		d.bad = true
 		return 0

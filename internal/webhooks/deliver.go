@@ -78,7 +78,7 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) result {
 		return r
 	}
 	r.outcome, r.permanent = classify(err)
-	r.err = errText(err)
+	r.err = withoutURL(err).Error()
 	return r
 }
 
@@ -148,11 +148,12 @@ func post(ctx context.Context, client *http.Client, timeout time.Duration, w app
 
 // reservedHeader reports headers an endpoint's extra headers cannot set.
 func reservedHeader(name string) bool {
-	switch strings.ToLower(name) {
+	name = strings.ToLower(name)
+	switch name {
 	case "content-type", "content-length", "host", "transfer-encoding", "connection":
 		return true
 	}
-	return strings.HasPrefix(strings.ToLower(name), "x-pusher-")
+	return strings.HasPrefix(name, "x-pusher-")
 }
 
 func classify(err error) (outcome string, permanent bool) {
@@ -169,14 +170,14 @@ func classify(err error) (outcome string, permanent bool) {
 	return outcomeNetwork, false
 }
 
-// errText drops the *url.Error wrapper: it quotes the full URL, whose query
-// may carry a token.
-func errText(err error) string {
+// withoutURL drops the *url.Error wrapper (nil stays nil): it quotes the
+// full URL, whose query may carry a token.
+func withoutURL(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		err = ue.Err
+		return ue.Err
 	}
-	return err.Error()
+	return err
 }
 
 // hostOf is the only part of an endpoint URL that is logged.

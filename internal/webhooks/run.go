@@ -37,7 +37,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	busy := 0
 	// stopWorkers closes the pool and collects what is still in flight;
-	// ctx is done, so the requests return promptly.
+	// wctx is done (ctx ended or cancelWorkers ran), so the requests return
+	// promptly.
 	stopWorkers := func(apply bool) {
 		close(jobs)
 		for ; busy > 0; busy-- {
@@ -58,6 +59,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		batch := d.schedule(now, workers-busy)
 		if err := d.commit(); err != nil {
 			d.log.Error("webhooks: database write failed", "err", err)
+			cancelWorkers() // ctx is not done: cut in-flight requests short
 			stopWorkers(false)
 			return err
 		}

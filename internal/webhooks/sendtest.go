@@ -2,9 +2,7 @@ package webhooks
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
@@ -41,11 +39,8 @@ func SendTest(ctx context.Context, app *apps.App, client *http.Client, now time.
 	for _, w := range app.Webhooks {
 		start := time.Now()
 		status, err := post(ctx, client, timeout, w, app.Key, app.Secret, body)
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is reported beside the error already
-		}
-		out = append(out, TestResult{URL: w.URL, Status: status, Latency: time.Since(start), Err: err})
+		// The URL is reported beside the error already.
+		out = append(out, TestResult{URL: w.URL, Status: status, Latency: time.Since(start), Err: withoutURL(err)})
 	}
 	return out
 }

@@ -232,6 +232,14 @@ func (s *Server) admit(ss *session, r *http.Request, path string) *protocol.Erro
 		return &protocol.Error{Code: protocol.CodeReconnect, Message: "Try again", Close: true}
 	}
 	ss.setClient(c)
+	if ss.closing.Load() {
+		// The peer may have gone between the upgrade and setClient; its
+		// close callback then found no client to disconnect. closed() sets
+		// closing before it loads the client, so one of the two sides
+		// always sees the other (Disconnect is idempotent).
+		s.hub.Disconnect(c)
+		return nil
+	}
 	if err := ss.Send(protocol.ConnectionEstablished(c.SocketID(), s.hub.ActivityTimeoutSeconds())); err != nil {
 		c.Close(protocol.CodeReconnect, "Write failed")
 	}

@@ -239,11 +239,11 @@ func (ss *session) handle(data []byte) {
 		return
 	}
 	switch {
-	case f.Event == "pusher:ping":
+	case f.Event == protocol.EventPing:
 		_ = ss.Send(protocol.Pong())
-	case f.Event == "pusher:pong":
+	case f.Event == protocol.EventPong:
 		// activity only
-	case f.Event == "pusher:subscribe":
+	case f.Event == protocol.EventSubscribe:
 		d, err := protocol.ParseSubscribe(f.Data)
 		if err != nil {
 			ss.protocolError(c, err)
@@ -252,14 +252,14 @@ func (ss *session) handle(data []byte) {
 		if err := s.hub.Subscribe(c, d); err != nil {
 			ss.subscribeError(c, d.Channel, err)
 		}
-	case f.Event == "pusher:unsubscribe":
+	case f.Event == protocol.EventUnsubscribe:
 		ch, err := protocol.ParseUnsubscribe(f.Data)
 		if err != nil {
 			ss.protocolError(c, err)
 			return
 		}
 		s.hub.Unsubscribe(c, ch)
-	case f.Event == "pusher:signin":
+	case f.Event == protocol.EventSignin:
 		d, err := protocol.ParseSignin(f.Data)
 		if err != nil {
 			ss.protocolError(c, &protocol.Error{Code: protocol.CodeUnauthorized, Message: err.Error(), Close: c.App().RequireSignin})
@@ -270,7 +270,7 @@ func (ss *session) handle(data []byte) {
 				"reason", truncate(err.Error(), 160), "remote", ss.remote)
 			ss.protocolError(c, err)
 		}
-	case strings.HasPrefix(f.Event, "client-"):
+	case strings.HasPrefix(f.Event, protocol.ClientEventPrefix):
 		if err := s.hub.ClientEvent(c, f); err != nil {
 			ss.protocolError(c, err)
 		}

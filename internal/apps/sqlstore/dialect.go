@@ -45,6 +45,24 @@ func parseDSN(dsn string) (*dialect, error) {
 	}
 }
 
+// schema is the DDL both databases share; they differ only in the types
+// of apps.data and apps_version.version.
+func schema(dataType, versionType string) []string {
+	return []string{
+		`CREATE TABLE IF NOT EXISTS apps (
+			id      TEXT PRIMARY KEY,
+			app_key TEXT NOT NULL UNIQUE,
+			secret  TEXT NOT NULL,
+			data    ` + dataType + ` NOT NULL
+		)`,
+		`CREATE TABLE IF NOT EXISTS apps_version (
+			id      INTEGER PRIMARY KEY CHECK (id = 1),
+			version ` + versionType + ` NOT NULL
+		)`,
+		`INSERT INTO apps_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`,
+	}
+}
+
 func sqliteDialect(path string) (*dialect, error) {
 	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") || path == ":memory:" {
 		return nil, fmt.Errorf("apps store: DSN %q: want sqlite:<path to a database file> (no '?', '#' or file: URI)", "sqlite:"+path)
@@ -60,23 +78,11 @@ func sqliteDialect(path string) (*dialect, error) {
 	// a lock-upgrade deadlock failing with SQLITE_BUSY at once.
 	q.Set("_txlock", "immediate")
 	return &dialect{
-		name:   "sqlite",
-		driver: "sqlite",
-		source: path + "?" + q.Encode(),
-		shown:  "sqlite:" + path,
-		schema: []string{
-			`CREATE TABLE IF NOT EXISTS apps (
-				id      TEXT PRIMARY KEY,
-				app_key TEXT NOT NULL UNIQUE,
-				secret  TEXT NOT NULL,
-				data    TEXT NOT NULL
-			)`,
-			`CREATE TABLE IF NOT EXISTS apps_version (
-				id      INTEGER PRIMARY KEY CHECK (id = 1),
-				version INTEGER NOT NULL
-			)`,
-			`INSERT INTO apps_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`,
-		},
+		name:     "sqlite",
+		driver:   "sqlite",
+		source:   path + "?" + q.Encode(),
+		shown:    "sqlite:" + path,
+		schema:   schema("TEXT", "INTEGER"),
 		snapshot: sql.TxOptions{ReadOnly: true},
 		unique: func(err error) bool {
 			var se *sqlite.Error
@@ -92,23 +98,11 @@ func postgresDialect(dsn string) (*dialect, error) {
 		return nil, fmt.Errorf("apps store: DSN %q is not a postgres:// URL", redact(dsn))
 	}
 	return &dialect{
-		name:   "postgres",
-		driver: "pgx",
-		source: dsn,
-		shown:  redact(dsn),
-		schema: []string{
-			`CREATE TABLE IF NOT EXISTS apps (
-				id      TEXT PRIMARY KEY,
-				app_key TEXT NOT NULL UNIQUE,
-				secret  TEXT NOT NULL,
-				data    JSONB NOT NULL
-			)`,
-			`CREATE TABLE IF NOT EXISTS apps_version (
-				id      INTEGER PRIMARY KEY CHECK (id = 1),
-				version BIGINT NOT NULL
-			)`,
-			`INSERT INTO apps_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`,
-		},
+		name:     "postgres",
+		driver:   "pgx",
+		source:   dsn,
+		shown:    redact(dsn),
+		schema:   schema("JSONB", "BIGINT"),
 		snapshot: sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
 		numbered: true,
 		unique: func(err error) bool {

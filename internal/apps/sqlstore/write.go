@@ -12,15 +12,11 @@ import (
 // Create stores a new app (validated with apps.Validate; ErrConflict when
 // its id or key is taken) and caches it at once.
 func (s *Store) Create(ctx context.Context, a *apps.App) error {
-	if err := apps.Validate(a); err != nil {
-		return err
-	}
-	next := a.Clone()
-	data, err := encode(next)
+	next, data, err := prepare(a)
 	if err != nil {
 		return err
 	}
-	err = s.write(ctx, "create app "+next.ID, next.ID, next, func(tx *sql.Tx) error {
+	return s.write(ctx, "create app "+next.ID, next.ID, next, func(tx *sql.Tx) error {
 		if err := s.checkTaken(ctx, tx, next, true); err != nil {
 			return err
 		}
@@ -28,17 +24,12 @@ func (s *Store) Create(ctx context.Context, a *apps.App) error {
 			next.ID, next.Key, next.Secret, data)
 		return err
 	})
-	return err
 }
 
 // Update replaces the app with a.ID (ErrNotFound if none; ErrConflict when
 // the new key belongs to another app) and caches it at once.
 func (s *Store) Update(ctx context.Context, a *apps.App) error {
-	if err := apps.Validate(a); err != nil {
-		return err
-	}
-	next := a.Clone()
-	data, err := encode(next)
+	next, data, err := prepare(a)
 	if err != nil {
 		return err
 	}
@@ -65,6 +56,20 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		}
 		return mustAffect(res, id)
 	})
+}
+
+// prepare validates a and returns the copy the cache will hold (sharing
+// nothing with a) and its data column.
+func prepare(a *apps.App) (*apps.App, string, error) {
+	if err := apps.Validate(a); err != nil {
+		return nil, "", err
+	}
+	next := a.Clone()
+	data, err := encode(next)
+	if err != nil {
+		return nil, "", err
+	}
+	return next, data, nil
 }
 
 func mustAffect(res sql.Result, id string) error {

@@ -75,6 +75,7 @@ describe('client events', () => {
     const cha = await subscribed(a, name);
     const gb = collect(await subscribed(b, name), 'client-x');
     cha.trigger('client-x', { nope: true });
+    await waitFor(() => a.errors.length > 0, 3000, 'a pusher:error on the sender: the server handled the frame');
     await sleep(500);
     assert.equal(gb.length, 0, 'client events are only for private and presence channels');
     assert.equal(a.connection.state, 'connected', 'the sender stays connected');
@@ -87,6 +88,7 @@ describe('client events', () => {
     const gb = collect(await subscribed(b, name), 'client-x');
     // Send a raw client event for a channel `a` never subscribed to.
     a.send_event('client-x', { sneaky: true }, name);
+    await waitFor(() => a.errors.length > 0, 3000, 'a pusher:error on the sender: the server handled the frame');
     await sleep(500);
     assert.equal(gb.length, 0, 'a connection that is not subscribed must not be able to inject client events');
     assert.equal(a.connection.state, 'connected');
@@ -101,6 +103,7 @@ describe('client events', () => {
     assert.throws(() => cha.trigger('client-x', { a: 1 }), /encrypted/i, 'pusher-js itself refuses client events on encrypted channels');
     // A hand-written client could still send one (it would be plaintext): the server must not relay it.
     a.send_event('client-x', { plaintext: true }, name);
+    await waitFor(() => a.errors.length > 0, 3000, 'a pusher:error on the sender: the server handled the frame');
     await sleep(500);
     assert.equal(gb.length, 0, 'client events on private-encrypted- channels must not be relayed');
     assert.equal(a.connection.state, 'connected');

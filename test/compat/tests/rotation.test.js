@@ -11,13 +11,11 @@
 //   * POST /admin/apps/{id}/disable: live connections get pusher:error 4003 and
 //     are closed (pusher-js ends disconnected, no reconnect loop), the SDK 403
 //
+//   * a rotation reaches connections opened before it: they verify channel
+//     authorizations and sign-ins against the app's current secrets
+//
 // Each test creates its own app (unique id and key), so the tests do not
 // depend on each other's order.
-//
-// Two tests are marked `todo` (they run and print their failure, but do not
-// fail the suite): a rotation does not reach connections opened before it,
-// which keep verifying channel authorizations and sign-ins against the
-// secrets the app had when they connected. Drop the `todo` once fixed.
 
 const assert = require('node:assert/strict');
 const http = require('node:http');
@@ -350,10 +348,8 @@ describe('admin API apps and secret rotation', () => {
     await signedIn(u3, 'rot-user-s3');
   }));
 
-  // Known server bug (see the report in the test name): a connection keeps
-  // the app as it was when it connected (hub.Client.app, set in hub.Connect)
-  // and verifies channel authorizations and sign-ins against that snapshot's
-  // secrets; a rotation does not reach live connections.
+  // A live connection must verify against the app's current secrets, not a
+  // snapshot taken when it connected.
 
   it('a connection opened BEFORE a rotation accepts channel auth and sign-in signed with the new primary', scenario(server, async (s) => {
     const app = await createApp(s);

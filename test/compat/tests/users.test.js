@@ -55,10 +55,11 @@ describe('users', () => {
     const vgot = [];
     v.user.bind('secret', (d) => vgot.push(d));
     const attacker = await s.connectedClient({ userData: { id: uniq('attacker-') } });
-    attacker.send_event('pusher:subscribe', { auth: '', channel: `#server-to-user-${victim}` });
     const seen = [];
     attacker.bind_global((event, data) => seen.push({ event, data }));
-    await sleep(300);
+    attacker.send_event('pusher:subscribe', { auth: '', channel: `#server-to-user-${victim}` });
+    await waitFor(() => attacker.frames.some((f) => f.includes('S->C') && f.includes('pusher:subscription_error') && f.includes(`#server-to-user-${victim}`)),
+      3000, `pusher:subscription_error for #server-to-user-${victim}`);
     await s.server.sdk().sendToUser(victim, 'secret', { s: 1 });
     await waitFor(() => vgot.length === 1, 3000, 'the victim receives its message');
     await sleep(300);
@@ -90,8 +91,8 @@ describe('users', () => {
     const name = uniq('presence-nosignin-');
     const { auth } = s.server.sdk().authorizeChannel(c.connection.socket_id, name);
     c.send_event('pusher:subscribe', { auth, channel: name });
-    await waitFor(() => c.frames.some((f) => f.includes('S->C') && f.includes(name)), 3000, 'an answer for the subscribe');
-    await sleep(200);
+    await waitFor(() => c.frames.some((f) => f.includes('S->C') && f.includes('pusher:subscription_error') && f.includes(name)), 3000,
+      `pusher:subscription_error for ${name}`);
     assert.ok(!c.frames.some((f) => f.includes('subscription_succeeded') && f.includes(name)),
       'a presence subscription without channel_data needs a signed-in connection');
   }));

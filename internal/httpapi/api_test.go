@@ -1,0 +1,187 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/metrics"
+	"github.com/heraldhq/herald/internal/signing"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// fakeBackend records what the API asks of the hub.
+type fakeBackend struct {
+	mu         sync.Mutex
+	published  []string
+	terminated []string
+}
+
+func (f *fakeBackend) Publish(appID, channel, event, data, exceptSocketID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.published = append(f.published, channel)
+}
+func (f *fakeBackend) Channel(appID, name string) hub.ChannelStats { return hub.ChannelStats{} }
+func (f *fakeBackend) Channels(appID, prefix string) map[string]hub.ChannelStats {
+	return map[string]hub.ChannelStats{}
+}
+func (f *fakeBackend) PresenceUsers(appID, name string) []string { return nil }
+func (f *fakeBackend) Cached(appID, name string) (hub.CacheEntry, bool) {
+	return hub.CacheEntry{}, false
+}
+func (f *fakeBackend) TerminateUser(appID, userID string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.terminated = append(f.terminated, userID)
+	return 0
+}
+
+var (
+	testNow = time.Unix(1700000000, 0)
+	cred1   = signing.Credential{Key: "key-1", Secret: "secret-1"}
+	cred2   = signing.Credential{Key: "key-2", Secret: "secret-2"}
+)
+
+type harness struct {
+	api  *API
+	b    *fakeBackend
+	logs *bytes.Buffer
+}
+
+func newHarness(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	store, err := apps.NewStatic([]apps.App{
+		{ID: "1", Key: cred1.Key, Secret: cred1.Secret, Enabled: true, MaxEventPayloadBytes: 10 << 10},
+		{ID: "2", Key: cred2.Key, Secret: cred2.Secret, Enabled: true},
+		{ID: "3", Key: "key-3", Secret: "secret-3"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{b: &fakeBackend{}, logs: &bytes.Buffer{}}
+	h.api = New(cfg, Deps{
+		Backend: h.b, Apps: store, Metrics: metrics.New(prometheus.NewRegistry()),
+		Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: func() time.Time { return testNow },
+	})
+	return h
+}
+
+// do sends a request signed with cred at ts.
+func (h *harness) do(method, path string, body []byte, cred signing.Credential, ts time.Time) *httptest.ResponseRecorder {
+	q := signing.SignRequest(cred, method, path, nil, body, ts)
+	req := httptest.NewRequest(method, path+"?"+q.Encode(), bytes.NewReader(body))
+	rec := httptest.NewRecorder()
+	h.api.ServeHTTP(rec, req)
+	return rec
+}
+
+// expectError checks the status and the JSON error body every refusal has.
+func expectError(t *testing.T, rec *httptest.ResponseRecorder, status int) {
+	t.Helper()
+	if rec.Code != status {
+		t.Errorf("status = %d, want %d (body %s)", rec.Code, status, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	var e struct {
+		Error string `json:"error"`
+		Code  int    `json:"code"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" || e.Code != status {
+		t.Errorf("body %q is not {\"error\":...,\"code\":%d}", rec.Body, status)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	h := newHarness(t, Config{MaxBodyBytes: 64 << 10})
+	ev := func(name, data string, channels ...string) []byte {
+		b, _ := json.Marshal(map[string]any{"name": name, "data": data, "channels": channels})
+		return b
+	}
+	many := make([]string, 101)
+	for i := range many {
+		many[i] = "c" + strings.Repeat("x", i%3)
+	}
+	for _, tc := range []struct {
+		name   string
+		method string
+		path   string
+		body   []byte
+		cred   signing.Credential
+		ts     time.Time
+		status int
+	}{
+		{"bad JSON", "POST", "/apps/1/events", []byte(`{"name":"e",`), cred1, testNow, 400},
+		{"JSON of the wrong type", "POST", "/apps/1/events", []byte(`{"name":1,"data":"x","channels":["c"]}`), cred1, testNow, 400},
+		{"body over MaxBodyBytes", "POST", "/apps/1/events", ev("e", strings.Repeat("d", 65<<10), "c"), cred1, testNow, 413},
+		{"data over the app limit", "POST", "/apps/1/events", ev("e", strings.Repeat("d", 10<<10+1), "c"), cred1, testNow, 413},
+		{"bad channel name", "POST", "/apps/1/events", ev("e", "x", "a b"), cred1, testNow, 400},
+		{"channel name too long", "POST", "/apps/1/events", ev("e", "x", strings.Repeat("c", 201)), cred1, testNow, 400},
+		{"user channel id too long", "POST", "/apps/1/events", ev("e", "x", "#server-to-user-"+strings.Repeat("u", 129)), cred1, testNow, 400},
+		{"event name too long", "POST", "/apps/1/events", ev(strings.Repeat("n", 201), "x", "c"), cred1, testNow, 400},
+		{"101 channels", "POST", "/apps/1/events", ev("e", "x", many...), cred1, testNow, 400},
+		{"11 batch events", "POST", "/apps/1/batch_events", []byte(`{"batch":[` + strings.Repeat(`{"name":"e","data":"x","channel":"c"},`, 10) +
+			`{"name":"e","data":"x","channel":"c"}]}`), cred1, testNow, 400},
+		{"wrong signature", "POST", "/apps/1/events", ev("e", "x", "c"), signing.Credential{Key: cred1.Key, Secret: "wrong"}, testNow, 401},
+		{"stale timestamp", "POST", "/apps/1/events", ev("e", "x", "c"), cred1, testNow.Add(-600 * time.Second), 401},
+		{"credentials of another app", "POST", "/apps/1/events", ev("e", "x", "c"), cred2, testNow, 401},
+		{"unknown app", "POST", "/apps/9/events", ev("e", "x", "c"), cred1, testNow, 404},
+		{"disabled app", "POST", "/apps/3/events", ev("e", "x", "c"), signing.Credential{Key: "key-3", Secret: "secret-3"}, testNow, 403},
+		{"wrong method", "GET", "/apps/1/events", nil, cred1, testNow, 405},
+		{"bad channel in path", "GET", "/apps/1/channels/a*b", nil, cred1, testNow, 400},
+		{"user id too long to sign in", "POST", "/apps/1/users/" + strings.Repeat("u", 129) + "/terminate_connections", []byte(`{}`), cred1, testNow, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			expectError(t, h.do(tc.method, tc.path, tc.body, tc.cred, tc.ts), tc.status)
+		})
+	}
+	if len(h.b.published) != 0 || len(h.b.terminated) != 0 {
+		t.Errorf("refused requests reached the backend: published %v, terminated %v", h.b.published, h.b.terminated)
+	}
+
+	// Controls: the same shapes, valid, succeed.
+	if rec := h.do("POST", "/apps/1/events", ev("e", "x", "#server-to-user-"+strings.Repeat("u", 128)), cred1, testNow); rec.Code != 200 {
+		t.Errorf("user channel with a 128-byte id: %d %s", rec.Code, rec.Body)
+	}
+	if rec := h.do("POST", "/apps/1/users/"+strings.Repeat("u", 128)+"/terminate_connections", []byte(`{}`), cred1, testNow); rec.Code != 200 {
+		t.Errorf("terminate a 128-byte id: %d %s", rec.Code, rec.Body)
+	}
+	if rec := h.do("POST", "/apps/1/events", ev("e", "x", "c"), cred1, testNow.Add(-599*time.Second)); rec.Code != 200 {
+		t.Errorf("timestamp 599 s old: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestRefusalLogsNoSignature: the 401 body echoes the signature the client
+// sent (hosted wording), the log must not carry it, nor any secret.
+func TestRefusalLogsNoSignature(t *testing.T) {
+	h := newHarness(t, Config{})
+	// A short string to sign, so that not even the log's truncation hides it.
+	q := signing.SignRequest(signing.Credential{Key: cred1.Key, Secret: "old-secret"}, "GET", "/apps/1/channels", nil, nil, testNow)
+	sig := q.Get("auth_signature")
+	req := httptest.NewRequest("GET", "/apps/1/channels?"+q.Encode(), nil)
+	rec := httptest.NewRecorder()
+	h.api.ServeHTTP(rec, req)
+	expectError(t, rec, http.StatusUnauthorized)
+	if !strings.Contains(rec.Body.String(), sig) {
+		t.Errorf("401 body does not echo the signature sent: %s", rec.Body)
+	}
+	logs := h.logs.String()
+	if !strings.Contains(logs, "Invalid signature") {
+		t.Errorf("refusal not logged with its reason: %s", logs)
+	}
+	for _, leak := range []string{sig[:12], cred1.Secret, "old-secret"} {
+		if strings.Contains(logs, leak) {
+			t.Errorf("log contains %q: %s", leak, logs)
+		}
+	}
+}
