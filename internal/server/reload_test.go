@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,5 +105,60 @@ func TestReloadAppsWithoutRestart(t *testing.T) {
 		t.Fatalf("kept app's connection: %v", err)
 	} else if string(msg) != `{"event":"pusher:pong","data":"{}"}` {
 		t.Fatalf("kept app's connection got %s", msg)
+	}
+}
+
+// lockedBuf is a log sink the server writes while the test reads it.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Webhooks start only when some app has endpoints at start-up; endpoints
+// added by a reload are not silently ignored: the reload says a restart is
+// needed.
+func TestReloadAddingWebhooksWarns(t *testing.T) {
+	a := config.App{ID: "a", Key: "key-a", Secret: "secret-a"}
+	start := appCfg(a)
+	start.DataDir = t.TempDir()
+	withHooks := a
+	withHooks.Webhooks = []config.Webhook{{URL: "http://127.0.0.1:9/hook", EventTypes: []string{"channel_occupied"}}}
+	next := appCfg(withHooks)
+	next.DataDir = start.DataDir
+
+	var logs lockedBuf
+	reload := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, start, Options{Stderr: &logs, Stdout: io.Discard, Reload: reload,
+			LoadConfig: func() (config.Config, error) { return next, nil },
+			OnListen:   func(net.Addr) { close(listening) }})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	<-listening
+	reload <- struct{}{}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "apps reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload logged:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "restart herald to deliver them") {
+		t.Fatalf("reload added webhook endpoints without a warning:\n%s", logs.String())
 	}
 }

@@ -228,7 +228,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 				case <-gctx.Done():
 					return nil
 				case <-opts.Reload:
-					reloadApps(opts.LoadConfig, store, h, log)
+					reloadApps(opts.LoadConfig, store, h, dispatcher != nil, log)
 				}
 			}
 		})
@@ -384,7 +384,10 @@ func onlyGenerated(list []config.App) bool {
 // reloadApps re-reads the config file's apps and swaps them in. A config
 // that does not load or validate changes nothing. Connections of apps that
 // were removed, disabled or given a new key are closed.
-func reloadApps(load func() (config.Config, error), store *apps.Reloadable, h *hub.Hub, log *slog.Logger) {
+// webhooksOn says whether the webhook dispatcher runs: it is started only
+// when some app had endpoints at start-up, so endpoints added by a reload
+// need a restart, which is logged rather than silently ignored.
+func reloadApps(load func() (config.Config, error), store *apps.Reloadable, h *hub.Hub, webhooksOn bool, log *slog.Logger) {
 	cfg, err := load()
 	if err != nil {
 		log.Error("config reload failed; keeping the running apps", "err", err)
@@ -402,6 +405,9 @@ func reloadApps(load func() (config.Config, error), store *apps.Reloadable, h *h
 		closed += applyAppChange(h, old, cur, "App was removed")
 	}
 	log.Info("apps reloaded", "apps", len(next.All()), "previous", len(prev.All()), "connections_closed", closed)
+	if !webhooksOn && anyWebhooks(store) {
+		log.Warn("webhook endpoints were added by this reload, but webhooks were off at start-up: restart herald to deliver them")
+	}
 }
 
 // applyAppChange brings old's live connections in line with cur (nil: the
