@@ -24,7 +24,9 @@ func leaveKeyOf(e hub.Event) leaveKey {
 
 // leaves holds delayed leave events: a min-heap by due time plus an index by
 // key. Cancelled entries stay in the heap and are skipped when they surface
-// (the index no longer points at their seq), which keeps cancel O(1).
+// (the index no longer points at their seq), which keeps cancel O(1); when
+// they outnumber the live ones, the heap is rebuilt without them, so fast
+// leave/rejoin flapping cannot grow it past about twice the pending leaves.
 type leaves struct {
 	h     leaveHeap
 	byKey map[leaveKey]uint64 // -> seq of the live entry
@@ -49,8 +51,28 @@ func (l *leaves) cancel(join hub.Event) (uint64, bool) {
 	seq, ok := l.byKey[k]
 	if ok {
 		delete(l.byKey, k)
+		if len(l.h) > 2*len(l.byKey)+compactSlack {
+			l.compact()
+		}
 	}
 	return seq, ok
+}
+
+// compactSlack keeps small heaps from being rebuilt over and over.
+const compactSlack = 64
+
+// compact drops cancelled entries from the heap (amortised O(1) per cancel:
+// it runs only after at least as many cancels as there are live entries).
+func (l *leaves) compact() {
+	live := l.h[:0]
+	for _, e := range l.h {
+		if l.byKey[leaveKeyOf(e.rec.ev)] == e.seq {
+			live = append(live, e)
+		}
+	}
+	clear(l.h[len(live):])
+	l.h = live
+	heap.Init(&l.h)
 }
 
 // pending reports whether a leave for e's key is waiting.

@@ -114,3 +114,30 @@ func TestCacheMissWindowExpires(t *testing.T) {
 		t.Errorf("stale entries kept: %d", len(c.seen))
 	}
 }
+
+// TestLeavesFlappingStaysBounded: leave/rejoin flapping on one channel
+// keeps the heap small (cancelled entries are compacted away), and the
+// live leave still comes out when due.
+func TestLeavesFlappingStaysBounded(t *testing.T) {
+	var l leaves
+	now := time.Now()
+	vacated := hub.Event{Kind: hub.ChannelVacated, AppID: "1", Channel: "flap"}
+	occupied := hub.Event{Kind: hub.ChannelOccupied, AppID: "1", Channel: "flap"}
+	for i := range 10_000 {
+		l.add(uint64(i+1), leaveRecord{due: now.Add(3 * time.Second), ev: vacated})
+		if _, ok := l.cancel(occupied); !ok {
+			t.Fatalf("flap %d: the rejoin found no pending leave", i)
+		}
+	}
+	if len(l.h) > 2*len(l.byKey)+compactSlack {
+		t.Fatalf("heap holds %d entries for %d pending leaves", len(l.h), len(l.byKey))
+	}
+	l.add(20_000, leaveRecord{due: now.Add(3 * time.Second), ev: vacated})
+	e, ok := l.popDue(now.Add(4 * time.Second))
+	if !ok || e.seq != 20_000 {
+		t.Fatalf("live leave: got %+v, %v", e, ok)
+	}
+	if _, ok := l.popDue(now.Add(4 * time.Second)); ok {
+		t.Fatal("a cancelled leave came out")
+	}
+}
