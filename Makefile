@@ -40,17 +40,21 @@ test-browser: deps
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
-# Runs every Fuzz* target for $(FUZZTIME) each (go test allows one -fuzz target per run).
+# Runs every Fuzz* target for $(FUZZTIME) each (go test allows one -fuzz target per run). A target
+# that finds something does not stop the others; the run fails at the end, naming them. A package
+# that does not compile fails the run too (its targets would otherwise be skipped silently).
 fuzz:
-	@found=0; \
+	@found=0; failed=""; \
 	for pkg in $$($(GO) list ./...); do \
-	  for fn in $$($(GO) test -list='^Fuzz' "$$pkg" 2>/dev/null | grep '^Fuzz' || true); do \
+	  list=$$($(GO) test -list='^Fuzz' "$$pkg") || { echo "fuzz: cannot list $$pkg"; exit 1; }; \
+	  for fn in $$(echo "$$list" | grep '^Fuzz' || true); do \
 	    found=1; \
 	    echo "== $$pkg $$fn ($(FUZZTIME))"; \
-	    $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) "$$pkg"; \
+	    $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) "$$pkg" || failed="$$failed $$pkg.$$fn"; \
 	  done; \
 	done; \
-	if [ $$found = 0 ]; then echo "no fuzz targets"; fi
+	if [ $$found = 0 ]; then echo "no fuzz targets"; fi; \
+	if [ -n "$$failed" ]; then echo "fuzz: found failures in:$$failed"; exit 1; fi
 
 clean:
 	rm -rf bin test/compat/artifacts test/browser/artifacts

@@ -29,7 +29,7 @@ const (
 // startHerald runs a real Herald on 127.0.0.1:0 and returns its address.
 func startHerald(t *testing.T) string {
 	t.Helper()
-	cfg := config.Config{Host: "127.0.0.1", Apps: []config.App{{ID: "1", Key: e2eKey, Secret: e2eSecret, EnableClientMessages: true}}}
+	cfg := config.Config{Host: "127.0.0.1", AdminListen: config.AdminListenOff, Apps: []config.App{{ID: "1", Key: e2eKey, Secret: e2eSecret, EnableClientMessages: true}}}
 	cfg.ApplyDefaults()
 	cfg.Port = 0
 	ctx, cancel := context.WithCancel(context.Background())

@@ -42,10 +42,11 @@ func pusherPath(key string) string { return "/app/" + key + pusherQuery }
 
 // testServer is one real Herald server running in-process.
 type testServer struct {
-	t    *testing.T
-	addr string
-	cfg  config.Config
-	http *http.Client
+	t     *testing.T
+	addr  string
+	admin string // the admin listener (metrics): 127.0.0.1:0 unless a test sets admin_listen
+	cfg   config.Config
+	http  *http.Client
 
 	cancel  context.CancelFunc
 	done    chan error // receives Run's result once
@@ -59,8 +60,9 @@ type testServer struct {
 func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
 	t.Helper()
 	cfg := config.Config{
-		Host: "127.0.0.1",
-		Apps: []config.App{{ID: appID, Key: appKey, Secret: appSecret}},
+		Host:        "127.0.0.1",
+		AdminListen: "127.0.0.1:0",
+		Apps:        []config.App{{ID: appID, Key: appKey, Secret: appSecret}},
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -73,6 +75,7 @@ func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	listening := make(chan string, 1)
+	adminAt := make(chan string, 1)
 	s := &testServer{
 		t:      t,
 		cfg:    cfg,
@@ -83,13 +86,18 @@ func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
 	}
 	go func() {
 		s.done <- server.Run(ctx, cfg, server.Options{
-			Version:  "test",
-			Stderr:   s.logs,
-			OnListen: func(a net.Addr) { listening <- a.String() },
+			Version:       "test",
+			Stderr:        s.logs,
+			OnListen:      func(a net.Addr) { listening <- a.String() },
+			OnAdminListen: func(a net.Addr) { adminAt <- a.String() },
 		})
 	}()
 	select {
 	case s.addr = <-listening:
+		select { // OnAdminListen runs before OnListen, or never
+		case s.admin = <-adminAt:
+		default:
+		}
 	case err := <-s.done:
 		cancel()
 		t.Fatalf("server.Run returned before listening: %v", err)
@@ -140,6 +148,9 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// String is everything kept (the last 256 KiB to 1 MiB).
+func (b *syncBuffer) String() string { return b.tail(1 << 20) }
 
 func (b *syncBuffer) tail(n int) string {
 	b.mu.Lock()
@@ -707,14 +718,29 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 	}
 }
 
+// metrics fetches /metrics from the admin listener.
+func (s *testServer) metrics() apiResponse {
+	s.t.Helper()
+	if s.admin == "" {
+		s.t.Fatal("this test server has no admin listener (admin_listen is off)")
+	}
+	resp, err := s.http.Get("http://" + s.admin + "/metrics")
+	if err != nil {
+		s.t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		s.t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	return apiResponse{status: resp.StatusCode, body: body}
+}
+
 // metricValue returns the value of the sample whose line starts with prefix
 // (name and labels) on /metrics, or -1 when there is none.
 func (s *testServer) metricValue(prefix string) float64 {
 	s.t.Helper()
-	r := s.do(http.MethodGet, "/metrics", nil)
-	if r.status != http.StatusOK {
-		s.t.Fatalf("GET /metrics: %d", r.status)
-	}
+	r := s.metrics()
 	for _, line := range strings.Split(string(r.body), "\n") {
 		if rest, ok := strings.CutPrefix(line, prefix+" "); ok {
 			var v float64

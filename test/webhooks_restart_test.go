@@ -156,6 +156,7 @@ func TestWebhookRestartGraceful(t *testing.T) {
 type heraldProc struct {
 	cmd    *exec.Cmd
 	addr   string
+	admin  string // admin listener (metrics)
 	exited chan struct{}
 	logs   *syncBuffer
 }
@@ -187,9 +188,10 @@ func childEnv() []string {
 // until /ready answers 200.
 func startHerald(t *testing.T, bin, cfgPath string) *heraldProc {
 	t.Helper()
-	port := freePort(t)
-	p := &heraldProc{addr: "127.0.0.1:" + strconv.Itoa(port), exited: make(chan struct{}), logs: &syncBuffer{}}
-	p.cmd = exec.Command(bin, "serve", "--config", cfgPath, "--port", strconv.Itoa(port))
+	port, adminPort := freePort(t), freePort(t)
+	p := &heraldProc{addr: "127.0.0.1:" + strconv.Itoa(port), admin: "127.0.0.1:" + strconv.Itoa(adminPort),
+		exited: make(chan struct{}), logs: &syncBuffer{}}
+	p.cmd = exec.Command(bin, "serve", "--config", cfgPath, "--port", strconv.Itoa(port), "--admin-listen", p.admin)
 	p.cmd.Env = childEnv()
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -240,7 +242,7 @@ func (p *heraldProc) kill() {
 // server is a testServer view of the child so the WebSocket and API
 // helpers work against it.
 func (p *heraldProc) server(t *testing.T) *testServer {
-	return &testServer{t: t, addr: p.addr, http: &http.Client{Timeout: readTimeout}, logs: p.logs}
+	return &testServer{t: t, addr: p.addr, admin: p.admin, http: &http.Client{Timeout: readTimeout}, logs: p.logs}
 }
 
 func TestWebhookRestartHardKill(t *testing.T) {
@@ -355,7 +357,7 @@ func TestWebhookDataDirInUse(t *testing.T) {
 	hook := config.Webhook{URL: r.URL(), EventTypes: []string{"client_event"}}
 	whServerIn(t, dir, nil, hook)
 
-	cfg := config.Config{Host: "127.0.0.1", DataDir: dir,
+	cfg := config.Config{Host: "127.0.0.1", DataDir: dir, AdminListen: config.AdminListenOff,
 		Apps: []config.App{{ID: appID, Key: appKey, Secret: appSecret, Webhooks: []config.Webhook{hook}}}}
 	cfg.ApplyDefaults()
 	cfg.Port = 0

@@ -40,6 +40,9 @@ func heraldConfigYAML(port int, dataDir string) string {
 	return fmt.Sprintf(`host: 127.0.0.1
 port: %d
 data_dir: %q
+admin_listen: "off"
+metrics:
+  public_token: %q
 activity_timeout: 600
 log:
   level: warn
@@ -56,7 +59,7 @@ limits:
   max_request_body_kb: %d
   max_user_info_kb: %d
   max_user_id_len: %d
-`, port, dataDir, heraldAppID, heraldAppKey, heraldAppSecret,
+`, port, dataDir, metricsToken, heraldAppID, heraldAppKey, heraldAppSecret,
 		config.DefaultMaxFrameKB, config.DefaultMaxChannelNameLen, config.DefaultMaxEventNameLen,
 		config.DefaultWriteBufferKB, config.DefaultClientEventsPerSec, config.DefaultMaxRequestBodyKB,
 		config.DefaultMaxUserInfoKB, config.DefaultMaxUserIDLen)
@@ -90,9 +93,18 @@ var promNames = []string{
 	"go_goroutines", "herald_connections", "herald_channels",
 }
 
+// metricsToken opens /metrics on the public port (metrics.public_token),
+// so both herald variants are scraped at the address they serve.
+const metricsToken = "wsidle-bench-metrics-token"
+
 func scrapeMetrics(base string) (promSample, error) {
 	var s promSample
-	resp, err := scrapeClient.Get(base + "/metrics")
+	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return s, err
+	}
+	req.Header.Set("Authorization", "Bearer "+metricsToken)
+	resp, err := scrapeClient.Do(req)
 	if err != nil {
 		return s, err
 	}

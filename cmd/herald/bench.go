@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -76,6 +77,7 @@ func runBench(ctx context.Context, d deps, f *benchFlags, title string, fn func(
 			Key: f.key, Secret: f.secret, SpreadSource: f.spreadSource},
 		Duration: f.duration, ServerPID: f.serverPID, Pollers: f.pollers, DialConcurrency: f.dialConc,
 		ProgressEvery: f.progress,
+		Logger:        slog.New(slog.NewTextHandler(d.stderr, nil)).With("component", "bench"),
 	}
 	if f.progress > 0 {
 		c.Progress = d.stderr

@@ -20,7 +20,7 @@ import (
 // benchServer runs a real Herald in-process and returns its port.
 func benchServer(t *testing.T) int {
 	t.Helper()
-	cfg := config.Config{Host: "127.0.0.1", DataDir: t.TempDir(), Log: config.LogConfig{Level: "warn"},
+	cfg := config.Config{Host: "127.0.0.1", DataDir: t.TempDir(), Log: config.LogConfig{Level: "warn"}, AdminListen: config.AdminListenOff,
 		Apps: []config.App{{ID: "7", Key: "bk", Secret: "bs"}}}
 	cfg.ApplyDefaults()
 	cfg.Port = 0
@@ -67,7 +67,7 @@ func TestBenchScenariosCLI(t *testing.T) {
 				t.Errorf("ok %v errors %v", m["ok"], m["errors"])
 			}
 		}},
-		{[]string{"fanout", "--subscribers", "100", "--channels", "2", "--rate", "10,50", "--max-p99", "10s"}, func(t *testing.T, m map[string]any) {
+		{[]string{"fanout", "--subscribers", "100", "--channels", "2", "--rate", "10,50", "--max-p99", "10s", "--keep-going"}, func(t *testing.T, m map[string]any) {
 			steps := m["steps"].([]any)
 			if len(steps) != 2 {
 				t.Fatalf("%d steps", len(steps))

@@ -91,7 +91,7 @@ HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET override them.`,
 	fl.IntVar(&f.port, "port", 0, fmt.Sprintf("listen port (env HERALD_PORT; default %d)", config.DefaultPort))
 	fl.StringVar(&f.dataDir, "data-dir", "", "data directory (env HERALD_DATA_DIR; default "+config.DefaultDataDir+")")
 	fl.StringVar(&f.pathPrefix, "path-prefix", "", "prefix for every route (env HERALD_PATH_PREFIX)")
-	fl.StringVar(&f.adminListen, "admin-listen", "", "host:port of an operators' listener serving pprof, /metrics and /ready; keep it private (env HERALD_ADMIN_LISTEN; default off)")
+	fl.StringVar(&f.adminListen, "admin-listen", "", "host:port of the operators' listener serving /metrics, /ready and pprof; keep it private, \"off\" turns it off (env HERALD_ADMIN_LISTEN; default 127.0.0.1:9601)")
 	fl.StringVar(&f.logFormat, "log-format", "", "text or json (env HERALD_LOG_FORMAT; default text)")
 	fl.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (env HERALD_LOG_LEVEL; default info)")
 	fl.StringVar(&f.tlsCert, "tls-cert-file", "", "TLS certificate, PEM (env HERALD_TLS_CERT_FILE)")

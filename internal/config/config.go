@@ -25,9 +25,14 @@ type Config struct {
 	PathPrefix string `yaml:"path_prefix"`
 
 	// AdminListen is the host:port of a second, plain-HTTP listener for
-	// operators: pprof profiles, /metrics and /ready. Default "" (off). Bind
-	// it to a private address: pprof exposes the process's internals.
+	// operators: /metrics, /ready and pprof profiles. Default
+	// 127.0.0.1:9601 (when that address is taken, the server starts
+	// without it and says so); "off" turns it off. Bind it to a private
+	// address: pprof exposes the process's internals.
 	AdminListen string `yaml:"admin_listen"`
+	// AdminListenDefaulted is set by ApplyDefaults when AdminListen is the
+	// default rather than configured: failing to bind it is then a warning.
+	AdminListenDefaulted bool `yaml:"-"`
 
 	Log      LogConfig      `yaml:"log"`
 	TLS      TLSConfig      `yaml:"tls"`
@@ -77,10 +82,17 @@ type TLSConfig struct {
 // Enabled reports whether TLS is configured.
 func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
-// MetricsConfig controls the Prometheus endpoint.
+// MetricsConfig controls the Prometheus endpoint. /metrics is served on
+// the admin listener; on the public port only with a bearer token, since
+// it shows every app's counters.
 type MetricsConfig struct {
-	// Enabled serves Prometheus metrics at /metrics. Default true.
+	// Enabled allows /metrics on the public port (with PublicToken).
+	// Default true. The admin listener always serves /metrics.
 	Enabled *bool `yaml:"enabled"`
+	// PublicToken, when set, also serves /metrics on the public port to
+	// requests with "Authorization: Bearer <token>" (others get 401).
+	// Default "" (not on the public port). Env HERALD_METRICS_PUBLIC_TOKEN.
+	PublicToken string `yaml:"public_token"`
 }
 
 // LimitsConfig holds server-wide bounds; each has a documented default.
@@ -94,6 +106,16 @@ type LimitsConfig struct {
 	MaxUserInfoKB      int `yaml:"max_user_info_kb"`      // default 1: presence channel_data size
 	MaxUserIDLen       int `yaml:"max_user_id_len"`       // default 128
 	MaxWatchlistSize   int `yaml:"max_watchlist_size"`    // default 100: ids kept from a sign-in's watchlist
+	// MaxConnections bounds this node's WebSocket connections; more are
+	// refused with 4100. Default 0: derived from the open-files limit,
+	// minus a reserve for the API, admin listener, webhooks and store (a
+	// larger value is lowered to that, with a warning).
+	MaxConnections int `yaml:"max_connections"`
+	// MaxMemoryMB is the memory this node may use: near it, new
+	// connections get 4100 and API publishes 503 until use falls back.
+	// Default 0: GOMEMLIMIT when set, else the container's (cgroup) memory
+	// limit, else none.
+	MaxMemoryMB int `yaml:"max_memory_mb"`
 }
 
 // App is one tenant. ID, Key and Secret are required and ID and Key are unique

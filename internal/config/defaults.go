@@ -14,6 +14,9 @@ const (
 	DefaultSigninTimeout   = Duration(30 * time.Second)
 	DefaultLogFormat       = "text"
 	DefaultLogLevel        = "info"
+	DefaultAdminListen     = "127.0.0.1:9601"
+	// AdminListenOff as admin_listen turns the admin listener off.
+	AdminListenOff = "off"
 
 	DefaultMaxFrameKB         = 100
 	DefaultMaxChannelNameLen  = 200
@@ -44,6 +47,9 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&c.SigninTimeout, DefaultSigninTimeout)
 	setDefault(&c.Log.Format, DefaultLogFormat)
 	setDefault(&c.Log.Level, DefaultLogLevel)
+	if c.AdminListen == "" {
+		c.AdminListen, c.AdminListenDefaulted = DefaultAdminListen, true
+	}
 	if c.Metrics.Enabled == nil {
 		c.Metrics.Enabled = ptr(true)
 	}

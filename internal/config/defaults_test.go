@@ -12,6 +12,7 @@ func TestApplyDefaults(t *testing.T) {
 	yes := true
 	want := Config{
 		Host: "0.0.0.0", Port: 6001, DataDir: "./herald-data",
+		AdminListen: "127.0.0.1:9601", AdminListenDefaulted: true,
 		Log:             LogConfig{Format: "text", Level: "info"},
 		Metrics:         MetricsConfig{Enabled: &yes},
 		ActivityTimeout: 120,

@@ -30,6 +30,7 @@ const (
 	EnvPongTimeout     = "HERALD_PONG_TIMEOUT"     // "30s" or seconds
 	EnvShutdownTimeout = "HERALD_SHUTDOWN_TIMEOUT" // "10s" or seconds
 	EnvMetricsEnabled  = "HERALD_METRICS_ENABLED"  // true/false
+	EnvMetricsToken    = "HERALD_METRICS_PUBLIC_TOKEN"
 
 	// Read by EnsureDefaultApp, not by Load.
 	EnvAppID     = "HERALD_APP_ID"
@@ -193,6 +194,7 @@ func applyEnv(cfg *Config, env LookupFunc) []error {
 	integer(EnvActivityTimeout, &cfg.ActivityTimeout)
 	duration(EnvPongTimeout, &cfg.PongTimeout)
 	duration(EnvShutdownTimeout, &cfg.ShutdownTimeout)
+	str(EnvMetricsToken, &cfg.Metrics.PublicToken)
 	if v, ok := lookup(env, EnvMetricsEnabled); ok {
 		b, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {

@@ -54,8 +54,11 @@ func (c *Config) Validate() error {
 			v.add("path_prefix", "must not contain '?', '#' or white space")
 		}
 	}
-	if a := c.AdminListen; a != "" {
+	if a := c.AdminListen; a != "" && a != AdminListenOff {
 		v.hostPort("admin_listen", a)
+	}
+	if t := c.Metrics.PublicToken; t != "" && (len(t) < 16 || strings.ContainsAny(t, " \t\r\n")) {
+		v.add("metrics.public_token", "must be at least 16 characters without white space")
 	}
 	if f := c.Log.Format; f != "" && !slices.Contains(logFormats, f) {
 		v.add("log.format", "%q is not one of %s", f, strings.Join(logFormats, ", "))
@@ -81,6 +84,8 @@ func (c *Config) Validate() error {
 	v.nonNegative("limits.max_user_info_kb", l.MaxUserInfoKB)
 	v.nonNegative("limits.max_user_id_len", l.MaxUserIDLen)
 	v.nonNegative("limits.max_watchlist_size", l.MaxWatchlistSize)
+	v.nonNegative("limits.max_connections", l.MaxConnections)
+	v.nonNegative("limits.max_memory_mb", l.MaxMemoryMB)
 	v.webhooks(c.Webhooks)
 
 	ids := map[string]int{}

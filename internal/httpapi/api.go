@@ -4,16 +4,20 @@
 package httpapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/signing"
 )
@@ -26,6 +30,12 @@ type Backend interface {
 	PresenceUsers(appID, name string) []string
 	Cached(appID, name string) (hub.CacheEntry, bool)
 	TerminateUser(appID, userID string) int
+}
+
+// Admitter says whether the node takes a new publish now (memory); the
+// admission gate implements it.
+type Admitter interface {
+	Publish() (ok bool, reason string)
 }
 
 // Config bounds the API. Zero values mean the documented default.
@@ -65,6 +75,12 @@ type Deps struct {
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
 	Now     func() time.Time // default time.Now
+	// Admit refuses publishes with 503 while the node is near its memory
+	// limit; nil admits all.
+	Admit Admitter
+	// Throttle bounds the log lines clients can cause (per remote address
+	// and app); nil writes them all.
+	Throttle *logthrottle.Throttle
 }
 
 // API is an http.Handler for /apps/...
@@ -77,6 +93,9 @@ type API struct {
 	now  func() time.Time
 	mux  *http.ServeMux
 
+	admit    Admitter
+	throttle *logthrottle.Throttle
+
 	limiters rateLimiters
 }
 
@@ -87,9 +106,9 @@ func New(cfg Config, deps Deps) *API {
 		deps.Now = time.Now
 	}
 	a := &API{cfg: cfg, b: deps.Backend, apps: deps.Apps, log: deps.Logger.With("component", "httpapi"),
-		m: deps.Metrics, now: deps.Now, mux: http.NewServeMux()}
-	a.handle(http.MethodPost, "/apps/{app_id}/events", "events", a.events)
-	a.handle(http.MethodPost, "/apps/{app_id}/batch_events", "batch_events", a.batchEvents)
+		m: deps.Metrics, now: deps.Now, mux: http.NewServeMux(), admit: deps.Admit, throttle: deps.Throttle}
+	a.handle(http.MethodPost, "/apps/{app_id}/events", "events", a.admitted(a.events))
+	a.handle(http.MethodPost, "/apps/{app_id}/batch_events", "batch_events", a.admitted(a.batchEvents))
 	a.handle(http.MethodGet, "/apps/{app_id}/channels", "channels", a.channels)
 	a.handle(http.MethodGet, "/apps/{app_id}/channels/{channel_name}", "channel", a.channel)
 	a.handle(http.MethodGet, "/apps/{app_id}/channels/{channel_name}/users", "users", a.users)
@@ -102,11 +121,26 @@ func New(cfg Config, deps Deps) *API {
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
+// admitted refuses a publish with 503 while the node is near its memory
+// limit (after authentication: a bad signature is still a 401). The SDKs
+// surface the status; the sender retries later.
+func (a *API) admitted(h handlerFunc) handlerFunc {
+	return func(r *request) (any, *apiError) {
+		if a.admit != nil {
+			if ok, _ := a.admit.Publish(); !ok {
+				return nil, errorf(http.StatusServiceUnavailable, "Server is low on memory; retry later")
+			}
+		}
+		return h(r)
+	}
+}
+
 // request is an authenticated API call.
 type request struct {
 	*http.Request
-	app  *apps.App
-	body []byte
+	app   *apps.App
+	body  []byte
+	query url.Values // the query as it was signed (signing.ParseQuery)
 }
 
 // apiError is a refusal with its HTTP status.
@@ -160,7 +194,15 @@ func (a *API) handle(method, pattern, name string, h handlerFunc) {
 		if aerr.logMsg != "" {
 			reason = aerr.logMsg
 		}
-		a.log.Warn("api request rejected", "endpoint", name, "status", aerr.status, "app_id", r.PathValue("app_id"),
+		appID := ""
+		if req != nil {
+			appID = req.app.ID // known apps only: invented ids share one log budget
+		}
+		if aerr.status == http.StatusServiceUnavailable || aerr.status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", cmp.Or(w.Header().Get("Retry-After"), "1"))
+		}
+		a.throttle.Log(a.log, slog.LevelWarn, remoteHost(r.RemoteAddr), appID, "api request rejected",
+			"endpoint", name, "status", aerr.status, "app_id", truncate(r.PathValue("app_id"), 64),
 			"app_key", appKey, "reason", truncate(reason, 200), "remote", r.RemoteAddr)
 		writeError(w, aerr.status, aerr.msg)
 	})
@@ -196,7 +238,8 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*request, *a
 		gen := 0
 		if used.Secret != app.Secret {
 			gen = 1
-			a.log.Info("api request signed with a previous secret", "app_key", app.Key, "remote", r.RemoteAddr)
+			a.throttle.Log(a.log, slog.LevelInfo, remoteHost(r.RemoteAddr), app.ID, "api request signed with a previous secret",
+				"app_key", app.Key, "remote", r.RemoteAddr)
 		}
 		a.m.SecretUses.WithLabelValues(app.ID, "api", apps.SecretGeneration(gen)).Inc()
 	}
@@ -211,7 +254,8 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*request, *a
 	if !app.Enabled {
 		return &request{Request: r, app: app}, errorf(http.StatusForbidden, "App is disabled")
 	}
-	return &request{Request: r, app: app, body: body}, nil
+	query, _ := signing.ParseQuery(r.URL.RawQuery) // it parsed when the signature was checked
+	return &request{Request: r, app: app, body: body, query: query}, nil
 }
 
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *apiError) {
@@ -251,6 +295,14 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// remoteHost is addr without its port: the log budget is per client address.
+func remoteHost(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 func truncate(s string, n int) string {

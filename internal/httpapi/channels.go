@@ -9,7 +9,7 @@ import (
 )
 
 func (a *API) channels(r *request) (any, *apiError) {
-	q := r.URL.Query()
+	q := r.query
 	prefix := q.Get("filter_by_prefix")
 	in := parseInfo(q.Get("info"))
 	if in.userCount && !strings.HasPrefix(prefix, "presence-") {
@@ -46,7 +46,7 @@ func (a *API) channel(r *request) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	in := parseInfo(r.URL.Query().Get("info"))
+	in := parseInfo(r.query.Get("info"))
 	class := protocol.Classify(name)
 	if in.userCount && class.Type != protocol.Presence {
 		return nil, errorf(http.StatusBadRequest, "user_count may only be requested for presence channels")

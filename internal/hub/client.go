@@ -2,6 +2,7 @@ package hub
 
 import (
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -106,12 +107,15 @@ func (c *Client) deliver(frame []byte, queue bool) bool {
 // bound, and closes it with 4100. The transport calls it when it finds that
 // out while writing; Send calls it when the Sink refuses a frame.
 func (c *Client) SlowConsumer(err error) {
-	if c.closed.Load() {
+	// The publisher and the transport's writer can both find it out at
+	// once: only the one that closes the connection counts it.
+	if !c.closed.CompareAndSwap(false, true) {
 		return
 	}
 	c.hub.m.SlowConsumers.WithLabelValues(c.curApp().ID).Inc()
-	c.hub.log.Warn("closing slow consumer", "app_key", c.curApp().Key, "socket_id", c.socketID, "remote", c.remote, "err", err)
-	c.Close(4100, "Slow consumer: write buffer full")
+	c.hub.throttle.Log(c.hub.log, slog.LevelWarn, c.socketID, c.curApp().ID, "closing slow consumer",
+		"app_key", c.curApp().Key, "socket_id", c.socketID, "remote", c.remote, "err", err)
+	c.sink.Close(4100, "Slow consumer: write buffer full")
 }
 
 // Close closes the connection once with code and reason; the transport's

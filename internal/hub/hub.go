@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/protocol"
 )
@@ -84,16 +85,19 @@ type Deps struct {
 	Now     func() time.Time // default time.Now
 	// Observer receives channel and presence events (webhooks); nil = none.
 	Observer Observer
+	// Throttle bounds the log lines clients can cause; nil writes them all.
+	Throttle *logthrottle.Throttle
 }
 
 // Hub is safe for concurrent use.
 type Hub struct {
-	cfg  Config
-	log  *slog.Logger
-	m    *metrics.Metrics
-	now  func() time.Time
-	obs  Observer
-	seed maphash.Seed
+	cfg      Config
+	log      *slog.Logger
+	throttle *logthrottle.Throttle
+	m        *metrics.Metrics
+	now      func() time.Time
+	obs      Observer
+	seed     maphash.Seed
 
 	shards [numShards]shard
 
@@ -113,14 +117,15 @@ func New(cfg Config, deps Deps) *Hub {
 		deps.Now = time.Now
 	}
 	h := &Hub{
-		cfg:     cfg,
-		log:     deps.Logger.With("component", "hub"),
-		m:       deps.Metrics,
-		now:     deps.Now,
-		obs:     deps.Observer,
-		seed:    maphash.MakeSeed(),
-		clients: make(map[string]*Client),
-		perApp:  make(map[string]int),
+		cfg:      cfg,
+		log:      deps.Logger.With("component", "hub"),
+		throttle: deps.Throttle,
+		m:        deps.Metrics,
+		now:      deps.Now,
+		obs:      deps.Observer,
+		seed:     maphash.MakeSeed(),
+		clients:  make(map[string]*Client),
+		perApp:   make(map[string]int),
 	}
 	h.users.conns = make(map[chanKey]map[*Client]struct{})
 	h.users.watchers = make(map[chanKey]map[*Client]struct{})

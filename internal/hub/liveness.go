@@ -1,6 +1,10 @@
 package hub
 
-import "github.com/heraldhq/herald/internal/protocol"
+import (
+	"log/slog"
+
+	"github.com/heraldhq/herald/internal/protocol"
+)
 
 var pingFrame = protocol.Ping()
 
@@ -40,8 +44,8 @@ func (h *Hub) sweep() {
 	}
 	for _, c := range unauthorized {
 		h.m.AuthFailures.WithLabelValues(c.curApp().ID, "signin_timeout").Inc()
-		h.log.Warn("closing connection that did not sign in", "app_key", c.curApp().Key, "socket_id", c.socketID,
-			"reason", "require_signin timeout", "remote", c.remote)
+		h.throttle.Log(h.log, slog.LevelWarn, c.socketID, c.curApp().ID, "closing connection that did not sign in",
+			"app_key", c.curApp().Key, "socket_id", c.socketID, "reason", "require_signin timeout", "remote", c.remote)
 		msg := "Connection not authorized within " + h.cfg.SigninTimeout.String() + ": sign in first"
 		c.Send(protocol.ErrorFrame(protocol.CodeUnauthorized, msg))
 		c.Close(protocol.CodeUnauthorized, msg)

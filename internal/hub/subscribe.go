@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sort"
 
 	"github.com/heraldhq/herald/internal/apps"
@@ -258,7 +259,8 @@ func (h *Hub) verify(c *Client, kind string, check func(secret string) bool) boo
 		if check(secret) {
 			h.m.SecretUses.WithLabelValues(c.curApp().ID, kind, apps.SecretGeneration(i)).Inc()
 			if i > 0 {
-				h.log.Info("signature made with a previous secret", "app_key", c.curApp().Key, "socket_id", c.socketID, "kind", kind)
+				h.throttle.Log(h.log, slog.LevelInfo, c.socketID, c.curApp().ID, "signature made with a previous secret",
+					"app_key", c.curApp().Key, "socket_id", c.socketID, "kind", kind)
 			}
 			return true
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"strings"
@@ -26,6 +27,9 @@ type Common struct {
 	// Progress receives a progress line every ProgressEvery (nil = none).
 	Progress      io.Writer
 	ProgressEvery time.Duration
+	// Logger receives warnings, such as an nbio engine that did not stop
+	// (nil = discarded).
+	Logger *slog.Logger
 }
 
 func (c *Common) defaults() {

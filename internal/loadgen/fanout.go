@@ -383,7 +383,7 @@ func Fanout(ctx context.Context, o FanoutOptions) (*FanoutResult, error) {
 		Size: o.Size, Batch: o.Batch, Publishers: o.Publishers, Via: o.Via}
 	h := &fanoutHandler{}
 	h.hist.Store(&Hist{})
-	pool, err := NewPool(o.Target, h, o.Pollers)
+	pool, err := NewPool(o.Target, h, o.Pollers, o.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -560,7 +560,7 @@ func runFanoutStep(ctx context.Context, o FanoutOptions, rate float64, pool *Poo
 // client must before it may send client events there.
 func openClientPublishers(ctx context.Context, o FanoutOptions, channels []string) ([]*Conn, *Pool, error) {
 	n := min(o.Publishers, len(channels))
-	pool, err := NewPool(o.Target, nil, 1)
+	pool, err := NewPool(o.Target, nil, 1, o.Logger)
 	if err != nil {
 		return nil, nil, err
 	}

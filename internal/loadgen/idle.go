@@ -89,7 +89,7 @@ func Idle(ctx context.Context, o IdleOptions) (*IdleResult, error) {
 	if b, ok := srv.read(); ok {
 		r.ServerRSSBaseBytes = b.RSS
 	}
-	pool, err := NewPool(o.Target, nil, o.Pollers)
+	pool, err := NewPool(o.Target, nil, o.Pollers, o.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -19,10 +19,11 @@ import (
 func startHerald(t *testing.T) loadgen.Target {
 	t.Helper()
 	cfg := config.Config{
-		Host:    "127.0.0.1",
-		DataDir: t.TempDir(),
-		Log:     config.LogConfig{Level: "warn"},
-		Apps:    []config.App{{ID: "1", Key: "app-key", Secret: "app-secret", EnableClientMessages: true}},
+		Host:        "127.0.0.1",
+		AdminListen: config.AdminListenOff,
+		DataDir:     t.TempDir(),
+		Log:         config.LogConfig{Level: "warn"},
+		Apps:        []config.App{{ID: "1", Key: "app-key", Secret: "app-secret", EnableClientMessages: true}},
 	}
 	cfg.ApplyDefaults()
 	cfg.Port = 0
@@ -143,9 +144,12 @@ func TestFanoutClientEvents(t *testing.T) {
 	if r.Via != "client" || len(r.Steps) != 2 {
 		t.Fatalf("via %q, %d steps", r.Via, len(r.Steps))
 	}
-	ok := r.Steps[0] // 4 events/s per publishing connection: within the limit
+	// 4 events/s per publishing connection: within the limit. Whether the
+	// publisher kept its rate depends on the machine's load (the verdict's
+	// rate check), so only what the server did is asserted here.
+	ok := r.Steps[0]
 	if ok.Published == 0 || ok.PublishErrors != 0 || ok.Lost != 0 || ok.Duplicates != 0 || ok.Misrouted != 0 ||
-		ok.Expected != ok.Published*10 || ok.Delivered != ok.Expected || !ok.OK {
+		ok.Expected != ok.Published*10 || ok.Delivered != ok.Expected {
 		t.Fatalf("step within the limit: %+v", ok)
 	}
 	over := r.Steps[1] // 25 events/s per connection: some refused with pusher:error 4301

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -90,11 +91,13 @@ type Conn struct {
 
 // Pool owns an nbio engine and the connections it reads.
 type Pool struct {
-	T       Target
-	eng     *nbio.Engine
-	h       Handler
-	nextID  atomic.Int64
-	closing atomic.Bool
+	T         Target
+	eng       *nbio.Engine
+	h         Handler
+	log       *slog.Logger
+	nextID    atomic.Int64
+	closing   atomic.Bool
+	closeOnce sync.Once
 
 	mu    sync.Mutex
 	conns []*Conn
@@ -107,12 +110,16 @@ type Pool struct {
 	firstErr     atomic.Pointer[string]
 }
 
-// NewPool starts an nbio engine with pollers goroutines (0 = 2).
-func NewPool(t Target, h Handler, pollers int) (*Pool, error) {
+// NewPool starts an nbio engine with pollers goroutines (0 = 2) and returns
+// once every poller is running. log receives warnings (nil = discarded).
+func NewPool(t Target, h Handler, pollers int, log *slog.Logger) (*Pool, error) {
 	if pollers <= 0 {
 		pollers = 2
 	}
-	p := &Pool{T: t, h: h}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Pool{T: t, h: h, log: log}
 	p.eng = nbio.NewEngine(nbio.Config{
 		Name:           "herald-bench",
 		NPoller:        pollers,
@@ -136,7 +143,19 @@ func NewPool(t Target, h Handler, pollers int) (*Pool, error) {
 	if err := p.eng.Start(); err != nil {
 		return nil, err
 	}
+	// Stop must not run before every poller is in its loop (see engine.go).
+	if err := awaitPollers(p.eng, pollers, pollerStartTimeout); err != nil {
+		p.stopEngine()
+		return nil, err
+	}
 	return p, nil
+}
+
+// stopEngine stops the nbio engine, giving up after engineStopTimeout.
+func (p *Pool) stopEngine() {
+	if err := stopWithin(p.eng.Stop, engineStopTimeout); err != nil {
+		p.log.Warn("leaving the nbio poller goroutines running", "err", err)
+	}
 }
 
 func (p *Pool) noteErr(s string) {
@@ -168,13 +187,16 @@ func (p *Pool) Len() int {
 	return len(p.conns)
 }
 
-// Close closes every connection and stops the engine.
+// Close closes every connection and stops the engine; later calls do
+// nothing (a second nbio Engine.Stop would panic).
 func (p *Pool) Close() {
-	p.closing.Store(true)
-	for _, c := range p.Conns() {
-		c.Close()
-	}
-	p.eng.Stop()
+	p.closeOnce.Do(func() {
+		p.closing.Store(true)
+		for _, c := range p.Conns() {
+			c.Close()
+		}
+		p.stopEngine()
+	})
 }
 
 // Handshake dials the server, upgrades to WebSocket and reads
@@ -390,6 +412,9 @@ const maxMessage = 16 << 20
 func (p *Pool) onData(nc *nbio.Conn, data []byte) {
 	c, ok := nc.Session().(*Conn)
 	if !ok {
+		if pr, ok := nc.Session().(pollerProbe); ok {
+			pr.seen()
+		}
 		return
 	}
 	if len(c.buf) > 0 {

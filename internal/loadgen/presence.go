@@ -159,7 +159,7 @@ func Presence(ctx context.Context, o PresenceOptions) (*PresenceResult, error) {
 	}
 	r := &PresenceResult{Env: newEnv("presence", o.Common), Channels: o.Channels, Watchers: o.Watchers, Churners: o.Churners, RateTarget: o.Rate}
 	h := &presenceHandler{recs: map[string]*memberRec{}}
-	pool, err := NewPool(o.Target, h, o.Pollers)
+	pool, err := NewPool(o.Target, h, o.Pollers, o.Logger)
 	if err != nil {
 		return nil, err
 	}

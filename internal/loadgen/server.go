@@ -31,6 +31,7 @@ func ServerConfigYAML(port int, dataDir string, t Target) string {
 	return fmt.Sprintf(`host: 127.0.0.1
 port: %d
 data_dir: %q
+admin_listen: "off"
 log:
   level: warn
 apps:

@@ -19,6 +19,7 @@ type Metrics struct {
 	ClientEventsRejected *prometheus.CounterVec
 	AuthFailures         *prometheus.CounterVec
 	ProtocolErrors       *prometheus.CounterVec
+	WSProtocolFailures   *prometheus.CounterVec
 	APIRequests          *prometheus.CounterVec
 	APIEventsPublished   *prometheus.CounterVec
 	SecretUses           *prometheus.CounterVec
@@ -41,7 +42,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		ClientEventsRejected: counter(reg, "herald_client_events_rejected_total", "Client events refused, by reason.", app, "reason"),
 		AuthFailures:         counter(reg, "herald_auth_failures_total", "Failed authorizations, by kind.", app, "kind"),
 		ProtocolErrors:       counter(reg, "herald_protocol_errors_total", "Malformed or refused client frames.", app),
-		APIRequests:          counter(reg, "herald_api_requests_total", "HTTP API requests, by endpoint and status.", "endpoint", "status"),
+		WSProtocolFailures: counter(reg, "herald_ws_protocol_failures_total",
+			"Connections failed for breaking the WebSocket protocol, by close code (1002, 1007, 1009).", "code"),
+		APIRequests: counter(reg, "herald_api_requests_total", "HTTP API requests, by endpoint and status.", "endpoint", "status"),
 		APIEventsPublished: counter(reg, "herald_api_events_published_total",
 			"Events published through the HTTP API (one per channel).", app),
 		SecretUses: counter(reg, "herald_secret_verifications_total",

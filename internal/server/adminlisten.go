@@ -10,6 +10,8 @@ import (
 	"net/http/pprof" // its init also registers on http.DefaultServeMux, which Herald never serves
 	"sync/atomic"
 	"time"
+
+	"github.com/heraldhq/herald/internal/config"
 )
 
 // adminListener is the optional operators' listener (config admin_listen):
@@ -26,14 +28,25 @@ type adminListener struct {
 }
 
 // listenAdmin binds addr and prepares the server; it returns nil, nil when
-// addr is empty. Serving starts with Serve.
-func listenAdmin(addr string, handler http.Handler, log *slog.Logger) (*adminListener, error) {
-	if addr == "" {
+// addr is empty or "off". When the address is the default one (optional)
+// and cannot be bound, the server starts without it and a warning says
+// why; a configured address that cannot be bound is an error. Serving
+// starts with Serve.
+func listenAdmin(addr string, optional bool, handler http.Handler, log *slog.Logger, wrap func(net.Listener) net.Listener) (*adminListener, error) {
+	if addr == "" || addr == config.AdminListenOff {
 		return nil, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		if optional {
+			log.Warn("admin listener (metrics, pprof) not started: its default address is taken; set admin_listen to another address, or \"off\"",
+				"addr", addr, "err", err)
+			return nil, nil
+		}
 		return nil, fmt.Errorf("admin listener on %s: %w", addr, err)
+	}
+	if wrap != nil {
+		ln = wrap(ln)
 	}
 	base, stop := context.WithCancel(context.Background())
 	srv := &http.Server{
@@ -94,8 +107,9 @@ func (a *adminListener) Close() {
 }
 
 // adminRoutes serves the admin listener: the pprof pages, metricsHandler at
-// /metrics (whatever metrics.enabled says about the public port), /ready as
-// on the public port, and a JSON 404 for anything else.
+// /metrics (whatever metrics.enabled says about the public port), /ready as on the public port, and a JSON
+// 404 for anything else, paths with "." or ".." segments included (no
+// redirect).
 func adminRoutes(metricsHandler http.Handler, ready *atomic.Bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index) // the index, and any named profile not listed below
@@ -109,5 +123,11 @@ func adminRoutes(metricsHandler http.Handler, ready *atomic.Bool) http.Handler {
 	mux.Handle("/metrics", metricsHandler)
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) { writeReady(w, ready) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeNotFound(w) })
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !cleanPath(r.URL.Path) {
+			writeNotFound(w)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }

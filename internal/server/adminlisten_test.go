@@ -124,11 +124,11 @@ func TestAdminListenerServesPprofMetricsReady(t *testing.T) {
 	}
 }
 
-func TestAdminListenerOffByDefault(t *testing.T) {
+func TestAdminListenerOff(t *testing.T) {
 	cfg := appCfg(config.App{ID: "a", Key: "key-a", Secret: "secret-a"})
 	public, admin := startAdmin(t, cfg)
 	if admin != "" {
-		t.Fatalf("OnAdminListen called with %s while admin_listen is empty", admin)
+		t.Fatalf("OnAdminListen called with %s while admin_listen is off", admin)
 	}
 	if status, _, _ := get(t, "http://"+public+"/debug/pprof/"); status != 404 {
 		t.Errorf("public GET /debug/pprof/: %d, want 404", status)
@@ -209,7 +209,7 @@ func TestAdminListenerShutdownEndsProfile(t *testing.T) {
 }
 
 func TestBannerAdminListen(t *testing.T) {
-	cfg := config.Config{}
+	cfg := config.Config{AdminListen: config.AdminListenOff}
 	cfg.ApplyDefaults()
 	if out := banner(cfg); strings.Contains(out, "Admin") {
 		t.Errorf("banner mentions the admin listener while it is off:\n%s", out)

@@ -31,7 +31,7 @@ func WriteBanner(w io.Writer, cfg config.Config, version string) {
 	fmt.Fprintf(b, "Listening on %s\n", net.JoinHostPort(cfg.Host, port))
 	fmt.Fprintf(b, "  WebSocket  %s://%s/app/{key}\n", ws, base)
 	fmt.Fprintf(b, "  HTTP API   %s://%s/apps/{app_id}/...\n", web, base)
-	if cfg.AdminListen != "" {
+	if cfg.AdminListen != "" && cfg.AdminListen != config.AdminListenOff {
 		fmt.Fprintf(b, "  Admin      http://%s/debug/pprof/ (and /metrics, /ready; keep it private)\n", cfg.AdminListen)
 	}
 

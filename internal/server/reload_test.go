@@ -15,7 +15,7 @@ import (
 )
 
 func appCfg(apps ...config.App) config.Config {
-	c := config.Config{Host: "127.0.0.1", Apps: apps}
+	c := config.Config{Host: "127.0.0.1", Apps: apps, AdminListen: config.AdminListenOff}
 	c.ApplyDefaults()
 	c.Port = 0
 	return c

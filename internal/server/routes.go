@@ -1,7 +1,10 @@
 package server
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"net/http"
+	"path"
 	"strings"
 	"sync/atomic"
 
@@ -9,9 +12,16 @@ import (
 )
 
 // routes mounts everything under prefix: the WebSocket edge at /app/, the
-// REST API at /apps/, health at / and /ready, metrics at /metrics.
-func routes(prefix string, edge *ws.Server, api, adminAPI http.Handler, metricsHandler http.Handler, metricsOn bool, ready *atomic.Bool) http.Handler {
+// REST API at /apps/, health at / and /ready, and /metrics when
+// metricsHandler is set (it checks its own bearer token). A path with "."
+// or ".." segments (or "//") is a 404, never a redirect: a redirect would
+// repeat a signed query string in its Location header.
+func routes(prefix string, edge *ws.Server, api, adminAPI http.Handler, metricsHandler http.Handler, ready *atomic.Bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !cleanPath(r.URL.Path) {
+			notFound(w, r, edge, r.URL.Path)
+			return
+		}
 		path, ok := strings.CutPrefix(r.URL.Path, prefix)
 		if !ok {
 			notFound(w, r, edge, r.URL.Path)
@@ -31,11 +41,41 @@ func routes(prefix string, edge *ws.Server, api, adminAPI http.Handler, metricsH
 			writeText(w, http.StatusOK, "OK")
 		case path == "/ready" && !isUpgrade(r):
 			writeReady(w, ready)
-		case path == "/metrics" && metricsOn && !isUpgrade(r):
+		case path == "/metrics" && metricsHandler != nil && !isUpgrade(r):
 			metricsHandler.ServeHTTP(w, r)
 		default:
 			notFound(w, r, edge, path)
 		}
+	})
+}
+
+// cleanPath reports whether p has no ".", ".." or empty segments (a
+// trailing slash is fine), as http.ServeMux would leave it unredirected.
+func cleanPath(p string) bool {
+	if p == "" || p == "/" {
+		return true
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") {
+		c += "/"
+	}
+	return c == p
+}
+
+// bearerOnly serves h only to requests carrying "Authorization: Bearer
+// token" (compared in constant time); others get 401 with a JSON body.
+func bearerOnly(token string, h http.Handler) http.Handler {
+	want := sha256.Sum256([]byte("Bearer " + token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := sha256.Sum256([]byte(r.Header.Get("Authorization"))) // equal lengths: nothing leaks through timing
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="herald metrics"`)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"Metrics need a bearer token","code":401}`))
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 

@@ -25,11 +25,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/heraldhq/herald/internal/admin"
+	"github.com/heraldhq/herald/internal/admission"
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/apps/sqlstore"
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/httpapi"
 	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/protocol"
 	"github.com/heraldhq/herald/internal/webhooks"
@@ -144,6 +146,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		observer = dispatcher
 	}
 
+	// Log lines that clients can cause are bounded per connection and per
+	// app; the rest are counted in a summary line per window.
+	throttle := logthrottle.New(logthrottle.Config{}, log)
+
 	h := hub.New(hub.Config{
 		ActivityTimeout:    time.Duration(cfg.ActivityTimeout) * time.Second,
 		PongTimeout:        cfg.PongTimeout.D(),
@@ -155,13 +161,21 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		MaxWatchlistSize:   cfg.Limits.MaxWatchlistSize,
 		CacheTTL:           cfg.CacheTTL.D(),
 		SigninTimeout:      cfg.SigninTimeout.D(),
-	}, hub.Deps{Logger: log, Metrics: m, Observer: observer})
+	}, hub.Deps{Logger: log, Metrics: m, Observer: observer, Throttle: throttle})
 	hubRef.Store(h)
+
+	capacity := planCapacity(cfg.Limits, log)
+	gate := admission.New(admission.Config{
+		MaxConnections: capacity.maxConns,
+		MaxMemoryBytes: capacity.memLimit,
+	}, log, reg)
 
 	edge := ws.New(ws.Config{
 		MaxFrameBytes:    cfg.Limits.MaxFrameKB << 10,
 		WriteBufferBytes: cfg.Limits.WriteBufferKB << 10,
-	}, ws.Deps{Hub: h, Apps: lookup, Logger: log, Metrics: m})
+		MaxConnections:   capacity.pollerLoad(),
+		MaxRefusing:      capacity.maxRefusing(),
+	}, ws.Deps{Hub: h, Apps: lookup, Logger: log, Metrics: m, Throttle: throttle, Gate: gate})
 
 	prefix := strings.TrimRight(cfg.PathPrefix, "/")
 	api := httpapi.New(httpapi.Config{
@@ -170,7 +184,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		MaxEventNameLen:   cfg.Limits.MaxEventNameLen,
 		MaxUserIDLen:      cfg.Limits.MaxUserIDLen,
 		PathPrefix:        prefix,
-	}, httpapi.Deps{Backend: h, Apps: lookup, Logger: log, Metrics: m})
+	}, httpapi.Deps{Backend: h, Apps: lookup, Logger: log, Metrics: m, Admit: gate, Throttle: throttle})
 
 	var adminHandler http.Handler
 	if adminToken != "" && sqlApps != nil {
@@ -178,15 +192,48 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 
 	var ready atomic.Bool
+	// /metrics shows every app's counters: always on the (private) admin
+	// listener; on the public port only when enabled with a bearer token.
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	handler := routes(prefix, edge, api, adminHandler, metricsHandler, cfg.Metrics.MetricsEnabled(), &ready)
+	var publicMetrics http.Handler
+	if cfg.Metrics.MetricsEnabled() && cfg.Metrics.PublicToken != "" {
+		publicMetrics = bearerOnly(cfg.Metrics.PublicToken, metricsHandler)
+	}
+	handler := routes(prefix, edge, api, adminHandler, publicMetrics, &ready)
+
+	acceptErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_accept_errors_total",
+		Help: "accept(2) failures for lack of file descriptors, by listener.",
+	}, []string{"listener"})
+	shedConns := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_connections_shed_total",
+		Help: "TCP connections answered with 503 and closed at accept: out of file descriptors, or plain HTTP connections past their bound.",
+	}, []string{"listener"})
+	reg.MustRegister(acceptErrors, shedConns)
+	// Plain HTTP connections on the public port may use what WebSocket
+	// connections leave of their budget, plus half the reserve.
+	var httpOpen atomic.Int64
+	httpFull := func() bool {
+		if capacity.fds.maxConns <= 0 {
+			return false
+		}
+		return int(httpOpen.Load())+gate.Open() >= capacity.fds.maxConns+capacity.fds.reserve/2
+	}
+	guard := func(name string, full func() bool) func(net.Listener) net.Listener {
+		acceptErrors.WithLabelValues(name)
+		shedConns.WithLabelValues(name)
+		return func(ln net.Listener) net.Listener {
+			return newAcceptGuard(ln, name, log, acceptErrors, shedConns, full)
+		}
+	}
 
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	adminLn, err := listenAdmin(cfg.AdminListen, adminRoutes(metricsHandler, &ready), log)
+	ln = guard("public", httpFull)(ln)
+	adminLn, err := listenAdmin(cfg.AdminListen, cfg.AdminListenDefaulted, adminRoutes(metricsHandler, &ready), log, guard("admin", nil))
 	if err != nil {
 		ln.Close()
 		return err
@@ -215,12 +262,22 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				httpOpen.Add(1)
+			case http.StateHijacked, http.StateClosed: // upgraded ones count with the gate from here
+				httpOpen.Add(-1)
+			}
+		},
 	}
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
 	g, gctx := errgroup.WithContext(runCtx)
 	g.Go(func() error { return h.Run(gctx) })
+	g.Go(func() error { return throttle.Run(runCtx) })
+	g.Go(func() error { return gate.Run(gctx) })
 	if opts.Reload != nil && opts.LoadConfig != nil {
 		g.Go(func() error {
 			for {
@@ -248,6 +305,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 
 	bannerCfg := withBoundPort(cfg, ln.Addr())
 	bannerCfg.Apps = staticApps
+	bannerCfg.AdminListen = ""
 	if a := adminLn.Addr(); a != nil {
 		bannerCfg.AdminListen = a.String()
 	}
@@ -255,12 +313,14 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		bannerCfg.DatabaseURL = "set" // suppresses "No apps configured"
 	}
 	WriteBanner(opts.Stdout, bannerCfg, opts.Version)
+	fmt.Fprint(opts.Stdout, capacity.banner())
 	if sqlApps != nil {
 		list, _ := sqlApps.List(ctx)
 		fmt.Fprintf(opts.Stdout, "\nApp store: %d app(s) managed with `herald apps` (herald apps list --data-dir %s)\n", len(list), cfg.DataDir)
 	}
 	log.Info("herald started", "addr", ln.Addr().String(), "tls", cfg.TLS.Enabled(), "config_apps", len(store.All()),
-		"sql_store", sqlApps != nil, "admin_api", adminHandler != nil, "version", opts.Version)
+		"sql_store", sqlApps != nil, "admin_api", adminHandler != nil, "version", opts.Version,
+		"max_connections", capacity.maxConns, "open_files_limit", capacity.fds.limit, "memory_limit_mb", capacity.memLimit>>20)
 	ready.Store(true)
 	if opts.OnAdminListen != nil && adminLn != nil {
 		opts.OnAdminListen(adminLn.Addr())

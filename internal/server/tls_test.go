@@ -67,7 +67,7 @@ func servedSerial(t *testing.T, addr string) int64 {
 func TestTLSServesAndReloadsRenewedCertificate(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := writeCert(t, dir, 1)
-	cfg := config.Config{Host: "127.0.0.1", TLS: config.TLSConfig{CertFile: certFile, KeyFile: keyFile},
+	cfg := config.Config{Host: "127.0.0.1", AdminListen: config.AdminListenOff, TLS: config.TLSConfig{CertFile: certFile, KeyFile: keyFile},
 		Apps: []config.App{{ID: "1", Key: "k", Secret: "s"}}}
 	cfg.ApplyDefaults()
 	cfg.Port = 0

@@ -122,6 +122,11 @@ func parseQuery(raw string) (url.Values, error) {
 	return q, nil
 }
 
+// ParseQuery is how a signed request's query is read: the parameters
+// that were signed, exactly. Handlers must read their parameters from it,
+// not from url.ParseQuery (which drops any pair containing ";").
+func ParseQuery(raw string) (url.Values, error) { return parseQuery(raw) }
+
 // schemeParams collects the scheme parameters by lower-cased name. A name
 // given more than once (including "auth_signature" next to
 // "AUTH_SIGNATURE") is refused: which copy counts would be ambiguous.

@@ -72,14 +72,15 @@ func (d *Dispatcher) fanOut(ctx context.Context, e hub.Event, now time.Time) {
 			continue
 		}
 		routed = true
+		id := endpointID{App: e.AppID, Index: i, URL: w.URL}
 		if d.stored >= d.cfg.MaxQueue {
 			d.dropped(e.AppID, "queue_full", now)
+			d.fails.refused(id)
 			continue
 		}
 		if body == nil {
 			body = eventJSON(e)
 		}
-		id := endpointID{App: e.AppID, Index: i, URL: w.URL}
 		d.seq++
 		d.put(bucketEvents, d.seq, eventRecord{ep: id, timeMS: e.TimeMS, json: body}.encode())
 		d.stored++

@@ -119,17 +119,23 @@ func (d *Dispatcher) finish(r result, now time.Time) {
 	if r.outcome == outcomeSuccess {
 		d.m.Delivered.WithLabelValues(r.ep.App).Add(float64(b.count))
 		d.dropBatch(ep, b)
+		d.fails.succeeded(r.ep)
 		return
 	}
 	b.lastErr = r.err
+	f := failedAttempt{result: r, attempt: b.attempts, events: b.count}
 	deadline := b.first.Add(d.cfg.RetryWindow)
 	if r.permanent || !now.Before(deadline) {
+		// Counted in the failure log's lines, not logged one by one: a
+		// long outage drops every stored batch of the endpoint in a row.
 		d.m.DeadBatches.WithLabelValues(r.ep.App, r.outcome).Inc()
 		d.m.DeadEvents.WithLabelValues(r.ep.App, r.outcome).Add(float64(b.count))
-		d.log.Warn("webhook dead: giving up", "app_id", r.ep.App, "endpoint", r.ep.Index, "host", hostOf(r.ep.URL),
-			"events", b.count, "attempts", b.attempts, "reason", r.outcome, "last_error", r.err,
-			"since", now.Sub(b.first).Round(time.Millisecond))
 		d.dropBatch(ep, b)
+		f.dead, f.next = true, "dropped (retry window "+d.cfg.RetryWindow.String()+" over)"
+		if r.permanent {
+			f.next = "dropped (permanent failure)"
+		}
+		d.fails.failed(f)
 		return
 	}
 	// The last attempt lands at the end of the window rather than beyond it.
@@ -138,6 +144,8 @@ func (d *Dispatcher) finish(r result, now time.Time) {
 		b.next = deadline
 	}
 	d.put(bucketBatches, b.seq, b.encode())
+	f.next = "retry in " + dur(b.next.Sub(now)).String()
+	d.fails.failed(f)
 }
 
 func (d *Dispatcher) dropBatch(ep *endpoint, b *batch) {
@@ -168,6 +176,9 @@ func (d *Dispatcher) nextWake(now time.Time, free bool) time.Duration {
 	}
 	if t, ok := d.leaves.next(); ok {
 		consider(t)
+	}
+	if w, ok := d.fails.wait(); ok { // on the failure log's own clock
+		consider(now.Add(w))
 	}
 	if free {
 		for _, ep := range d.endpoints {

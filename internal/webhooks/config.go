@@ -19,6 +19,10 @@ const (
 	DefaultRetryWindow    = 5 * time.Minute
 	DefaultMaxQueue       = 100_000
 	DefaultWorkers        = 16
+	// DefaultFailureLogEvery spaces the lines about one failing endpoint:
+	// its first failure is logged at once, then at most one summary per
+	// interval while it keeps failing, then the recovery.
+	DefaultFailureLogEvery = 30 * time.Second
 )
 
 // Fixed bounds; none is worth a configuration knob.
@@ -42,19 +46,23 @@ func DBPath(dataDir string) string { return filepath.Join(dataDir, DBFile) }
 
 // Config tunes the dispatcher. Zero values mean the defaults above.
 type Config struct {
-	LeaveDelay     time.Duration // channel_vacated / member_removed hold-back
-	BatchWindow    time.Duration // how long a first pending event waits for company
-	Timeout        time.Duration // one request, response included
-	RetryWindow    time.Duration // retries after the first attempt, then dead
-	BatchMaxEvents int           // events per request
-	MaxQueue       int           // stored events + delayed leaves + batches
-	Workers        int           // concurrent requests overall
-	Path           string        // bbolt file; required (see DBPath)
-	Now            func() time.Time
+	LeaveDelay      time.Duration // channel_vacated / member_removed hold-back
+	BatchWindow     time.Duration // how long a first pending event waits for company
+	Timeout         time.Duration // one request, response included
+	RetryWindow     time.Duration // retries after the first attempt, then dead
+	BatchMaxEvents  int           // events per request
+	MaxQueue        int           // stored events + delayed leaves + batches
+	Workers         int           // concurrent requests overall
+	FailureLogEvery time.Duration // least time between two summaries about one failing endpoint
+	Path            string        // bbolt file; required (see DBPath)
+	Now             func() time.Time
 
 	// Backoff of retries: backoffBase doubling up to backoffMax. Unexported
 	// so tests can shrink them without widening the API.
 	backoffBase, backoffMax time.Duration
+	// logClock is the failure log's clock (nil: Now), so a test can step
+	// it by hand while deliveries run on the real one.
+	logClock func() time.Time
 }
 
 func (c Config) withDefaults() Config {
@@ -77,8 +85,12 @@ func (c Config) withDefaults() Config {
 	defInt(&c.Workers, DefaultWorkers)
 	def(&c.backoffBase, backoffBase)
 	def(&c.backoffMax, backoffMax)
+	def(&c.FailureLogEvery, DefaultFailureLogEvery)
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.logClock == nil {
+		c.logClock = c.Now
 	}
 	return c
 }

@@ -29,6 +29,8 @@ type result struct {
 	ep        endpointID
 	outcome   string // outcomeSuccess or a failure reason (a metric label)
 	err       string // for the log; never contains the URL's query or a secret
+	status    int    // HTTP status when a response arrived, else 0
+	key       string // the app key that signed it ("" when the app was not found)
 	permanent bool   // retrying cannot help: dead at once
 	aborted   bool   // cut short by shutdown: not counted as an attempt
 }
@@ -61,13 +63,14 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) result {
 		r.outcome, r.err = outcomeAppLookup, err.Error()
 		return r
 	}
+	r.key = app.Key
 	w, ok := resolve(app, j.ep)
 	if !ok {
 		r.outcome, r.err, r.permanent = outcomeEndpointRemoved, "endpoint no longer configured", true
 		return r
 	}
 	start := time.Now()
-	_, err = post(ctx, d.client, d.cfg.Timeout, w, app.Key, app.Secret, j.body)
+	r.status, err = post(ctx, d.client, d.cfg.Timeout, w, app.Key, app.Secret, j.body)
 	d.m.RequestDuration.WithLabelValues(j.ep.App).Observe(time.Since(start).Seconds())
 	if err == nil {
 		r.outcome = outcomeSuccess
@@ -178,12 +181,4 @@ func withoutURL(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// hostOf is the only part of an endpoint URL that is logged.
-func hostOf(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Host
-	}
-	return ""
 }

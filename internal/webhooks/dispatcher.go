@@ -39,6 +39,7 @@ type Dispatcher struct {
 	stored    int // records in the db: events + leaves + batches
 	ops       []op
 	endpoints map[endpointID]*endpoint
+	fails     *failureLog
 	leaves    leaves
 	misses    cacheMisses
 	lastWarn  time.Time // of the rate-limited "dropped" warning
@@ -74,6 +75,7 @@ func New(cfg Config, deps Deps) (*Dispatcher, error) {
 		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	d.log = d.log.With("component", "webhooks")
+	d.fails = newFailureLog(cfg.FailureLogEvery, d.log, cfg.logClock, d.stillStored)
 	if d.m == nil {
 		d.m = metrics.NewWebhooks(prometheus.NewRegistry())
 	}
@@ -168,4 +170,13 @@ func (d *Dispatcher) lookupApp(ctx context.Context, id string) (*apps.App, error
 	}
 	d.appCache[id] = a
 	return a, nil
+}
+
+// stillStored is what ep has waiting: batches (the head one retrying) and
+// events not yet batched.
+func (d *Dispatcher) stillStored(ep endpointID) (batches, events int) {
+	if e, ok := d.endpoints[ep]; ok {
+		return len(e.batches), len(e.pending)
+	}
+	return 0, 0
 }

@@ -28,4 +28,12 @@
 //
 // Each endpoint has at most one request in flight and delivers its batches in
 // order; a failing batch holds back only that endpoint's later events.
+//
+// # Failures in the log
+//
+// The loop also keeps a failure log (failurelog.go): per failing endpoint a
+// WARN line at its first failed attempt, at most one summary per
+// Config.FailureLogEvery while it keeps failing (attempts, dropped batches,
+// events refused for a full queue) and an INFO line when it recovers. The
+// formats are in docs/webhooks-operations.md.
 package webhooks

@@ -68,6 +68,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			busy++
 		}
 		d.warnDrops(now, "", "")
+		d.fails.flush(false)
 		timer.Reset(d.nextWake(now, busy < workers))
 
 		select {
@@ -121,6 +122,7 @@ func (d *Dispatcher) shutdown(stopWorkers func(bool)) error {
 		}
 	}
 	d.warnDrops(now.Add(dropWarnEvery), "", "") // say it before exiting
+	d.fails.flush(true)
 	if err := d.commit(); err != nil {
 		d.log.Error("webhooks: final database write failed", "err", err)
 		return err

@@ -2,6 +2,7 @@ package ws
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -12,8 +13,8 @@ import (
 // Origin is allowed: only browsers send one, and any other client could
 // forge it anyway, so the list constrains web pages using the key.
 func originAllowed(origin string, allowed []string) bool {
-	if len(allowed) == 0 || origin == "" {
-		return true
+	if len(allowed) == 0 || origin == "" || slices.Contains(allowed, "*") {
+		return true // "*" allows even origins without a host ("null", file://)
 	}
 	u, err := url.Parse(origin)
 	if err != nil || u.Scheme == "" || u.Host == "" {
@@ -21,9 +22,6 @@ func originAllowed(origin string, allowed []string) bool {
 	}
 	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
 	for _, a := range allowed {
-		if a == "*" {
-			return true
-		}
 		p, err := url.Parse(strings.Replace(a, "*.", "wildcard.", 1))
 		if err != nil || strings.ToLower(p.Scheme) != scheme {
 			continue

@@ -22,8 +22,10 @@ import (
 	"github.com/lesismal/nbio/nbhttp"
 	"github.com/lesismal/nbio/nbhttp/websocket"
 
+	"github.com/heraldhq/herald/internal/admission"
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/protocol"
 )
@@ -33,9 +35,18 @@ type Config struct {
 	MaxFrameBytes    int // default 100 KiB; larger frames are closed with 1009
 	WriteBufferBytes int // default 1 MiB of unsent bytes per connection before 4100
 	MaxConnections   int // default 1,000,000: poller capacity of this node
+	// MaxRefusing bounds the connections being refused at once (upgraded
+	// to send 4100, then closed); past it a refusal is a plain HTTP 503,
+	// so a flood of refused clients cannot hold descriptors. Default 64.
+	MaxRefusing int
 	// CloseDelay is how long we wait after our close frame for the client to
 	// close before dropping the TCP connection. Default 1s.
 	CloseDelay time.Duration
+	// SlowCloseDelay is CloseDelay for a slow consumer (4100): its close
+	// frame waits behind up to WriteBufferBytes that it has not read yet,
+	// so a client that resumes reading within this time still sees 4100.
+	// Default 5s; the connection has left the hub at once.
+	SlowCloseDelay time.Duration
 	// Flushers is the number of goroutines writing outgoing frames.
 	// Default GOMAXPROCS.
 	Flushers int
@@ -51,8 +62,14 @@ func (c *Config) setDefaults() {
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = 1_000_000
 	}
+	if c.MaxRefusing <= 0 {
+		c.MaxRefusing = 64
+	}
 	if c.CloseDelay <= 0 {
 		c.CloseDelay = time.Second
+	}
+	if c.SlowCloseDelay <= 0 {
+		c.SlowCloseDelay = 5 * time.Second
 	}
 }
 
@@ -62,6 +79,10 @@ type Deps struct {
 	Apps    apps.Store
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
+	// Throttle bounds the log lines clients can cause; nil writes them all.
+	Throttle *logthrottle.Throttle
+	// Gate admits new connections (max_connections, memory); nil admits all.
+	Gate *admission.Gate
 }
 
 // Server upgrades and serves WebSocket connections.
@@ -70,6 +91,8 @@ type Server struct {
 	hub      *hub.Hub
 	apps     apps.Store
 	log      *slog.Logger
+	throttle *logthrottle.Throttle
+	gate     *admission.Gate
 	m        *metrics.Metrics
 	engine   *nbhttp.Engine
 	upgrader *websocket.Upgrader
@@ -84,7 +107,9 @@ type Server struct {
 	stopFlush   chan struct{}
 	flushDone   sync.WaitGroup
 	stopOnce    sync.Once
-	pendingMax  int // pending bytes per connection before a write-through
+	pendingMax  int   // pending bytes per connection before a write-through
+	unsentMax   int64 // bytes nbio may hold unsent per connection before 4100
+	refusing    atomic.Int64
 }
 
 // maxPending bounds a connection's bytes waiting to be coalesced.
@@ -94,11 +119,13 @@ const maxPending = 64 << 10
 func New(cfg Config, deps Deps) *Server {
 	cfg.setDefaults()
 	s := &Server{
-		cfg:  cfg,
-		hub:  deps.Hub,
-		apps: deps.Apps,
-		log:  deps.Logger.With("component", "ws"),
-		m:    deps.Metrics,
+		cfg:      cfg,
+		hub:      deps.Hub,
+		apps:     deps.Apps,
+		log:      deps.Logger.With("component", "ws"),
+		throttle: deps.Throttle,
+		gate:     deps.Gate,
+		m:        deps.Metrics,
 	}
 	routeNbioLogs(deps.Logger)
 	n := cfg.Flushers
@@ -109,14 +136,27 @@ func New(cfg Config, deps Deps) *Server {
 	// Bytes waiting to be coalesced come on top of nbio's bound on unsent
 	// bytes (WriteBufferBytes), so they are kept small.
 	s.pendingMax = min(cfg.WriteBufferBytes, maxPending)
+	s.unsentMax = int64(cfg.WriteBufferBytes)
 	for range n {
 		s.flushers = append(s.flushers, newFlusher())
 	}
+	// nbio's own bound on unsent bytes is off: it drops the connection
+	// without a close frame. The session counts what it hands to nbio and
+	// what nbio writes (OnWrittenSize) and closes with 4100 past
+	// WriteBufferBytes (session.writeLocked).
 	s.engine = nbhttp.NewEngine(nbhttp.Config{
-		Name:               "herald-ws",
-		MaxLoad:            cfg.MaxConnections,
-		MaxWriteBufferSize: cfg.WriteBufferBytes,
+		Name:    "herald-ws",
+		MaxLoad: cfg.MaxConnections,
 	})
+	s.engine.OnWrittenSize(func(c *nbio.Conn, _ []byte, n int) {
+		if wsc, ok := c.Session().(*websocket.Conn); ok {
+			if ss, ok := wsc.Session().(*session); ok {
+				ss.written.Add(int64(n))
+			}
+		}
+	})
+	s.engine.OnData(s.onData)                              // read.go: frame checks before nbio's parser
+	s.engine.CheckUtf8 = func([]byte) bool { return true } // checked in onMessage, answered with 1007
 	u := websocket.NewUpgrader()
 	u.Engine = s.engine
 	u.CheckOrigin = func(*http.Request) bool { return true }
@@ -124,12 +164,15 @@ func New(cfg Config, deps Deps) *Server {
 	u.KeepaliveTime = 0 // liveness is the hub's sweeper, not a per-connection timer
 	u.BlockingModTrasferConnToPoller = true
 	u.BlockingModSendQueueMaxSize = 4096 // TLS connections stay in blocking mode: bound their queue
+	u.BlockingModHandleRead = false      // their read loop is readBlocking, with the frame checks
 	u.OnOpen(s.onOpen)
 	u.OnMessage(s.onMessage)
 	u.OnClose(s.onClose)
 	u.SetPingHandler(func(c *websocket.Conn, data string) {
 		if ss := s.sessionOf(c); ss != nil {
 			ss.touch()
+			ss.pong([]byte(data))
+			return
 		}
 		_ = c.WriteMessage(websocket.PongMessage, []byte(data))
 	})
@@ -175,10 +218,29 @@ func (s *Server) Stop(ctx context.Context) error {
 // reported the Pusher way: upgrade, send pusher:error, close with the code.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, path string) {
 	ss := &session{srv: s, remote: r.RemoteAddr}
+	var capacity *protocol.Error
+	if ok, reason := s.gate.Connection(); ok {
+		ss.release = s.gate.Closed
+	} else {
+		if s.refusing.Add(1) > int64(s.cfg.MaxRefusing) {
+			s.refusing.Add(-1)
+			s.m.ConnectionsRejected.WithLabelValues("503").Inc()
+			ss.logClient(slog.LevelWarn, "connection refused with 503: too many refusals in progress", "reason", reason, "remote", r.RemoteAddr)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Connection", "close")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":"Over capacity, try again later","code":503}`))
+			return
+		}
+		ss.release = func() { s.refusing.Add(-1) }
+		capacity = &protocol.Error{Code: protocol.CodeOverCapacity, Message: overCapacityMessage(reason), Close: true}
+	}
 	s.pending.Store(r.RemoteAddr, ss)
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	s.pending.Delete(r.RemoteAddr)
 	if err != nil {
+		ss.releaseOnce()
 		s.log.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
@@ -188,15 +250,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, path string) 
 		ss.flusher = s.flushers[s.nextFlusher.Add(1)%uint32(len(s.flushers))]
 	}
 	conn.SetSession(ss)
+	if ss.raw == nil {
+		go s.readBlocking(ss, conn)
+	}
 
-	perr := s.admit(ss, r, path)
+	perr := capacity
+	if perr == nil {
+		perr = s.admit(ss, r, path)
+	}
 	if perr != nil {
 		s.m.ConnectionsRejected.WithLabelValues(strconv.Itoa(perr.Code)).Inc()
-		s.log.Info("connection refused", "code", perr.Code, "reason", perr.Message,
+		ss.logClient(slog.LevelInfo, "connection refused", "code", perr.Code, "reason", perr.Message,
 			"app_key", appKeyOf(ss), "remote", r.RemoteAddr)
 		ss.refuse(perr)
 		return
 	}
+}
+
+func overCapacityMessage(reason string) string {
+	if reason == admission.ReasonMemory {
+		return "Over capacity: this server is low on memory, reconnect later"
+	}
+	return "Over capacity: this server is at its connection limit, reconnect later"
 }
 
 // admit runs the connection checks of protocol §4 and, on success,
@@ -279,8 +354,8 @@ func (s *Server) onOpen(c *websocket.Conn) {
 	}
 }
 
-func (s *Server) onMessage(c *websocket.Conn, _ websocket.MessageType, data []byte) {
-	if ss := s.sessionOf(c); ss != nil {
+func (s *Server) onMessage(c *websocket.Conn, mt websocket.MessageType, data []byte) {
+	if ss := s.sessionOf(c); ss != nil && s.validText(ss, mt, data) {
 		ss.handle(data)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,16 +26,34 @@ type session struct {
 	app     *apps.App
 	client  atomic.Pointer[hub.Client]
 	closing atomic.Bool
+	// release gives back the connection's admission slot (or refusal
+	// slot); called once, when the connection ends.
+	release  func()
+	released atomic.Bool
 
 	// Poller connections (raw != nil) write through the session's flusher
 	// (writer.go); blocking-mode ones (TLS) through nbio's own send queue.
 	raw     *nbio.Conn
 	flusher *flusher
 	writeMu sync.Mutex // held while taking and writing the pending bytes
-	outMu   sync.Mutex // guards out, queued and shut
-	out     *[]byte    // pending frames; nil while nothing is pending
-	queued  bool       // on the flusher's queue (exactly once while true)
-	shut    bool       // the close frame is written or pending: nothing may follow it
+	// handed counts the bytes given to nbio (guarded by writeMu) and
+	// written those nbio wrote to the socket (Engine.OnWrittenSize): their
+	// difference is what nbio holds unsent, bounded by Server.unsentMax.
+	handed  int64
+	written atomic.Int64
+	// over is set when the unsent bytes would pass their bound: from then
+	// on frames are dropped and only the close frame (4100) goes out.
+	over atomic.Bool
+	// failed is set when the peer broke the WebSocket protocol: the rest
+	// of its input is discarded while the close frame goes out.
+	failed atomic.Bool
+	check  frameCheck // the peer's frame headers (framecheck.go); read side only
+
+	outMu      sync.Mutex // guards out, closeFrame, queued and shut
+	out        *[]byte    // pending frames; nil while nothing is pending
+	closeFrame []byte     // written after out (instead of it when over); nil until Close
+	queued     bool       // on the flusher's queue (exactly once while true)
+	shut       bool       // the close frame is written or pending: nothing may follow it
 }
 
 var _ hub.Sink = (*session)(nil)
@@ -50,13 +69,37 @@ func (ss *session) touch() {
 // Send writes one text frame: on this goroutine when nothing is pending for
 // the connection (one syscall; nbio keeps what the socket does not take),
 // otherwise behind the pending frames. It never blocks on the peer.
-func (ss *session) Send(frame []byte) error { return ss.send(frame, true) }
+func (ss *session) Send(frame []byte) error { return ss.send(opText, frame, true) }
 
 // Queue appends one text frame to the connection's pending bytes, written
 // by the session's flusher; the caller makes no syscall.
-func (ss *session) Queue(frame []byte) error { return ss.send(frame, false) }
+func (ss *session) Queue(frame []byte) error { return ss.send(opText, frame, false) }
 
-func (ss *session) send(frame []byte, direct bool) error {
+// pong answers a WebSocket ping. On poller connections it goes through the
+// same writer as every other frame, so it counts against the connection's
+// bound: a peer that floods pings and reads nothing is a slow consumer.
+func (ss *session) pong(payload []byte) {
+	if ss.raw == nil {
+		_ = ss.conn.WriteMessage(websocket.PongMessage, payload)
+		return
+	}
+	if err := ss.send(opPong, payload, true); errors.Is(err, hub.ErrSlowConsumer) {
+		ss.slow(err)
+	}
+}
+
+// slow tells the hub that the connection is over its bound (the hub counts
+// it and closes it with 4100); before admission there is no hub client, so
+// the session closes itself.
+func (ss *session) slow(err error) {
+	if c := ss.client.Load(); c != nil {
+		c.SlowConsumer(err)
+		return
+	}
+	ss.Close(protocol.CodeOverCapacity, "Slow consumer: write buffer full")
+}
+
+func (ss *session) send(op byte, frame []byte, direct bool) error {
 	if ss.closing.Load() {
 		return errClosing
 	}
@@ -66,6 +109,9 @@ func (ss *session) send(frame []byte, direct bool) error {
 			return hub.ErrSlowConsumer
 		}
 		return err
+	}
+	if ss.over.Load() {
+		return hub.ErrSlowConsumer
 	}
 	if direct && ss.writeMu.TryLock() {
 		// Holding writeMu with nothing pending, no earlier frame can be
@@ -79,11 +125,8 @@ func (ss *session) send(frame []byte, direct bool) error {
 			return errClosing
 		}
 		if idle {
-			err := ss.writeNow(frame)
+			err := ss.writeNow(op, frame)
 			ss.writeMu.Unlock()
-			if errors.Is(err, nbio.ErrOverflow) {
-				return hub.ErrSlowConsumer
-			}
 			return err
 		}
 		ss.writeMu.Unlock()
@@ -99,9 +142,6 @@ func (ss *session) send(frame []byte, direct bool) error {
 		err := ss.flushLocked(false)
 		ss.writeMu.Unlock()
 		if err != nil {
-			if errors.Is(err, nbio.ErrOverflow) {
-				return hub.ErrSlowConsumer
-			}
 			return err
 		}
 		ss.outMu.Lock()
@@ -110,59 +150,93 @@ func (ss *session) send(frame []byte, direct bool) error {
 		ss.outMu.Unlock()
 		return errClosing
 	}
-	ss.appendLocked(func(b []byte) []byte {
-		return append(appendFrameHeader(b, opText, len(frame)), frame...)
-	})
+	if ss.out == nil {
+		ss.out = outBufPool.Get().(*[]byte)
+	}
+	*ss.out = append(appendFrameHeader(*ss.out, op, len(frame)), frame...)
+	ss.queueLocked()
 	ss.outMu.Unlock()
 	return nil
 }
 
 // writeNow frames and writes one payload; the caller holds writeMu.
-func (ss *session) writeNow(frame []byte) error {
+func (ss *session) writeNow(op byte, frame []byte) error {
 	buf := outBufPool.Get().(*[]byte)
-	*buf = append(appendFrameHeader((*buf)[:0], opText, len(frame)), frame...)
-	_, err := ss.raw.Write(*buf)
-	if cap(*buf) <= maxPooledBuf {
-		*buf = (*buf)[:0]
-		outBufPool.Put(buf)
+	*buf = append(appendFrameHeader((*buf)[:0], op, len(frame)), frame...)
+	err := ss.writeLocked(*buf)
+	recycle(buf)
+	return err
+}
+
+// writeLocked hands b to nbio unless that would leave more than the bound
+// of unsent bytes on the connection; then it marks the connection over its
+// bound and returns hub.ErrSlowConsumer. When nothing is unsent any frame
+// may go, so one frame larger than the bound does not fail a peer that
+// reads. The caller holds writeMu.
+func (ss *session) writeLocked(b []byte) error {
+	if ss.over.Load() {
+		return hub.ErrSlowConsumer
+	}
+	if unsent := ss.handed - ss.written.Load(); unsent > 0 && unsent+int64(len(b)) > ss.srv.unsentMax {
+		ss.over.Store(true)
+		return hub.ErrSlowConsumer
+	}
+	return ss.handLocked(b)
+}
+
+// handLocked gives b to nbio, which writes what the socket takes and keeps
+// the rest until the socket is writable. The caller holds writeMu.
+func (ss *session) handLocked(b []byte) error {
+	ss.handed += int64(len(b))
+	_, err := ss.raw.Write(b)
+	if errors.Is(err, nbio.ErrOverflow) {
+		return hub.ErrSlowConsumer
 	}
 	return err
 }
 
-// appendLocked appends to the pending bytes and queues the session on its
-// flusher if it is not queued already; the caller holds outMu.
-func (ss *session) appendLocked(add func([]byte) []byte) {
-	if ss.out == nil {
-		ss.out = outBufPool.Get().(*[]byte)
-	}
-	*ss.out = add(*ss.out)
+// queueLocked puts the session on its flusher's queue unless it is there
+// already; the caller holds outMu.
+func (ss *session) queueLocked() {
 	if !ss.queued {
 		ss.queued = true
 		ss.flusher.push(ss)
 	}
 }
 
-// flushLocked writes the pending bytes with one syscall (nbio keeps what
-// the socket does not take and writes it when the socket is writable). The
-// caller holds writeMu, which makes taking the bytes and writing them one
-// step, so no two writes of a connection can overtake each other. fromQueue
-// is true for the flusher's call: only it takes the session off the queue,
-// so a session is on its flusher's queue at most once.
+func recycle(buf *[]byte) {
+	if cap(*buf) <= maxPooledBuf {
+		*buf = (*buf)[:0]
+		outBufPool.Put(buf)
+	}
+}
+
+// flushLocked writes the pending bytes with one syscall, then the close
+// frame if Close has queued one. The caller holds writeMu, which makes
+// taking the bytes and writing them one step, so no two writes of a
+// connection can overtake each other. fromQueue is true for the flusher's
+// call: only it takes the session off the queue, so a session is on its
+// flusher's queue at most once.
 func (ss *session) flushLocked(fromQueue bool) error {
 	ss.outMu.Lock()
-	buf := ss.out
-	ss.out = nil
+	buf, cf := ss.out, ss.closeFrame
+	ss.out, ss.closeFrame = nil, nil
 	if fromQueue {
 		ss.queued = false
 	}
 	ss.outMu.Unlock()
-	if buf == nil {
-		return nil
+	var err error
+	if buf != nil {
+		err = ss.writeLocked(*buf) // over the bound: dropped
+		recycle(buf)
 	}
-	_, err := ss.raw.Write(*buf)
-	if cap(*buf) <= maxPooledBuf {
-		*buf = (*buf)[:0]
-		outBufPool.Put(buf)
+	if cf != nil {
+		// The close frame goes out even over the bound (the frames before
+		// it were dropped instead): it is small, and it is how the peer
+		// learns to back off and reconnect (4100) rather than see a reset.
+		if cerr := ss.handLocked(cf); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }
@@ -172,22 +246,43 @@ func (ss *session) flushQueued() {
 	ss.writeMu.Lock()
 	err := ss.flushLocked(true)
 	ss.writeMu.Unlock()
-	if errors.Is(err, nbio.ErrOverflow) {
-		// nbio has dropped the connection: its unsent bytes passed the bound.
-		if c := ss.client.Load(); c != nil {
-			c.SlowConsumer(err)
-		}
+	if errors.Is(err, hub.ErrSlowConsumer) {
+		ss.slow(err)
 	}
 }
 
 var errClosing = errors.New("connection closing")
 
+// logClient writes a log line the client caused, within the throttle's
+// budgets for this connection (its socket id, or its address before
+// admission) and its app.
+func (ss *session) logClient(level slog.Level, msg string, args ...any) {
+	key, app := remoteHost(ss.remote), ""
+	if c := ss.client.Load(); c != nil {
+		key, app = c.SocketID(), c.App().ID
+	} else if ss.app != nil {
+		app = ss.app.ID
+	}
+	ss.srv.throttle.Log(ss.srv.log, level, key, app, msg, args...)
+}
+
+// remoteHost is addr without its port.
+func remoteHost(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
 // Close sends a close frame and drops the TCP connection after a short
 // grace period, so the close frame (and anything before it) can arrive.
+// On a connection over its bound the frames still pending are dropped and
+// only the close frame is written, behind what nbio already holds.
 func (ss *session) Close(code int, reason string) {
 	if !ss.closing.CompareAndSwap(false, true) {
 		return
 	}
+	delay := ss.srv.cfg.CloseDelay
 	if ss.raw == nil {
 		_ = ss.conn.WriteClose(code, closeReason(reason))
 	} else {
@@ -195,17 +290,32 @@ func (ss *session) Close(code int, reason string) {
 		// before the close frame that follows it; written now when no
 		// other write is in progress, so a busy flusher cannot delay it
 		// past the grace period below.
+		cf := appendCloseFrame(nil, code, reason)
 		ss.outMu.Lock()
 		ss.shut = true
-		ss.appendLocked(func(b []byte) []byte { return appendCloseFrame(b, code, reason) })
+		ss.closeFrame = cf
+		if ss.over.Load() && ss.out != nil {
+			recycle(ss.out)
+			ss.out = nil
+		}
+		ss.queueLocked()
 		ss.outMu.Unlock()
 		if ss.writeMu.TryLock() {
 			_ = ss.flushLocked(false)
 			ss.writeMu.Unlock()
 		}
+		if ss.over.Load() {
+			delay = ss.srv.cfg.SlowCloseDelay
+			if c := ss.client.Load(); c != nil {
+				// Leave the hub now (presence, counts) rather than after the
+				// longer grace; not on this goroutine, which may hold a
+				// shard lock (member events are queued under it).
+				go ss.srv.hub.Disconnect(c)
+			}
+		}
 	}
 	conn := ss.conn
-	time.AfterFunc(ss.srv.cfg.CloseDelay, func() { _ = conn.Close() })
+	time.AfterFunc(delay, func() { _ = conn.Close() })
 }
 
 // refuse reports a connection-level error the way pusher-js expects:
@@ -215,9 +325,16 @@ func (ss *session) refuse(perr *protocol.Error) {
 	ss.Close(perr.Code, perr.Message)
 }
 
+func (ss *session) releaseOnce() {
+	if ss.release != nil && ss.released.CompareAndSwap(false, true) {
+		ss.release()
+	}
+}
+
 // closed is the transport's close callback.
 func (ss *session) closed() {
 	ss.closing.Store(true)
+	ss.releaseOnce()
 	if c := ss.client.Load(); c != nil {
 		ss.srv.hub.Disconnect(c)
 	}
@@ -266,7 +383,7 @@ func (ss *session) handle(data []byte) {
 			return
 		}
 		if err := s.hub.Signin(c, d); err != nil {
-			s.log.Warn("sign-in refused", "app_key", c.App().Key, "socket_id", c.SocketID(),
+			ss.logClient(slog.LevelWarn, "sign-in refused", "app_key", c.App().Key, "socket_id", c.SocketID(),
 				"reason", truncate(err.Error(), 160), "remote", ss.remote)
 			ss.protocolError(c, err)
 		}
@@ -288,7 +405,7 @@ func (ss *session) protocolError(c *hub.Client, err error) {
 		perr = &protocol.Error{Code: 0, Message: err.Error()}
 	}
 	if ss.srv.log.Enabled(context.Background(), slog.LevelDebug) {
-		ss.srv.log.Debug("protocol error", "app_key", c.App().Key, "socket_id", c.SocketID(), "code", perr.Code, "reason", perr.Message)
+		ss.logClient(slog.LevelDebug, "protocol error", "app_key", c.App().Key, "socket_id", c.SocketID(), "code", perr.Code, "reason", perr.Message)
 	}
 	_ = ss.Send(protocol.ErrorFrame(perr.Code, perr.Message))
 	if perr.Close {
@@ -306,7 +423,7 @@ func (ss *session) subscribeError(c *hub.Client, channel string, err error) {
 	if se.Type == "AuthError" {
 		level = slog.LevelWarn // the audit trail of failed authorizations
 	}
-	ss.srv.log.Log(context.Background(), level, "subscription refused", "app_key", c.App().Key,
+	ss.logClient(level, "subscription refused", "app_key", c.App().Key,
 		"socket_id", c.SocketID(), "channel", truncate(channel, 200), "type", se.Type,
 		"reason", truncate(se.Message, 160), "remote", ss.remote)
 	_ = ss.Send(protocol.ErrorFrame(0, se.Message))

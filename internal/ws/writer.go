@@ -119,6 +119,7 @@ func appendFrameHeader(b []byte, opcode byte, n int) []byte {
 const (
 	opText  = 0x1
 	opClose = 0x8
+	opPong  = 0xA
 )
 
 // closePayloadMax is the longest close payload (RFC 6455 §5.5): 2 bytes of

@@ -54,6 +54,7 @@ func TestWriteOrderStress(t *testing.T) {
 	srv := &Server{}
 	srv.cfg.setDefaults()
 	srv.pendingMax = 2048
+	srv.unsentMax = 64 << 20 // written is not counted here (no OnWrittenSize hook): never slow
 	fl := []*flusher{newFlusher(), newFlusher()}
 	stop := make(chan struct{})
 	var fwg sync.WaitGroup
@@ -154,6 +155,7 @@ func TestNothingAfterClose(t *testing.T) {
 	srv.cfg.setDefaults()
 	srv.cfg.CloseDelay = time.Hour
 	srv.pendingMax = maxPending
+	srv.unsentMax = 1 << 30 // written is not counted here (no OnWrittenSize hook): never slow
 	f := newFlusher()
 	stop := make(chan struct{})
 	go f.run(stop)

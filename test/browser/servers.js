@@ -147,7 +147,7 @@ async function startServers() {
     }
     const configFile = path.join(dir, 'herald.yaml');
     fs.writeFileSync(configFile, config);
-    const herald = new Proc('herald', heraldBin, ['serve', '--config', configFile, '--data-dir', path.join(dir, 'data')], { cwd: dir });
+    const herald = new Proc('herald', heraldBin, ['serve', '--config', configFile, '--data-dir', path.join(dir, 'data'), '--admin-listen', 'off'], { cwd: dir });
     procs.push(herald);
     await herald.waitReady(`http://127.0.0.1:${heraldPort}/ready`);
 

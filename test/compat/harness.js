@@ -232,7 +232,8 @@ class HeraldServer {
     const makeConfig = this.makeConfig || configYAML;
     fs.writeFileSync(this.configFile, makeConfig({ port: this.port, tls: this.tls, dataDir: this.dataDir }));
 
-    const args = ['serve', '--config', this.configFile, '--data-dir', this.dataDir];
+    // No admin listener: its default address is fixed (127.0.0.1:9601), and tests use free ports only.
+    const args = ['serve', '--config', this.configFile, '--data-dir', this.dataDir, '--admin-listen', 'off'];
     this.proc = spawn(bin, args, {
       cwd: this.dir,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,188 @@
+package test
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawWS is a WebSocket client over a bare TCP connection, for frames no
+// WebSocket library would send (orphan continuations, fragmented pings,
+// unmasked or invalid UTF-8 frames).
+type rawWS struct {
+	t    *testing.T
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+// serverFrame is one frame the server sent.
+type serverFrame struct {
+	fin     bool
+	op      byte
+	payload []byte
+}
+
+// closeCode is the code of a close frame (1005 when it carries none).
+func (f serverFrame) closeCode() int {
+	if len(f.payload) < 2 {
+		return 1005
+	}
+	return int(binary.BigEndian.Uint16(f.payload))
+}
+
+// dialRaw opens path (request target) with a hand-made handshake and
+// checks the 101 answer.
+func dialRaw(t *testing.T, s *testServer, path string) *rawWS {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", s.addr, readTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	key := make([]byte, 16)
+	_, _ = rand.Read(key)
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + s.addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(key) + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	_ = conn.SetDeadline(time.Now().Add(readTimeout))
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %s", resp.Status)
+	}
+	return &rawWS{t: t, conn: conn, br: br}
+}
+
+// connectRaw is dialRaw as pusher-js, up to connection_established.
+func connectRaw(t *testing.T, s *testServer) *rawWS {
+	t.Helper()
+	c := dialRaw(t, s, pusherPath(appKey))
+	if f := c.read(); f.op != 0x1 || !strings.Contains(string(f.payload), "pusher:connection_established") {
+		t.Fatalf("want connection_established, got op %d %q", f.op, f.payload)
+	}
+	return c
+}
+
+// frame builds a masked client frame.
+func maskedFrame(fin bool, op byte, payload []byte) []byte {
+	b0 := op
+	if fin {
+		b0 |= 0x80
+	}
+	b := []byte{b0}
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	case n <= 0xFFFF:
+		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint64(append(b, 0x80|127), uint64(n))
+	}
+	mask := [4]byte{0x37, 0xfa, 0x21, 0x3d}
+	b = append(b, mask[:]...)
+	for i, c := range payload {
+		b = append(b, c^mask[i%4])
+	}
+	return b
+}
+
+func (c *rawWS) write(b []byte) {
+	c.t.Helper()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(readTimeout))
+	if _, err := c.conn.Write(b); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// readErr reads one server frame.
+func (c *rawWS) readErr(timeout time.Duration) (serverFrame, error) {
+	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
+	var h [2]byte
+	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+		return serverFrame{}, err
+	}
+	if h[1]&0x80 != 0 {
+		return serverFrame{}, errors.New("server frame is masked")
+	}
+	n := uint64(h[1] & 0x7F)
+	switch n {
+	case 126:
+		var ext [2]byte
+		if _, err := io.ReadFull(c.br, ext[:]); err != nil {
+			return serverFrame{}, err
+		}
+		n = uint64(binary.BigEndian.Uint16(ext[:]))
+	case 127:
+		var ext [8]byte
+		if _, err := io.ReadFull(c.br, ext[:]); err != nil {
+			return serverFrame{}, err
+		}
+		n = binary.BigEndian.Uint64(ext[:])
+	}
+	if n > 16<<20 {
+		return serverFrame{}, fmt.Errorf("server frame of %d bytes", n)
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		return serverFrame{}, err
+	}
+	return serverFrame{fin: h[0]&0x80 != 0, op: h[0] & 0x0F, payload: p}, nil
+}
+
+func (c *rawWS) read() serverFrame {
+	c.t.Helper()
+	f, err := c.readErr(readTimeout)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return f
+}
+
+// expectClose reads until a close frame and returns its code and reason;
+// it fails the test when the connection ends without one.
+func (c *rawWS) expectClose() (int, string) {
+	c.t.Helper()
+	for {
+		f, err := c.readErr(readTimeout)
+		if err != nil {
+			c.t.Fatalf("connection ended without a close frame: %v", err)
+		}
+		if f.op == 0x8 {
+			reason := ""
+			if len(f.payload) > 2 {
+				reason = string(f.payload[2:])
+			}
+			return f.closeCode(), reason
+		}
+	}
+}
+
+// expectEnd checks that after the close frame the server ends the TCP
+// connection (EOF or reset) within the close grace period.
+func (c *rawWS) expectEnd() {
+	c.t.Helper()
+	for {
+		_, err := c.readErr(3 * time.Second)
+		if err == nil {
+			continue
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			c.t.Fatal("the server kept the connection open after its close frame")
+		}
+		return
+	}
+}
