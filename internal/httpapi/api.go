@@ -226,11 +226,17 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*request, *a
 		creds[i] = signing.Credential{Key: app.Key, Secret: s}
 	}
 	path := r.URL.EscapedPath()
-	used, verr := signing.VerifyRequest(r.Method, path, r.URL.RawQuery, body, creds, a.now(), a.cfg.TimestampWindow)
-	if verr != nil && a.cfg.PathPrefix != "" {
+	// The handlers read their parameters from the query exactly as it was
+	// signed (url.ParseQuery would drop pairs containing ";").
+	query, verr := signing.ParseQuery(r.URL.RawQuery)
+	var used signing.Credential
+	if verr == nil {
+		used, verr = signing.VerifyQuery(r.Method, path, query, body, creds, a.now(), a.cfg.TimestampWindow)
+	}
+	if verr != nil && query != nil && a.cfg.PathPrefix != "" {
 		// The request arrives here without our mount prefix; an SDK told about
 		// the prefix (PHP's path option) signed the full path.
-		if c2, err2 := signing.VerifyRequest(r.Method, a.cfg.PathPrefix+path, r.URL.RawQuery, body, creds, a.now(), a.cfg.TimestampWindow); err2 == nil {
+		if c2, err2 := signing.VerifyQuery(r.Method, a.cfg.PathPrefix+path, query, body, creds, a.now(), a.cfg.TimestampWindow); err2 == nil {
 			used, verr = c2, nil
 		}
 	}
@@ -254,7 +260,6 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*request, *a
 	if !app.Enabled {
 		return &request{Request: r, app: app}, errorf(http.StatusForbidden, "App is disabled")
 	}
-	query, _ := signing.ParseQuery(r.URL.RawQuery) // it parsed when the signature was checked
 	return &request{Request: r, app: app, body: body, query: query}, nil
 }
 

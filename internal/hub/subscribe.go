@@ -78,7 +78,7 @@ func (h *Hub) Subscribe(c *Client, d protocol.SubscribeData) error {
 			var err error
 			m, err = protocol.ParseChannelData(*d.ChannelData)
 			if err != nil {
-				return subErr(name, "AuthError", 400, "Invalid channel_data: %v", err)
+				return subErr(name, "AuthError", 400, "Invalid channel_data: %s", protocol.MessageOf(err))
 			}
 			if len(m.UserID) > h.cfg.MaxUserIDLen {
 				return subErr(name, "LimitReached", 400, "user_id is longer than %d characters", h.cfg.MaxUserIDLen)

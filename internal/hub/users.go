@@ -60,7 +60,7 @@ func (h *Hub) Signin(c *Client, d protocol.SigninData) error {
 	}
 	ud, err := protocol.ParseUserData(d.UserData)
 	if err != nil {
-		return refuse("Invalid user_data: %v", err)
+		return refuse("Invalid user_data: %s", protocol.MessageOf(err))
 	}
 	if !protocol.ValidChannelName(ud.ID, h.cfg.MaxUserIDLen) {
 		return refuse("Invalid user id %q: at most %d characters from A-Z a-z 0-9 _ - = @ , . ;", truncate(ud.ID, 140), h.cfg.MaxUserIDLen)

@@ -1,6 +1,9 @@
 package protocol
 
-import "strconv"
+import (
+	"errors"
+	"strconv"
+)
 
 // Error is a protocol-level error that the WebSocket edge turns into a
 // pusher:error (and, when Close, a close frame with the same code). Keeping
@@ -17,6 +20,16 @@ func (e *Error) Error() string {
 		return "pusher error: " + e.Message
 	}
 	return "pusher error " + strconv.Itoa(e.Code) + ": " + e.Message
+}
+
+// MessageOf is what a client is told about err: the message of a
+// protocol Error (without Error()'s "pusher error:" prefix, which is for
+// logs), or err's text.
+func MessageOf(err error) string {
+	if pe, ok := errors.AsType[*Error](err); ok {
+		return pe.Message
+	}
+	return err.Error()
 }
 
 // invalid returns a fresh code-0 error for malformed client input; fresh so

@@ -40,12 +40,18 @@ func verifyErr(reason string) error { return &VerifyError{Reason: reason} }
 // Several creds may share a key during a rotation: any one verifying wins.
 // window <= 0 means DefaultWindow.
 func VerifyRequest(method, path, rawQuery string, body []byte, creds []Credential, now time.Time, window time.Duration) (Credential, error) {
-	if window <= 0 {
-		window = DefaultWindow
-	}
 	q, err := parseQuery(rawQuery)
 	if err != nil {
 		return Credential{}, err
+	}
+	return VerifyQuery(method, path, q, body, creds, now, window)
+}
+
+// VerifyQuery is VerifyRequest for a query already read with ParseQuery,
+// so that a handler reads its parameters from the same values it verified.
+func VerifyQuery(method, path string, q url.Values, body []byte, creds []Credential, now time.Time, window time.Duration) (Credential, error) {
+	if window <= 0 {
+		window = DefaultWindow
 	}
 	p, err := schemeParams(q)
 	if err != nil {

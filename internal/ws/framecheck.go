@@ -2,6 +2,7 @@ package ws
 
 import (
 	"encoding/binary"
+	"math"
 	"strconv"
 )
 
@@ -15,11 +16,14 @@ import (
 // frame. A connection's reads are handled by one goroutine at a time, so
 // the state needs no lock.
 type frameCheck struct {
-	hdr    [14]byte // the header being collected (2 + up to 8 + 4 bytes)
-	have   int      // bytes of hdr collected
-	skip   uint64   // payload bytes of the current frame still to pass over
-	inMsg  bool     // a fragmented data message is open
-	msgLen uint64   // payload bytes of the open message so far
+	hdr   [14]byte // the header being collected (2 + up to 8 + 4 bytes)
+	have  uint8    // bytes of hdr collected
+	inMsg bool     // a fragmented data message is open
+	// Payload bytes of the current frame still to pass over, and of the
+	// open message so far. Both stay under maxMsg (a larger frame is a
+	// fault), so 32 bits do, with maxMsg below 4 GiB.
+	skip   uint32
+	msgLen uint32
 }
 
 // frameFault is a frame the connection must be failed for.
@@ -36,26 +40,26 @@ const (
 )
 
 // feed scans data and returns the first bad frame, or nil. maxMsg bounds a
-// message's payload (all its fragments); 0 means no bound. After a fault the
+// message's payload (all its fragments); 0 means 4 GiB. After a fault the
 // state is undefined: the connection is being closed.
 func (f *frameCheck) feed(data []byte, maxMsg int) *frameFault {
 	i := 0
 	for i < len(data) {
 		if f.skip > 0 {
-			n := min(uint64(len(data)-i), f.skip)
-			i += int(n)
-			f.skip -= n
+			n := min(len(data)-i, int(f.skip))
+			i += n
+			f.skip -= uint32(n)
 			continue
 		}
-		start := max(i-f.have, 0)
+		start := max(i-int(f.have), 0)
 		need := f.headerLen()
-		for f.have < need && i < len(data) {
+		for int(f.have) < need && i < len(data) {
 			f.hdr[f.have] = data[i]
 			f.have++
 			i++
 			need = f.headerLen()
 		}
-		if f.have < need {
+		if int(f.have) < need {
 			return nil // the rest of the header comes in a later read
 		}
 		if fault := f.check(maxMsg); fault != nil {
@@ -127,13 +131,17 @@ func (f *frameCheck) check(maxMsg int) *frameFault {
 	default:
 		return bad("Reserved opcode")
 	}
+	limit := uint64(min(uint(maxMsg), math.MaxUint32))
+	if maxMsg <= 0 {
+		limit = math.MaxUint32
+	}
 	if op < 0x8 {
-		f.msgLen += length
-		if maxMsg > 0 && (length > uint64(maxMsg) || f.msgLen > uint64(maxMsg)) {
-			return &frameFault{code: closeTooBig, reason: "Message larger than " + strconv.Itoa(maxMsg) + " bytes"}
+		if length > limit || uint64(f.msgLen)+length > limit {
+			return &frameFault{code: closeTooBig, reason: "Message larger than " + strconv.FormatUint(limit, 10) + " bytes"}
 		}
+		f.msgLen += uint32(length)
 		f.inMsg = !fin
 	}
-	f.skip = length
+	f.skip = uint32(length) // <= 125 for control frames
 	return nil
 }

@@ -70,7 +70,7 @@ func (s *Server) consume(ss *session, wsc *websocket.Conn, data []byte, drop fun
 		}
 		return
 	}
-	if ss.failed.Load() {
+	if ss.has(flagFailed) {
 		return
 	}
 	if fault := ss.check.feed(data, s.cfg.MaxFrameBytes); fault != nil {
@@ -91,11 +91,11 @@ func (s *Server) consume(ss *session, wsc *websocket.Conn, data []byte, drop fun
 // failProtocol closes a connection whose peer broke the WebSocket protocol
 // with code (RFC 6455 §7.4.1), behind what is already queued for it.
 func (s *Server) failProtocol(ss *session, code int, reason string) {
-	if !ss.failed.CompareAndSwap(false, true) {
+	if ss.set(flagFailed) {
 		return
 	}
 	s.m.WSProtocolFailures.WithLabelValues(closeCodeLabel(code)).Inc()
-	ss.logClient(slog.LevelInfo, "websocket protocol error", "code", code, "reason", reason, "remote", ss.remote)
+	ss.logClient(slog.LevelInfo, "websocket protocol error", "code", code, "reason", reason, "remote", ss.remoteAddr())
 	if c := ss.client.Load(); c != nil {
 		c.Close(code, reason)
 		return

@@ -8,6 +8,7 @@ package ws
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/nbhttp"
@@ -145,13 +147,14 @@ func New(cfg Config, deps Deps) *Server {
 	// what nbio writes (OnWrittenSize) and closes with 4100 past
 	// WriteBufferBytes (session.writeLocked).
 	s.engine = nbhttp.NewEngine(nbhttp.Config{
-		Name:    "herald-ws",
-		MaxLoad: cfg.MaxConnections,
+		Name:              "herald-ws",
+		MaxLoad:           cfg.MaxConnections,
+		SupportServerOnly: true, // no client connections: no client task pool (1 MiB)
 	})
 	s.engine.OnWrittenSize(func(c *nbio.Conn, _ []byte, n int) {
 		if wsc, ok := c.Session().(*websocket.Conn); ok {
 			if ss, ok := wsc.Session().(*session); ok {
-				ss.written.Add(int64(n))
+				ss.unsent.Add(-int64(n))
 			}
 		}
 	})
@@ -175,6 +178,25 @@ func New(cfg Config, deps Deps) *Server {
 			return
 		}
 		_ = c.WriteMessage(websocket.PongMessage, []byte(data))
+	})
+	// The peer's close frame is answered here rather than by nbio's
+	// default handler, because nbio's UTF-8 check is off (onMessage checks
+	// text): a reason that is not UTF-8 gets 1007 instead of an echo of it.
+	// nbio drops the connection right after this handler returns.
+	u.SetCloseHandler(func(c *websocket.Conn, code int, reason string) {
+		var payload []byte
+		switch {
+		case !utf8.ValidString(reason):
+			payload = binary.BigEndian.AppendUint16(nil, closeInvalidData)
+			payload = append(payload, "Close reason must be valid UTF-8"...)
+		case code != 1005: // 1005: the peer sent no code, so none is echoed
+			payload = append(binary.BigEndian.AppendUint16(nil, uint16(code)), reason...)
+		}
+		if ss := s.sessionOf(c); ss != nil && ss.raw != nil {
+			ss.closeNow(payload)
+			return
+		}
+		_ = c.WriteMessage(websocket.CloseMessage, payload)
 	})
 	u.SetPongHandler(func(c *websocket.Conn, _ string) {
 		if ss := s.sessionOf(c); ss != nil {
@@ -217,15 +239,16 @@ func (s *Server) Stop(ctx context.Context) error {
 // ServeHTTP upgrades the request. Everything that is wrong with it is
 // reported the Pusher way: upgrade, send pusher:error, close with the code.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, path string) {
-	ss := &session{srv: s, remote: r.RemoteAddr}
+	ss := &session{srv: s}
 	var capacity *protocol.Error
 	if ok, reason := s.gate.Connection(); ok {
-		ss.release = s.gate.Closed
+		ss.flags.Store(flagSlotGate)
 	} else {
 		if s.refusing.Add(1) > int64(s.cfg.MaxRefusing) {
 			s.refusing.Add(-1)
 			s.m.ConnectionsRejected.WithLabelValues("503").Inc()
-			ss.logClient(slog.LevelWarn, "connection refused with 503: too many refusals in progress", "reason", reason, "remote", r.RemoteAddr)
+			s.throttle.Log(s.log, slog.LevelWarn, remoteHost(r.RemoteAddr), "", "connection refused with 503: too many refusals in progress",
+				"reason", reason, "remote", r.RemoteAddr)
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Retry-After", "1")
 			w.Header().Set("Connection", "close")
@@ -233,7 +256,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, path string) 
 			_, _ = w.Write([]byte(`{"error":"Over capacity, try again later","code":503}`))
 			return
 		}
-		ss.release = func() { s.refusing.Add(-1) }
+		ss.flags.Store(flagSlotRefusing)
 		capacity = &protocol.Error{Code: protocol.CodeOverCapacity, Message: overCapacityMessage(reason), Close: true}
 	}
 	s.pending.Store(r.RemoteAddr, ss)
@@ -307,7 +330,7 @@ func (s *Server) admit(ss *session, r *http.Request, path string) *protocol.Erro
 		return &protocol.Error{Code: protocol.CodeReconnect, Message: "Try again", Close: true}
 	}
 	ss.setClient(c)
-	if ss.closing.Load() {
+	if ss.has(flagClosing) {
 		// The peer may have gone between the upgrade and setClient; its
 		// close callback then found no client to disconnect. closed() sets
 		// closing before it loads the client, so one of the two sides

@@ -20,41 +20,49 @@ import (
 
 // session is one connection: the hub's Sink and the frame dispatcher.
 type session struct {
-	srv     *Server
-	conn    *websocket.Conn
-	remote  string
-	app     *apps.App
-	client  atomic.Pointer[hub.Client]
-	closing atomic.Bool
-	// release gives back the connection's admission slot (or refusal
-	// slot); called once, when the connection ends.
-	release  func()
-	released atomic.Bool
+	srv    *Server
+	conn   *websocket.Conn
+	app    *apps.App
+	client atomic.Pointer[hub.Client]
+	// flags holds the state read without a lock (flagClosing...).
+	flags atomic.Uint32
+	// unsent is the bytes given to nbio that nbio has not written to the
+	// socket yet (added in handLocked, taken off by Engine.OnWrittenSize);
+	// it is bounded by Server.unsentMax.
+	unsent atomic.Int64
 
 	// Poller connections (raw != nil) write through the session's flusher
 	// (writer.go); blocking-mode ones (TLS) through nbio's own send queue.
 	raw     *nbio.Conn
 	flusher *flusher
 	writeMu sync.Mutex // held while taking and writing the pending bytes
-	// handed counts the bytes given to nbio (guarded by writeMu) and
-	// written those nbio wrote to the socket (Engine.OnWrittenSize): their
-	// difference is what nbio holds unsent, bounded by Server.unsentMax.
-	handed  int64
-	written atomic.Int64
-	// over is set when the unsent bytes would pass their bound: from then
-	// on frames are dropped and only the close frame (4100) goes out.
-	over atomic.Bool
-	// failed is set when the peer broke the WebSocket protocol: the rest
-	// of its input is discarded while the close frame goes out.
-	failed atomic.Bool
-	check  frameCheck // the peer's frame headers (framecheck.go); read side only
+	check   frameCheck // the peer's frame headers (framecheck.go); read side only
 
 	outMu      sync.Mutex // guards out, closeFrame, queued and shut
-	out        *[]byte    // pending frames; nil while nothing is pending
-	closeFrame []byte     // written after out (instead of it when over); nil until Close
 	queued     bool       // on the flusher's queue (exactly once while true)
 	shut       bool       // the close frame is written or pending: nothing may follow it
+	out        *[]byte    // pending frames; nil while nothing is pending
+	closeFrame *[]byte    // written after out (instead of it when over); nil until Close
 }
+
+// Session flags. A few bits in one word keep the per-connection state
+// small (an idle connection costs about 2.5 KiB in all).
+const (
+	flagClosing uint32 = 1 << iota // Close was called, or the transport closed the connection
+	// flagOver: the unsent bytes would have passed their bound; from then
+	// on frames are dropped and only the close frame (4100) goes out.
+	flagOver
+	// flagFailed: the peer broke the WebSocket protocol; the rest of its
+	// input is discarded while the close frame goes out.
+	flagFailed
+	flagSlotGate     // holds an admission slot (Gate.Connection): give it back when closed
+	flagSlotRefusing // holds one of the slots of refusals in progress
+)
+
+func (ss *session) has(f uint32) bool { return ss.flags.Load()&f != 0 }
+
+// set sets f and reports whether it was set already.
+func (ss *session) set(f uint32) (was bool) { return ss.flags.Or(f)&f != 0 }
 
 var _ hub.Sink = (*session)(nil)
 
@@ -100,7 +108,7 @@ func (ss *session) slow(err error) {
 }
 
 func (ss *session) send(op byte, frame []byte, direct bool) error {
-	if ss.closing.Load() {
+	if ss.has(flagClosing) {
 		return errClosing
 	}
 	if ss.raw == nil {
@@ -110,7 +118,7 @@ func (ss *session) send(op byte, frame []byte, direct bool) error {
 		}
 		return err
 	}
-	if ss.over.Load() {
+	if ss.has(flagOver) {
 		return hub.ErrSlowConsumer
 	}
 	if direct && ss.writeMu.TryLock() {
@@ -174,11 +182,11 @@ func (ss *session) writeNow(op byte, frame []byte) error {
 // may go, so one frame larger than the bound does not fail a peer that
 // reads. The caller holds writeMu.
 func (ss *session) writeLocked(b []byte) error {
-	if ss.over.Load() {
+	if ss.has(flagOver) {
 		return hub.ErrSlowConsumer
 	}
-	if unsent := ss.handed - ss.written.Load(); unsent > 0 && unsent+int64(len(b)) > ss.srv.unsentMax {
-		ss.over.Store(true)
+	if unsent := ss.unsent.Load(); unsent > 0 && unsent+int64(len(b)) > ss.srv.unsentMax {
+		ss.set(flagOver)
 		return hub.ErrSlowConsumer
 	}
 	return ss.handLocked(b)
@@ -187,7 +195,7 @@ func (ss *session) writeLocked(b []byte) error {
 // handLocked gives b to nbio, which writes what the socket takes and keeps
 // the rest until the socket is writable. The caller holds writeMu.
 func (ss *session) handLocked(b []byte) error {
-	ss.handed += int64(len(b))
+	ss.unsent.Add(int64(len(b)))
 	_, err := ss.raw.Write(b)
 	if errors.Is(err, nbio.ErrOverflow) {
 		return hub.ErrSlowConsumer
@@ -234,7 +242,7 @@ func (ss *session) flushLocked(fromQueue bool) error {
 		// The close frame goes out even over the bound (the frames before
 		// it were dropped instead): it is small, and it is how the peer
 		// learns to back off and reconnect (4100) rather than see a reset.
-		if cerr := ss.handLocked(cf); err == nil {
+		if cerr := ss.handLocked(*cf); err == nil {
 			err = cerr
 		}
 	}
@@ -257,13 +265,21 @@ var errClosing = errors.New("connection closing")
 // budgets for this connection (its socket id, or its address before
 // admission) and its app.
 func (ss *session) logClient(level slog.Level, msg string, args ...any) {
-	key, app := remoteHost(ss.remote), ""
+	key, app := remoteHost(ss.remoteAddr()), ""
 	if c := ss.client.Load(); c != nil {
 		key, app = c.SocketID(), c.App().ID
 	} else if ss.app != nil {
 		app = ss.app.ID
 	}
 	ss.srv.throttle.Log(ss.srv.log, level, key, app, msg, args...)
+}
+
+// remoteAddr is the peer's address, for logs ("" before the upgrade).
+func (ss *session) remoteAddr() string {
+	if ss.conn == nil {
+		return ""
+	}
+	return ss.conn.RemoteAddr().String()
 }
 
 // remoteHost is addr without its port.
@@ -279,7 +295,7 @@ func remoteHost(addr string) string {
 // On a connection over its bound the frames still pending are dropped and
 // only the close frame is written, behind what nbio already holds.
 func (ss *session) Close(code int, reason string) {
-	if !ss.closing.CompareAndSwap(false, true) {
+	if ss.set(flagClosing) {
 		return
 	}
 	delay := ss.srv.cfg.CloseDelay
@@ -293,8 +309,8 @@ func (ss *session) Close(code int, reason string) {
 		cf := appendCloseFrame(nil, code, reason)
 		ss.outMu.Lock()
 		ss.shut = true
-		ss.closeFrame = cf
-		if ss.over.Load() && ss.out != nil {
+		ss.closeFrame = &cf
+		if ss.has(flagOver) && ss.out != nil {
 			recycle(ss.out)
 			ss.out = nil
 		}
@@ -304,7 +320,7 @@ func (ss *session) Close(code int, reason string) {
 			_ = ss.flushLocked(false)
 			ss.writeMu.Unlock()
 		}
-		if ss.over.Load() {
+		if ss.has(flagOver) {
 			delay = ss.srv.cfg.SlowCloseDelay
 			if c := ss.client.Load(); c != nil {
 				// Leave the hub now (presence, counts) rather than after the
@@ -318,6 +334,28 @@ func (ss *session) Close(code int, reason string) {
 	time.AfterFunc(delay, func() { _ = conn.Close() })
 }
 
+// closeNow answers the peer's close frame with a close frame of payload
+// (unless we sent ours already), at once and as the last frame: the frames still pending are dropped
+// (the peer has stopped reading them), and the transport closes the
+// connection when this returns.
+func (ss *session) closeNow(payload []byte) {
+	if ss.set(flagClosing) {
+		return // our own close frame is out or on its way: that is the answer
+	}
+	ss.outMu.Lock()
+	ss.shut = true
+	if ss.out != nil {
+		recycle(ss.out)
+		ss.out = nil
+	}
+	ss.closeFrame = nil
+	ss.outMu.Unlock()
+	frame := append(appendFrameHeader(nil, opClose, len(payload)), payload...)
+	ss.writeMu.Lock()
+	_ = ss.handLocked(frame)
+	ss.writeMu.Unlock()
+}
+
 // refuse reports a connection-level error the way pusher-js expects:
 // pusher:error with the code, then a close frame with the same code.
 func (ss *session) refuse(perr *protocol.Error) {
@@ -325,15 +363,21 @@ func (ss *session) refuse(perr *protocol.Error) {
 	ss.Close(perr.Code, perr.Message)
 }
 
+// releaseOnce gives back the admission or refusal slot the connection
+// holds, once.
 func (ss *session) releaseOnce() {
-	if ss.release != nil && ss.released.CompareAndSwap(false, true) {
-		ss.release()
+	old := ss.flags.And(^(flagSlotGate | flagSlotRefusing))
+	if old&flagSlotGate != 0 {
+		ss.srv.gate.Closed()
+	}
+	if old&flagSlotRefusing != 0 {
+		ss.srv.refusing.Add(-1)
 	}
 }
 
 // closed is the transport's close callback.
 func (ss *session) closed() {
-	ss.closing.Store(true)
+	ss.set(flagClosing)
 	ss.releaseOnce()
 	if c := ss.client.Load(); c != nil {
 		ss.srv.hub.Disconnect(c)
@@ -343,7 +387,7 @@ func (ss *session) closed() {
 // handle dispatches one client frame.
 func (ss *session) handle(data []byte) {
 	c := ss.client.Load()
-	if c == nil || ss.closing.Load() {
+	if c == nil || ss.has(flagClosing) {
 		return // not admitted (yet): pusher-js never sends before connection_established
 	}
 	c.Touch()
@@ -379,12 +423,12 @@ func (ss *session) handle(data []byte) {
 	case f.Event == protocol.EventSignin:
 		d, err := protocol.ParseSignin(f.Data)
 		if err != nil {
-			ss.protocolError(c, &protocol.Error{Code: protocol.CodeUnauthorized, Message: err.Error(), Close: c.App().RequireSignin})
+			ss.protocolError(c, &protocol.Error{Code: protocol.CodeUnauthorized, Message: protocol.MessageOf(err), Close: c.App().RequireSignin})
 			return
 		}
 		if err := s.hub.Signin(c, d); err != nil {
 			ss.logClient(slog.LevelWarn, "sign-in refused", "app_key", c.App().Key, "socket_id", c.SocketID(),
-				"reason", truncate(err.Error(), 160), "remote", ss.remote)
+				"reason", truncate(err.Error(), 160), "remote", ss.remoteAddr())
 			ss.protocolError(c, err)
 		}
 	case strings.HasPrefix(f.Event, protocol.ClientEventPrefix):
@@ -425,7 +469,7 @@ func (ss *session) subscribeError(c *hub.Client, channel string, err error) {
 	}
 	ss.logClient(level, "subscription refused", "app_key", c.App().Key,
 		"socket_id", c.SocketID(), "channel", truncate(channel, 200), "type", se.Type,
-		"reason", truncate(se.Message, 160), "remote", ss.remote)
+		"reason", truncate(se.Message, 160), "remote", ss.remoteAddr())
 	_ = ss.Send(protocol.ErrorFrame(0, se.Message))
 	_ = ss.Send(protocol.SubscriptionError(channel, se.Type, se.Message, se.Status))
 }
