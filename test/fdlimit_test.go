@@ -264,11 +264,12 @@ func TestOpenFilesLimit(t *testing.T) {
 	if !strings.Contains(s.logs.String(), "Over capacity") {
 		t.Errorf("no log line says why connections are refused")
 	}
-	if n := strings.Count(s.logs.String(), "connection refused"); n > 10 {
-		t.Errorf("%d log lines for %d refusals: want them rate-limited", n, refusals)
+	logLines := strings.Count(s.logs.String(), "connection refused")
+	if logLines > 10 {
+		t.Errorf("%d log lines for %d refusals: want them rate-limited", logLines, refusals)
 	}
-	t.Logf("open-files limit %d: %d connections held; %d refused with 4100, slowest refusal %v; slowest API call while refusing %v",
-		limit, maxConns, refusals, worstRefusal.Round(time.Microsecond), worstAPI.Round(time.Microsecond))
+	t.Logf("open-files limit %d: %d connections held; %d refused with 4100, slowest refusal %v; slowest API call while refusing %v; %d log lines",
+		limit, maxConns, refusals, worstRefusal.Round(time.Microsecond), worstAPI.Round(time.Microsecond), logLines)
 
 	// Connections close: new ones are admitted again.
 	for _, c := range held[:10] {

@@ -131,7 +131,12 @@ func (s *testServer) stop(timeout time.Duration) error {
 	}
 }
 
-func (s *testServer) baseURL() string { return "http://" + s.addr }
+func (s *testServer) baseURL() string {
+	if s.cfg.TLS.Enabled() {
+		return "https://" + s.addr
+	}
+	return "http://" + s.addr
+}
 
 // syncBuffer collects the server log; the tail is printed when a test fails.
 type syncBuffer struct {

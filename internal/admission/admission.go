@@ -20,7 +20,9 @@ import (
 // Config bounds the node. Zero values mean "no bound" except where noted.
 type Config struct {
 	// MaxConnections is the most WebSocket connections open at once
-	// (refused ones included while they close). 0: no bound.
+	// (including those refused after admission, e.g. for a bad app key,
+	// while they close; capacity refusals have slots of their own in the
+	// WebSocket edge). 0: no bound.
 	MaxConnections int
 	// MaxMemoryBytes is the memory the process may use (Go's mapped memory
 	// not returned to the OS). New connections and publishes are refused

@@ -26,8 +26,12 @@ func memoryInUse() uint64 {
 // otherwise the cgroup's memory limit (containers), otherwise 0 (none).
 // source says which.
 func DefaultMemoryLimit() (limit uint64, source string) {
-	if l := debug.SetMemoryLimit(-1); l > 0 && l < math.MaxInt64 {
-		return uint64(l), "GOMEMLIMIT"
+	// Only when the environment set it: an earlier server in this process
+	// may have set the soft limit from its own max_memory_mb.
+	if v, ok := os.LookupEnv("GOMEMLIMIT"); ok && v != "" && v != "off" {
+		if l := debug.SetMemoryLimit(-1); l > 0 && l < math.MaxInt64 {
+			return uint64(l), "GOMEMLIMIT"
+		}
 	}
 	if l := cgroupMemoryLimit(); l > 0 {
 		return l, "cgroup"

@@ -37,7 +37,7 @@ func newGateMetrics(reg prometheus.Registerer, g *Gate) *gateMetrics {
 		}, func() float64 { return float64(g.cfg.MaxMemoryBytes) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "herald_memory_in_use_bytes",
-			Help: "Memory held from the OS and not returned, as last sampled for admission.",
+			Help: "Memory held from the OS and not returned (Go's mapped memory minus what it released), read at scrape time.",
 		}, func() float64 { return float64(memoryInUse()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "herald_admission_refusing",

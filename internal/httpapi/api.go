@@ -107,8 +107,8 @@ func New(cfg Config, deps Deps) *API {
 	}
 	a := &API{cfg: cfg, b: deps.Backend, apps: deps.Apps, log: deps.Logger.With("component", "httpapi"),
 		m: deps.Metrics, now: deps.Now, mux: http.NewServeMux(), admit: deps.Admit, throttle: deps.Throttle}
-	a.handle(http.MethodPost, "/apps/{app_id}/events", "events", a.admitted(a.events))
-	a.handle(http.MethodPost, "/apps/{app_id}/batch_events", "batch_events", a.admitted(a.batchEvents))
+	a.handle(http.MethodPost, "/apps/{app_id}/events", "events", a.events)
+	a.handle(http.MethodPost, "/apps/{app_id}/batch_events", "batch_events", a.batchEvents)
 	a.handle(http.MethodGet, "/apps/{app_id}/channels", "channels", a.channels)
 	a.handle(http.MethodGet, "/apps/{app_id}/channels/{channel_name}", "channel", a.channel)
 	a.handle(http.MethodGet, "/apps/{app_id}/channels/{channel_name}/users", "users", a.users)
@@ -121,19 +121,11 @@ func New(cfg Config, deps Deps) *API {
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
-// admitted refuses a publish with 503 while the node is near its memory
-// limit (after authentication: a bad signature is still a 401). The SDKs
-// surface the status; the sender retries later.
-func (a *API) admitted(h handlerFunc) handlerFunc {
-	return func(r *request) (any, *apiError) {
-		if a.admit != nil {
-			if ok, _ := a.admit.Publish(); !ok {
-				return nil, errorf(http.StatusServiceUnavailable, "Server is low on memory; retry later")
-			}
-		}
-		return h(r)
-	}
-}
+// publishEndpoints are refused with 503 while the node is near its memory
+// limit (after authentication: a bad signature is still a 401; before the
+// app's rate limit, so a refused publish costs no token). The SDKs surface
+// the status; the sender retries later.
+var publishEndpoints = map[string]bool{"events": true, "batch_events": true}
 
 // request is an authenticated API call.
 type request struct {
@@ -170,6 +162,11 @@ func (a *API) handle(method, pattern, name string, h handlerFunc) {
 		}
 
 		req, aerr := a.authenticate(w, r)
+		if aerr == nil && publishEndpoints[name] && a.admit != nil {
+			if ok, _ := a.admit.Publish(); !ok {
+				aerr = errorf(http.StatusServiceUnavailable, "Server is low on memory; retry later")
+			}
+		}
 		if aerr == nil {
 			if wait, ok := a.limiters.allow(req.app, a.now()); !ok {
 				secs := int(wait/time.Second) + 1

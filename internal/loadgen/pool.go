@@ -21,6 +21,8 @@ import (
 
 	"github.com/lesismal/nbio"
 
+	"github.com/heraldhq/herald/internal/nbiostart"
+
 	"github.com/heraldhq/herald/internal/signing"
 )
 
@@ -144,7 +146,7 @@ func NewPool(t Target, h Handler, pollers int, log *slog.Logger) (*Pool, error) 
 		return nil, err
 	}
 	// Stop must not run before every poller is in its loop (see engine.go).
-	if err := awaitPollers(p.eng, pollers, pollerStartTimeout); err != nil {
+	if err := nbiostart.Await(p.eng, pollerStartTimeout); err != nil {
 		p.stopEngine()
 		return nil, err
 	}
@@ -412,9 +414,7 @@ const maxMessage = 16 << 20
 func (p *Pool) onData(nc *nbio.Conn, data []byte) {
 	c, ok := nc.Session().(*Conn)
 	if !ok {
-		if pr, ok := nc.Session().(pollerProbe); ok {
-			pr.seen()
-		}
+		nbiostart.Seen(nc)
 		return
 	}
 	if len(c.buf) > 0 {

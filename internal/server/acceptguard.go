@@ -108,6 +108,11 @@ func (g *acceptGuard) Accept() (net.Conn, error) {
 func (g *acceptGuard) shedWaiting() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	select {
+	case <-g.closed:
+		return 0 // Close has released the spare: do not take one again
+	default:
+	}
 	if g.spare != nil {
 		_ = g.spare.Close()
 		g.spare = nil

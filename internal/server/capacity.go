@@ -24,9 +24,11 @@ type capacity struct {
 // planCapacity derives the bounds from the configuration and the process's
 // limits. A configured memory limit also becomes Go's soft memory limit
 // (unless GOMEMLIMIT is set), so the collector works harder before
-// admission has to refuse.
-func planCapacity(l config.LimitsConfig, log *slog.Logger) capacity {
-	c := capacity{fds: newFDBudget()}
+// admission has to refuse; restore puts the previous soft limit back (the
+// limit is process-wide, and Run may run again in the same process).
+func planCapacity(l config.LimitsConfig, log *slog.Logger) (c capacity, restore func()) {
+	restore = func() {}
+	c = capacity{fds: newFDBudget()}
 	c.maxConns = c.fds.maxConns
 	if l.MaxConnections > 0 {
 		if c.maxConns > 0 && l.MaxConnections > c.maxConns {
@@ -41,12 +43,13 @@ func planCapacity(l config.LimitsConfig, log *slog.Logger) capacity {
 	if l.MaxMemoryMB > 0 {
 		c.memLimit, c.memSource = uint64(l.MaxMemoryMB)<<20, "limits.max_memory_mb"
 		if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-			debug.SetMemoryLimit(int64(c.memLimit))
+			prev := debug.SetMemoryLimit(int64(c.memLimit))
+			restore = func() { debug.SetMemoryLimit(prev) }
 		}
 	} else {
 		c.memLimit, c.memSource = admission.DefaultMemoryLimit()
 	}
-	return c
+	return c, restore
 }
 
 // pollerLoad is the poller's connection capacity: every admitted
@@ -55,7 +58,9 @@ func (c capacity) pollerLoad() int {
 	if c.maxConns <= 0 {
 		return 0 // the poller's own default
 	}
-	return c.maxConns + c.maxRefusing()
+	// Slack: a slot given back to the gate when a connection closes is
+	// free a moment before the poller forgets the connection.
+	return c.maxConns + c.maxRefusing() + 256
 }
 
 // maxRefusing bounds the connections being refused at once: a quarter of

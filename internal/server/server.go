@@ -164,7 +164,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}, hub.Deps{Logger: log, Metrics: m, Observer: observer, Throttle: throttle})
 	hubRef.Store(h)
 
-	capacity := planCapacity(cfg.Limits, log)
+	capacity, restoreMemLimit := planCapacity(cfg.Limits, log)
+	defer restoreMemLimit()
 	gate := admission.New(admission.Config{
 		MaxConnections: capacity.maxConns,
 		MaxMemoryBytes: capacity.memLimit,

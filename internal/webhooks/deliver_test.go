@@ -111,7 +111,7 @@ func TestDeadAfterRetryWindow(t *testing.T) {
 	if len(first) != 1 || len(rec) != 1 {
 		t.Fatalf("%d first-failure and %d recovery lines, want 1 and 1:\n%s", len(first), len(rec), logs)
 	}
-	for _, want := range []string{"level=WARN", "app_id=1", "endpoint=0", "url=" + flaky.URL + "/hook ", "events=3",
+	for _, want := range []string{"level=WARN", "app_id=1", "endpoint=0", "url=" + flaky.URL + "/... ", "events=3",
 		"reason=http_status", "status=500", `error="HTTP 500 Internal Server Error"`, `next="`} {
 		if !strings.Contains(first[0], want) {
 			t.Errorf("first-failure line lacks %q:\n%s", want, first[0])

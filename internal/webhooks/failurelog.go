@@ -3,7 +3,6 @@ package webhooks
 import (
 	"log/slog"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -277,10 +276,10 @@ func logURL(raw string) string {
 		return "(unparsable)" // the error would quote the URL
 	}
 	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
-	// Only the first path segment: receivers such as Slack put their
-	// token in the path (/services/T…/B…/<token>).
-	if first, rest, ok := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/"); ok && rest != "" {
-		u.Path, u.RawPath = "/"+first+"/...", ""
+	// No path: receivers put tokens there (Slack's /services/T…/B…/<token>,
+	// webhook.site/<uuid>). The app id and endpoint index name the endpoint.
+	if u.Path != "" && u.Path != "/" {
+		u.Path, u.RawPath = "/...", ""
 	}
 	return u.String()
 }

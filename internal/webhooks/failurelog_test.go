@@ -98,15 +98,15 @@ func failedAttempts(h *harness, app string) int {
 // above what a loaded CI machine needs, so every failure is the receiver's.
 const slowMachine = 10 * time.Second
 
-// secretURL is base with a user, a password, a query token and a fragment,
-// none of which may reach the log.
+// secretURL is base with a user, a password, a path token, a query token
+// and a fragment, none of which may reach the log.
 func secretURL(t testing.TB, base string) string {
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.User = url.UserPassword("user", "pa55")
-	u.Path, u.RawQuery, u.Fragment = "/hook", "token=s3cr3t", "frag"
+	u.Path, u.RawQuery, u.Fragment = "/hook/p4thtok3n", "token=s3cr3t", "frag"
 	return u.String()
 }
 
@@ -114,7 +114,7 @@ func secretURL(t testing.TB, base string) string {
 // signature the receivers saw, nor the secret parts of secretURL.
 func checkNoSecrets(t testing.TB, logs string, rcvs ...*receiver) {
 	t.Helper()
-	secrets := []string{testSecret, "pa55", "s3cr3t", "token=", "#frag", base64.StdEncoding.EncodeToString([]byte("user:pa55"))}
+	secrets := []string{testSecret, "pa55", "s3cr3t", "token=", "#frag", "p4thtok3n", base64.StdEncoding.EncodeToString([]byte("user:pa55"))}
 	for _, r := range rcvs {
 		for _, q := range r.requests() {
 			if sig := q.Header.Get("X-Pusher-Signature"); sig != "" {
@@ -162,7 +162,7 @@ func TestFailureLogFailThenRecover(t *testing.T) {
 	if n := len(logLines(logs)); n != 8 {
 		t.Errorf("%d lines in all, want 8:\n%s", n, logs)
 	}
-	endpoint := "app_id=1 app_key=" + testKey + " endpoint=0 url=" + rcv.URL + "/hook "
+	endpoint := "app_id=1 app_key=" + testKey + " endpoint=0 url=" + rcv.URL + "/... "
 	for _, line := range append(append(first, summaries...), rec...) {
 		if !strings.Contains(line, "component=webhooks "+endpoint) {
 			t.Errorf("line lacks %q:\n%s", endpoint, line)
@@ -434,7 +434,7 @@ func TestFailureLogPerEndpoint(t *testing.T) {
 	waitFor(t, "six recovery lines", 10*time.Second, func() bool { return len(logLines(h.log.String(), msgRecovered)) == 6 })
 	logs := h.log.String()
 	for i, r := range rcvs {
-		who := fmt.Sprintf("app_id=%d app_key=key-%d endpoint=%d url=%s/hook ", i/2, i/2, i%2, r.URL)
+		who := fmt.Sprintf("app_id=%d app_key=key-%d endpoint=%d url=%s/... ", i/2, i/2, i%2, r.URL)
 		first, rec := logLines(logs, msgFailing, who), logLines(logs, msgRecovered, who)
 		if len(first) != 1 || len(rec) != 1 {
 			t.Errorf("%s: %d first-failure and %d recovery lines, want 1 and 1", who, len(first), len(rec))
@@ -506,12 +506,13 @@ func TestFailureLogForgets(t *testing.T) {
 
 func TestLogURL(t *testing.T) {
 	for raw, want := range map[string]string{
-		"https://user:pa55@hooks.example.test:8443/a/b?token=s3cr3t#frag": "https://hooks.example.test:8443/a/...",
-		"https://hooks.slack.example/services/T0/B0/t0k3n":                "https://hooks.slack.example/services/...",
-		"http://127.0.0.1:9/webhook/":                                     "http://127.0.0.1:9/webhook/",
-		"http://127.0.0.1:9/hook?":                                        "http://127.0.0.1:9/hook",
-		"http://example.test":                                             "http://example.test",
-		"http://exa mple.test/?token=s3cr3t":                              "(unparsable)",
+		"https://user:pa55@hooks.example.test:8443/a/b?token=s3cr3t#frag": "https://hooks.example.test:8443/...",
+		"https://hooks.slack.example/services/T0/B0/t0k3n":                "https://hooks.slack.example/...",
+		"https://webhook.example/0b7e5c2a-uuid-token":                     "https://webhook.example/...",
+		"http://127.0.0.1:9/":                "http://127.0.0.1:9/",
+		"http://127.0.0.1:9/hook?":           "http://127.0.0.1:9/...",
+		"http://example.test":                "http://example.test",
+		"http://exa mple.test/?token=s3cr3t": "(unparsable)",
 	} {
 		if got := logURL(raw); got != want {
 			t.Errorf("logURL(%q) = %q, want %q", raw, got, want)

@@ -5,10 +5,13 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"time"
 	"unicode/utf8"
 
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/nbhttp/websocket"
+
+	"github.com/heraldhq/herald/internal/nbiostart"
 )
 
 // The read side. Every byte a client sends passes frameCheck before nbio
@@ -24,6 +27,9 @@ import (
 func (s *Server) onData(c *nbio.Conn, data []byte) {
 	wsc, ok := c.Session().(*websocket.Conn)
 	if !ok {
+		if nbiostart.Seen(c) {
+			return
+		}
 		if h := c.DataHandler(); h != nil {
 			h(c, data)
 		}
@@ -80,7 +86,7 @@ func (s *Server) consume(ss *session, wsc *websocket.Conn, data []byte, drop fun
 				return
 			}
 		}
-		s.failProtocol(ss, fault.code, fault.reason)
+		s.failProtocol(ss, wsc, fault.code, fault.reason)
 		return
 	}
 	if err := wsc.Parse(data); err != nil && !errors.Is(err, net.ErrClosed) {
@@ -90,8 +96,17 @@ func (s *Server) consume(ss *session, wsc *websocket.Conn, data []byte, drop fun
 
 // failProtocol closes a connection whose peer broke the WebSocket protocol
 // with code (RFC 6455 §7.4.1), behind what is already queued for it.
-func (s *Server) failProtocol(ss *session, code int, reason string) {
+func (s *Server) failProtocol(ss *session, wsc *websocket.Conn, code int, reason string) {
 	if ss.set(flagFailed) {
+		return
+	}
+	if !ss.has(flagReady) {
+		// Bytes that came before ServeHTTP finished with the session: no
+		// writer yet, so nbio writes the close frame.
+		s.m.WSProtocolFailures.WithLabelValues(closeCodeLabel(code)).Inc()
+		ss.set(flagClosing)
+		_ = wsc.WriteClose(code, closeReason(reason))
+		time.AfterFunc(s.cfg.CloseDelay, func() { _ = wsc.Close() })
 		return
 	}
 	s.m.WSProtocolFailures.WithLabelValues(closeCodeLabel(code)).Inc()
@@ -106,11 +121,11 @@ func (s *Server) failProtocol(ss *session, code int, reason string) {
 // validText reports whether a text message may be handled: nbio's own
 // check is turned off (it answers with 1002 and drops the connection at
 // once), so invalid UTF-8 is answered here with 1007.
-func (s *Server) validText(ss *session, mt websocket.MessageType, data []byte) bool {
+func (s *Server) validText(ss *session, c *websocket.Conn, mt websocket.MessageType, data []byte) bool {
 	if mt != websocket.TextMessage || utf8.Valid(data) {
 		return true
 	}
-	s.failProtocol(ss, closeInvalidData, "Text frames must be valid UTF-8")
+	s.failProtocol(ss, c, closeInvalidData, "Text frames must be valid UTF-8")
 	return false
 }
 

@@ -7,10 +7,12 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -29,6 +31,7 @@ import (
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/metrics"
+	"github.com/heraldhq/herald/internal/nbiostart"
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
@@ -163,7 +166,10 @@ func New(cfg Config, deps Deps) *Server {
 	u := websocket.NewUpgrader()
 	u.Engine = s.engine
 	u.CheckOrigin = func(*http.Request) bool { return true }
-	u.MessageLengthLimit = cfg.MaxFrameBytes
+	// frameCheck enforces MaxFrameBytes first (with 1009 behind the queued
+	// frames); nbio's own check also counts a ping inside a fragmented
+	// message, so it gets room for one control frame.
+	u.MessageLengthLimit = cfg.MaxFrameBytes + 125
 	u.KeepaliveTime = 0 // liveness is the hub's sweeper, not a per-connection timer
 	u.BlockingModTrasferConnToPoller = true
 	u.BlockingModSendQueueMaxSize = 4096 // TLS connections stay in blocking mode: bound their queue
@@ -172,12 +178,12 @@ func New(cfg Config, deps Deps) *Server {
 	u.OnMessage(s.onMessage)
 	u.OnClose(s.onClose)
 	u.SetPingHandler(func(c *websocket.Conn, data string) {
-		if ss := s.sessionOf(c); ss != nil {
+		if ss := s.sessionOf(c); ss != nil && ss.has(flagReady) {
 			ss.touch()
 			ss.pong([]byte(data))
 			return
 		}
-		_ = c.WriteMessage(websocket.PongMessage, []byte(data))
+		_ = c.WriteMessage(websocket.PongMessage, []byte(data)) // before the session is ready
 	})
 	// The peer's close frame is answered here rather than by nbio's
 	// default handler, because nbio's UTF-8 check is off (onMessage checks
@@ -192,11 +198,11 @@ func New(cfg Config, deps Deps) *Server {
 		case code != 1005: // 1005: the peer sent no code, so none is echoed
 			payload = append(binary.BigEndian.AppendUint16(nil, uint16(code)), reason...)
 		}
-		if ss := s.sessionOf(c); ss != nil && ss.raw != nil {
+		if ss := s.sessionOf(c); ss != nil && ss.has(flagReady) {
 			ss.closeNow(payload)
 			return
 		}
-		_ = c.WriteMessage(websocket.CloseMessage, payload)
+		_ = c.WriteMessage(websocket.CloseMessage, payload) // before the session is ready
 	})
 	u.SetPongHandler(func(c *websocket.Conn, _ string) {
 		if ss := s.sessionOf(c); ss != nil {
@@ -210,6 +216,11 @@ func New(cfg Config, deps Deps) *Server {
 // Start starts the poller and the flushers.
 func (s *Server) Start() error {
 	if err := s.engine.Start(); err != nil {
+		return err
+	}
+	// Stop must not run before the pollers do (internal/nbiostart).
+	if err := nbiostart.Await(s.engine.Engine, 10*time.Second); err != nil {
+		_ = s.engine.Shutdown(context.Background())
 		return err
 	}
 	for _, f := range s.flushers {
@@ -260,10 +271,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, path string) 
 		capacity = &protocol.Error{Code: protocol.CodeOverCapacity, Message: overCapacityMessage(reason), Close: true}
 	}
 	s.pending.Store(r.RemoteAddr, ss)
-	conn, err := s.upgrader.Upgrade(w, r, nil)
+	hw := &hijackTracker{ResponseWriter: w}
+	conn, err := s.upgrader.Upgrade(hw, r, nil)
 	s.pending.Delete(r.RemoteAddr)
 	if err != nil {
 		ss.releaseOnce()
+		if hw.conn != nil {
+			// nbio failed after taking the connection over (its descriptor
+			// could not be duplicated, at the open-files limit): close it,
+			// or the client waits for an answer that never comes.
+			_ = hw.conn.Close()
+		}
 		s.log.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
@@ -273,6 +291,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, path string) 
 		ss.flusher = s.flushers[s.nextFlusher.Add(1)%uint32(len(s.flushers))]
 	}
 	conn.SetSession(ss)
+	// The poller may already be reading this connection (a client need not
+	// wait for the 101): its callbacks use the fields above only once they
+	// see flagReady (an atomic, so the writes above happen before).
+	ss.set(flagReady)
 	if ss.raw == nil {
 		go s.readBlocking(ss, conn)
 	}
@@ -288,6 +310,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, path string) 
 		ss.refuse(perr)
 		return
 	}
+}
+
+// hijackTracker remembers the connection nbio's Upgrade takes over, so that
+// ServeHTTP can close it when Upgrade fails afterwards.
+type hijackTracker struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (h *hijackTracker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("response does not support hijacking")
+	}
+	c, rw, err := hj.Hijack()
+	h.conn = c
+	return c, rw, err
 }
 
 func overCapacityMessage(reason string) string {
@@ -378,7 +417,7 @@ func (s *Server) onOpen(c *websocket.Conn) {
 }
 
 func (s *Server) onMessage(c *websocket.Conn, mt websocket.MessageType, data []byte) {
-	if ss := s.sessionOf(c); ss != nil && s.validText(ss, mt, data) {
+	if ss := s.sessionOf(c); ss != nil && s.validText(ss, c, mt, data) {
 		ss.handle(data)
 	}
 }

@@ -57,6 +57,9 @@ const (
 	flagFailed
 	flagSlotGate     // holds an admission slot (Gate.Connection): give it back when closed
 	flagSlotRefusing // holds one of the slots of refusals in progress
+	// flagReady: conn, raw and flusher are set. The poller may read a
+	// connection before ServeHTTP has filled them in.
+	flagReady
 )
 
 func (ss *session) has(f uint32) bool { return ss.flags.Load()&f != 0 }
@@ -88,7 +91,9 @@ func (ss *session) Queue(frame []byte) error { return ss.send(opText, frame, fal
 // bound: a peer that floods pings and reads nothing is a slow consumer.
 func (ss *session) pong(payload []byte) {
 	if ss.raw == nil {
-		_ = ss.conn.WriteMessage(websocket.PongMessage, payload)
+		if !ss.has(flagClosing) { // nothing after a close frame
+			_ = ss.conn.WriteMessage(websocket.PongMessage, payload)
+		}
 		return
 	}
 	if err := ss.send(opPong, payload, true); errors.Is(err, hub.ErrSlowConsumer) {
@@ -334,13 +339,23 @@ func (ss *session) Close(code int, reason string) {
 	time.AfterFunc(delay, func() { _ = conn.Close() })
 }
 
-// closeNow answers the peer's close frame with a close frame of payload
-// (unless we sent ours already), at once and as the last frame: the frames still pending are dropped
+// closeNow answers the peer's close frame with a close frame of payload,
+// at once and as the last frame: the frames still pending are dropped
 // (the peer has stopped reading them), and the transport closes the
-// connection when this returns.
+// connection when this returns. When we have closed already, our own close
+// frame is the answer: it is written now if it is still waiting.
 func (ss *session) closeNow(payload []byte) {
 	if ss.set(flagClosing) {
-		return // our own close frame is out or on its way: that is the answer
+		if ss.raw != nil {
+			ss.writeMu.Lock()
+			_ = ss.flushLocked(false)
+			ss.writeMu.Unlock()
+		}
+		return
+	}
+	if ss.raw == nil {
+		_ = ss.conn.WriteMessage(websocket.CloseMessage, payload)
+		return
 	}
 	ss.outMu.Lock()
 	ss.shut = true
