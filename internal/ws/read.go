@@ -41,7 +41,14 @@ func (s *Server) onData(c *nbio.Conn, data []byte) {
 			_ = c.Close()
 		}
 	}()
-	s.consume(s.sessionOf(wsc), wsc, data, func(err error) { _ = c.CloseWithError(err) })
+	s.consume(s.sessionOf(wsc), wsc, data, func(err error) {
+		// The frame check should have caught whatever nbio's parser
+		// refuses; say so when it did not, since the client sees only a
+		// dropped connection.
+		s.throttle.Log(s.log, slog.LevelWarn, remoteHost(c.RemoteAddr().String()), "", "websocket parse failed: connection dropped",
+			"err", err, "remote", c.RemoteAddr().String())
+		_ = c.CloseWithError(err)
+	})
 }
 
 // readBlocking is the read loop of a connection nbio keeps in blocking mode
