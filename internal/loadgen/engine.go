@@ -9,7 +9,7 @@ import (
 // Bounds on starting and stopping a pool's nbio engine. Both normally take
 // microseconds; the bounds only turn a hang into an error or a warning.
 const (
-	pollerStartTimeout = 10 * time.Second // NewPool: every poller goroutine inside its event loop (nbiostart)
+	pollerStartTimeout = 10 * time.Second // NewPool: every poller goroutine inside its event loop (nbiofix)
 	engineStopTimeout  = 10 * time.Second // Close: nbio.Engine.Stop returned
 )
 

@@ -21,7 +21,7 @@ import (
 
 	"github.com/lesismal/nbio"
 
-	"github.com/heraldhq/herald/internal/nbiostart"
+	"github.com/heraldhq/herald/internal/nbiofix"
 
 	"github.com/heraldhq/herald/internal/signing"
 )
@@ -146,7 +146,7 @@ func NewPool(t Target, h Handler, pollers int, log *slog.Logger) (*Pool, error) 
 		return nil, err
 	}
 	// Stop must not run before every poller is in its loop (see engine.go).
-	if err := nbiostart.Await(p.eng, pollerStartTimeout); err != nil {
+	if err := nbiofix.Await(p.eng, pollerStartTimeout); err != nil {
 		p.stopEngine()
 		return nil, err
 	}
@@ -298,7 +298,7 @@ func (p *Pool) Dial(ctx context.Context, setup func(c *Conn)) (*Conn, time.Durat
 	if err != nil {
 		return nil, 0, err
 	}
-	nbc, err := nbio.NBConn(raw) // dups the fd and closes raw
+	nbc, err := nbiofix.NBConn(raw) // dups the fd (close-on-exec) and closes raw
 	if err != nil {
 		_ = raw.Close()
 		return nil, 0, err
@@ -414,7 +414,7 @@ const maxMessage = 16 << 20
 func (p *Pool) onData(nc *nbio.Conn, data []byte) {
 	c, ok := nc.Session().(*Conn)
 	if !ok {
-		nbiostart.Seen(nc)
+		nbiofix.Seen(nc)
 		return
 	}
 	if len(c.buf) > 0 {

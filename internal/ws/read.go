@@ -11,7 +11,7 @@ import (
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/nbhttp/websocket"
 
-	"github.com/heraldhq/herald/internal/nbiostart"
+	"github.com/heraldhq/herald/internal/nbiofix"
 )
 
 // The read side. Every byte a client sends passes frameCheck before nbio
@@ -27,7 +27,7 @@ import (
 func (s *Server) onData(c *nbio.Conn, data []byte) {
 	wsc, ok := c.Session().(*websocket.Conn)
 	if !ok {
-		if nbiostart.Seen(c) {
+		if nbiofix.Seen(c) {
 			return
 		}
 		if h := c.DataHandler(); h != nil {

@@ -31,7 +31,7 @@ import (
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/metrics"
-	"github.com/heraldhq/herald/internal/nbiostart"
+	"github.com/heraldhq/herald/internal/nbiofix"
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
@@ -218,8 +218,8 @@ func (s *Server) Start() error {
 	if err := s.engine.Start(); err != nil {
 		return err
 	}
-	// Stop must not run before the pollers do (internal/nbiostart).
-	if err := nbiostart.Await(s.engine.Engine, 10*time.Second); err != nil {
+	// Stop must not run before the pollers do (internal/nbiofix).
+	if err := nbiofix.Await(s.engine.Engine, 10*time.Second); err != nil {
 		_ = s.engine.Shutdown(context.Background())
 		return err
 	}
@@ -272,7 +272,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, path string) 
 	}
 	s.pending.Store(r.RemoteAddr, ss)
 	hw := &hijackTracker{ResponseWriter: w}
-	conn, err := s.upgrader.Upgrade(hw, r, nil)
+	// nbio duplicates the connection's descriptor (internal/nbiofix).
+	conn, err := nbiofix.Duplicating(func() (*websocket.Conn, error) { return s.upgrader.Upgrade(hw, r, nil) },
+		func(c *websocket.Conn) *nbio.Conn { nc, _ := c.Conn.(*nbio.Conn); return nc })
 	s.pending.Delete(r.RemoteAddr)
 	if err != nil {
 		ss.releaseOnce()

@@ -1,4 +1,4 @@
-package nbiostart
+package nbiofix
 
 import (
 	"os"

@@ -1,6 +1,4 @@
-// Package nbiostart works around a start-up race of the nbio poller engine
-// that both the WebSocket edge and the load generator use.
-package nbiostart
+package nbiofix
 
 import (
 	"fmt"
@@ -134,7 +132,7 @@ func probePair() (pair [2]*nbio.Conn, err error) {
 		if err != nil {
 			return pair, err
 		}
-		if pair[i], err = nbio.NBConn(nc); err != nil { // dups the fd and closes nc
+		if pair[i], err = NBConn(nc); err != nil { // dups the fd and closes nc
 			_ = nc.Close()
 			return pair, err
 		}
