@@ -93,7 +93,7 @@ func (c *rawWS) expectNothingMore(after string) {
 			}
 			return
 		}
-		c.t.Fatalf("frame after %s: op %d %q", after, f.op, f.payload)
+		c.t.Fatalf("frame after %s: op %d %q", after, f.Op, f.Payload)
 	}
 }
 
@@ -123,8 +123,8 @@ func TestCloseFrameIsLast(t *testing.T) {
 				c := dialRawMaybeTLS(t, s, pusherPath(appKey), useTLS)
 				c.read() // connection_established
 				c.write(maskedFrame(true, 0x1, []byte(`{"event":"pusher:subscribe","data":{"channel":"closing"}}`)))
-				if f := c.read(); !strings.Contains(string(f.payload), "subscription_succeeded") {
-					t.Fatalf("want subscription_succeeded, got %q", f.payload)
+				if f := c.read(); !strings.Contains(string(f.Payload), "subscription_succeeded") {
+					t.Fatalf("want subscription_succeeded, got %q", f.Payload)
 				}
 				c.write(maskedFrame(true, 0x8, []byte{0x03, 0xe8, 'b', 'y', 'e'}))
 				for range 20 { // racing with the server's handling of the close frame
@@ -135,9 +135,9 @@ func TestCloseFrameIsLast(t *testing.T) {
 					if err != nil {
 						t.Fatalf("no close frame in answer: %v", err)
 					}
-					if f.op == 0x8 {
-						if f.closeCode() != 1000 {
-							t.Fatalf("answer close %d, want 1000", f.closeCode())
+					if f.Op == 0x8 {
+						if f.CloseCode() != 1000 {
+							t.Fatalf("answer close %d, want 1000", f.CloseCode())
 						}
 						break
 					}
@@ -160,11 +160,11 @@ func TestPingInsideLargeFragmentedMessage(t *testing.T) {
 	c.write(maskedFrame(false, 0x1, msg[:len(msg)-10]))
 	c.write(maskedFrame(true, 0x9, []byte(strings.Repeat("p", 100))))
 	c.write(maskedFrame(true, 0x0, msg[len(msg)-10:]))
-	if f := c.read(); f.op != 0xA || len(f.payload) != 100 {
-		t.Fatalf("want a pong of 100 bytes, got op %d %q", f.op, f.payload)
+	if f := c.read(); f.Op != 0xA || len(f.Payload) != 100 {
+		t.Fatalf("want a pong of 100 bytes, got op %d %q", f.Op, f.Payload)
 	}
 	c.write(maskedFrame(true, 0x1, []byte(`{"event":"pusher:ping"}`)))
-	if f := c.read(); f.op != 0x1 || !strings.Contains(string(f.payload), "pusher:pong") {
-		t.Fatalf("want pusher:pong (the connection still works), got op %d %q", f.op, f.payload)
+	if f := c.read(); f.Op != 0x1 || !strings.Contains(string(f.Payload), "pusher:pong") {
+		t.Fatalf("want pusher:pong (the connection still works), got op %d %q", f.Op, f.Payload)
 	}
 }

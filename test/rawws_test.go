@@ -4,15 +4,13 @@ import (
 	"bufio"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/binary"
-	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/wsraw"
 )
 
 // rawWS is a WebSocket client over a bare TCP connection, for frames no
@@ -25,19 +23,7 @@ type rawWS struct {
 }
 
 // serverFrame is one frame the server sent.
-type serverFrame struct {
-	fin     bool
-	op      byte
-	payload []byte
-}
-
-// closeCode is the code of a close frame (1005 when it carries none).
-func (f serverFrame) closeCode() int {
-	if len(f.payload) < 2 {
-		return 1005
-	}
-	return int(binary.BigEndian.Uint16(f.payload))
-}
+type serverFrame = wsraw.Frame
 
 // dialRaw opens path (request target) with a hand-made handshake and
 // checks the 101 answer.
@@ -71,33 +57,15 @@ func dialRaw(t *testing.T, s *testServer, path string) *rawWS {
 func connectRaw(t *testing.T, s *testServer) *rawWS {
 	t.Helper()
 	c := dialRaw(t, s, pusherPath(appKey))
-	if f := c.read(); f.op != 0x1 || !strings.Contains(string(f.payload), "pusher:connection_established") {
-		t.Fatalf("want connection_established, got op %d %q", f.op, f.payload)
+	if f := c.read(); f.Op != 0x1 || !strings.Contains(string(f.Payload), "pusher:connection_established") {
+		t.Fatalf("want connection_established, got op %d %q", f.Op, f.Payload)
 	}
 	return c
 }
 
 // frame builds a masked client frame.
 func maskedFrame(fin bool, op byte, payload []byte) []byte {
-	b0 := op
-	if fin {
-		b0 |= 0x80
-	}
-	b := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xFFFF:
-		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint64(append(b, 0x80|127), uint64(n))
-	}
-	mask := [4]byte{0x37, 0xfa, 0x21, 0x3d}
-	b = append(b, mask[:]...)
-	for i, c := range payload {
-		b = append(b, c^mask[i%4])
-	}
-	return b
+	return wsraw.ClientFrame(fin, op, payload)
 }
 
 func (c *rawWS) write(b []byte) {
@@ -111,36 +79,7 @@ func (c *rawWS) write(b []byte) {
 // readErr reads one server frame.
 func (c *rawWS) readErr(timeout time.Duration) (serverFrame, error) {
 	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
-	var h [2]byte
-	if _, err := io.ReadFull(c.br, h[:]); err != nil {
-		return serverFrame{}, err
-	}
-	if h[1]&0x80 != 0 {
-		return serverFrame{}, errors.New("server frame is masked")
-	}
-	n := uint64(h[1] & 0x7F)
-	switch n {
-	case 126:
-		var ext [2]byte
-		if _, err := io.ReadFull(c.br, ext[:]); err != nil {
-			return serverFrame{}, err
-		}
-		n = uint64(binary.BigEndian.Uint16(ext[:]))
-	case 127:
-		var ext [8]byte
-		if _, err := io.ReadFull(c.br, ext[:]); err != nil {
-			return serverFrame{}, err
-		}
-		n = binary.BigEndian.Uint64(ext[:])
-	}
-	if n > 16<<20 {
-		return serverFrame{}, fmt.Errorf("server frame of %d bytes", n)
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(c.br, p); err != nil {
-		return serverFrame{}, err
-	}
-	return serverFrame{fin: h[0]&0x80 != 0, op: h[0] & 0x0F, payload: p}, nil
+	return wsraw.ReadServerFrame(c.br)
 }
 
 func (c *rawWS) read() serverFrame {
@@ -161,12 +100,12 @@ func (c *rawWS) expectClose() (int, string) {
 		if err != nil {
 			c.t.Fatalf("connection ended without a close frame: %v", err)
 		}
-		if f.op == 0x8 {
+		if f.Op == 0x8 {
 			reason := ""
-			if len(f.payload) > 2 {
-				reason = string(f.payload[2:])
+			if len(f.Payload) > 2 {
+				reason = string(f.Payload[2:])
 			}
-			return f.closeCode(), reason
+			return f.CloseCode(), reason
 		}
 	}
 }

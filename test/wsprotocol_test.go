@@ -71,10 +71,10 @@ func TestFragmentedMessageIsHandled(t *testing.T) {
 	c.write(maskedFrame(false, 0x0, msg[5:10]))
 	c.write(maskedFrame(true, 0x9, []byte("hb")))
 	c.write(maskedFrame(true, 0x0, msg[10:]))
-	if f := c.read(); f.op != 0xA || string(f.payload) != "hb" {
-		t.Fatalf("want pong hb, got op %d %q", f.op, f.payload)
+	if f := c.read(); f.Op != 0xA || string(f.Payload) != "hb" {
+		t.Fatalf("want pong hb, got op %d %q", f.Op, f.Payload)
 	}
-	if f := c.read(); f.op != 0x1 || !strings.Contains(string(f.payload), "pusher:pong") {
-		t.Fatalf("want pusher:pong, got op %d %q", f.op, f.payload)
+	if f := c.read(); f.Op != 0x1 || !strings.Contains(string(f.Payload), "pusher:pong") {
+		t.Fatalf("want pusher:pong, got op %d %q", f.Op, f.Payload)
 	}
 }

@@ -1,31 +1,14 @@
 package ws
 
 import (
-	"encoding/binary"
 	"testing"
+
+	"github.com/heraldhq/herald/internal/wsraw"
 )
 
 // clientFrame builds a masked client frame (RFC 6455 §5.2).
 func clientFrame(fin bool, op byte, payload []byte) []byte {
-	b0 := op
-	if fin {
-		b0 |= 0x80
-	}
-	b := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xFFFF:
-		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint64(append(b, 0x80|127), uint64(n))
-	}
-	mask := []byte{1, 2, 3, 4}
-	b = append(b, mask...)
-	for i, c := range payload {
-		b = append(b, c^mask[i%4])
-	}
-	return b
+	return wsraw.ClientFrame(fin, op, payload)
 }
 
 func cat(parts ...[]byte) []byte {

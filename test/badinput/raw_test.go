@@ -8,13 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/wsraw"
 )
 
 // rawConn is a WebSocket client over a bare TCP connection, so rows can
@@ -126,27 +127,7 @@ func connectRaw(t *testing.T) *rawConn {
 }
 
 // frame builds a masked client frame.
-func frame(fin bool, op byte, payload []byte) []byte {
-	b0 := op
-	if fin {
-		b0 |= 0x80
-	}
-	b := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xFFFF:
-		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint64(append(b, 0x80|127), uint64(n))
-	}
-	mask := [4]byte{0x37, 0xfa, 0x21, 0x3d}
-	b = append(b, mask[:]...)
-	for i, c := range payload {
-		b = append(b, c^mask[i%4])
-	}
-	return b
-}
+func frame(fin bool, op byte, payload []byte) []byte { return wsraw.ClientFrame(fin, op, payload) }
 
 // text is one complete masked text frame.
 func text(s string) []byte { return frame(true, opText, []byte(s)) }
@@ -169,36 +150,8 @@ func (c *rawConn) write(b []byte) error {
 // readFrame reads one server frame.
 func (c *rawConn) readFrame(timeout time.Duration) (serverFrame, error) {
 	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
-	var h [2]byte
-	if _, err := io.ReadFull(c.br, h[:]); err != nil {
-		return serverFrame{}, err
-	}
-	if h[1]&0x80 != 0 {
-		return serverFrame{}, errors.New("server frame is masked")
-	}
-	n := uint64(h[1] & 0x7F)
-	switch n {
-	case 126:
-		var ext [2]byte
-		if _, err := io.ReadFull(c.br, ext[:]); err != nil {
-			return serverFrame{}, err
-		}
-		n = uint64(binary.BigEndian.Uint16(ext[:]))
-	case 127:
-		var ext [8]byte
-		if _, err := io.ReadFull(c.br, ext[:]); err != nil {
-			return serverFrame{}, err
-		}
-		n = binary.BigEndian.Uint64(ext[:])
-	}
-	if n > 16<<20 {
-		return serverFrame{}, fmt.Errorf("server frame of %d bytes", n)
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(c.br, p); err != nil {
-		return serverFrame{}, err
-	}
-	return serverFrame{fin: h[0]&0x80 != 0, op: h[0] & 0x0F, payload: p}, nil
+	f, err := wsraw.ReadServerFrame(c.br)
+	return serverFrame{fin: f.Fin, op: f.Op, payload: f.Payload}, err
 }
 
 // describe renders a server frame for comparison: text frames as their
