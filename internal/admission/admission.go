@@ -30,9 +30,9 @@ type Config struct {
 	MaxMemoryBytes uint64
 	// Interval between memory samples. Default 250ms.
 	Interval time.Duration
-	// FreeAfterDrop: when the connection count falls by half of its peak
-	// (and by at least FreeMinDrop), memory is returned to the OS once the
-	// drop has settled. Default on; FreeMinDrop default 1,000.
+	// When the connection count falls by half of its peak, and by at
+	// least FreeMinDrop (default 1,000), memory is returned to the OS once
+	// the drop has settled.
 	FreeMinDrop int
 	// FreeEvery bounds how often memory is returned to the OS. Default 30s.
 	FreeEvery time.Duration
@@ -75,11 +75,10 @@ type Gate struct {
 	overMem atomic.Bool
 
 	// Run's goroutine only:
-	peak      int64     // highest connection count since the last free
-	settling  time.Time // when the current drop was first seen
-	lastFree  time.Time // last return of memory after a drop
-	lastGC    time.Time // last collection forced on reaching HighWater
-	lastState bool
+	peak     int64     // highest connection count since the last free
+	settling time.Time // when the current drop was first seen
+	lastFree time.Time // last return of memory after a drop
+	lastGC   time.Time // last collection forced near the limit
 }
 
 // New builds a gate; its collectors go on reg (nil: none).
@@ -98,13 +97,13 @@ func (g *Gate) Connection() (ok bool, reason string) {
 		return true, ""
 	}
 	if g.overMem.Load() {
-		g.m.refused.WithLabelValues("connection", ReasonMemory).Inc()
+		g.m.connMemory.Inc()
 		return false, ReasonMemory
 	}
 	n := g.conns.Add(1)
 	if g.cfg.MaxConnections > 0 && n > int64(g.cfg.MaxConnections) {
 		g.conns.Add(-1)
-		g.m.refused.WithLabelValues("connection", ReasonMaxConnections).Inc()
+		g.m.connMax.Inc()
 		return false, ReasonMaxConnections
 	}
 	return true, ""
@@ -130,16 +129,8 @@ func (g *Gate) Publish() (ok bool, reason string) {
 	if g == nil || !g.overMem.Load() {
 		return true, ""
 	}
-	g.m.refused.WithLabelValues("publish", ReasonMemory).Inc()
+	g.m.publishMemory.Inc()
 	return false, ReasonMemory
-}
-
-// MaxConnections is the configured bound (0: none).
-func (g *Gate) MaxConnections() int {
-	if g == nil {
-		return 0
-	}
-	return g.cfg.MaxConnections
 }
 
 // Run samples memory and returns memory to the OS after large drops, until
@@ -161,39 +152,26 @@ func (g *Gate) Run(ctx context.Context) error {
 // return-to-OS check.
 func (g *Gate) step(now time.Time) {
 	if g.cfg.MaxMemoryBytes > 0 {
-		used := g.sample()
 		limit := float64(g.cfg.MaxMemoryBytes)
-		over := g.overMem.Load()
-		switch {
-		case !over && float64(used) >= HighWater*limit:
-			over = true
-			if now.Sub(g.lastGC) >= 5*time.Second {
-				// The GC may simply be behind: collect and return what
-				// is free before refusing (at most every 5s: a full
-				// collection is not free either).
-				g.lastGC = now
-				debug.FreeOSMemory()
-				used = g.sample()
-				over = float64(used) >= HighWater*limit
-			}
-		case over && float64(used) < LowWater*limit:
-			over = false
-		case over && now.Sub(g.lastGC) >= 5*time.Second:
-			// Freed memory goes back to the OS slowly; while refusing,
-			// return it at once so recovery does not wait for it.
+		used := g.sample()
+		prev := g.overMem.Load()
+		if (prev || float64(used) >= HighWater*limit) && now.Sub(g.lastGC) >= 5*time.Second {
+			// Before refusing, and every 5 s while refusing: the collector
+			// may be behind, and freed memory goes back to the OS slowly,
+			// so collect and return it first (at most every 5 s: a full
+			// collection is not free either).
 			g.lastGC = now
 			debug.FreeOSMemory()
-			over = float64(g.sample()) >= LowWater*limit
+			used = g.sample()
 		}
+		over := float64(used) >= HighWater*limit || (prev && float64(used) >= LowWater*limit)
 		g.overMem.Store(over)
-		if over != g.lastState {
-			g.lastState = over
-			if over {
-				g.log.Warn("memory near the limit: refusing new connections (4100) and API publishes (503)",
-					"in_use_mb", used>>20, "limit_mb", g.cfg.MaxMemoryBytes>>20)
-			} else {
-				g.log.Info("memory back under the limit: accepting again", "in_use_mb", used>>20, "limit_mb", g.cfg.MaxMemoryBytes>>20)
-			}
+		switch {
+		case over && !prev:
+			g.log.Warn("memory near the limit: refusing new connections (4100) and API publishes (503)",
+				"in_use_mb", used>>20, "limit_mb", g.cfg.MaxMemoryBytes>>20)
+		case !over && prev:
+			g.log.Info("memory back under the limit: accepting again", "in_use_mb", used>>20, "limit_mb", g.cfg.MaxMemoryBytes>>20)
 		}
 	}
 	g.freeAfterDrop(now)

@@ -3,9 +3,10 @@ package admission
 import "github.com/prometheus/client_golang/prometheus"
 
 type gateMetrics struct {
-	refused *prometheus.CounterVec
-	frees   prometheus.Counter
-	freed   prometheus.Counter
+	refused                            *prometheus.CounterVec
+	connMemory, connMax, publishMemory prometheus.Counter // its series, resolved once
+	frees                              prometheus.Counter
+	freed                              prometheus.Counter
 }
 
 func newGateMetrics(reg prometheus.Registerer, g *Gate) *gateMetrics {
@@ -23,6 +24,9 @@ func newGateMetrics(reg prometheus.Registerer, g *Gate) *gateMetrics {
 			Help: "Bytes returned to the OS after connection drops (in-use memory before minus after).",
 		}),
 	}
+	m.connMemory = m.refused.WithLabelValues("connection", ReasonMemory)
+	m.connMax = m.refused.WithLabelValues("connection", ReasonMaxConnections)
+	m.publishMemory = m.refused.WithLabelValues("publish", ReasonMemory)
 	if reg == nil {
 		return m
 	}
@@ -49,9 +53,5 @@ func newGateMetrics(reg prometheus.Registerer, g *Gate) *gateMetrics {
 			return 0
 		}),
 	)
-	for _, kind := range []string{"connection", "publish"} {
-		m.refused.WithLabelValues(kind, ReasonMemory)
-	}
-	m.refused.WithLabelValues("connection", ReasonMaxConnections)
 	return m
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -198,7 +197,7 @@ func (a *API) handle(method, pattern, name string, h handlerFunc) {
 		if aerr.status == http.StatusServiceUnavailable || aerr.status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", cmp.Or(w.Header().Get("Retry-After"), "1"))
 		}
-		a.throttle.Log(a.log, slog.LevelWarn, remoteHost(r.RemoteAddr), appID, "api request rejected",
+		a.throttle.Log(a.log, slog.LevelWarn, logthrottle.AddrKey(r.RemoteAddr), appID, "api request rejected",
 			"endpoint", name, "status", aerr.status, "app_id", truncate(r.PathValue("app_id"), 64),
 			"app_key", appKey, "reason", truncate(reason, 200), "remote", r.RemoteAddr)
 		writeError(w, aerr.status, aerr.msg)
@@ -241,7 +240,7 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*request, *a
 		gen := 0
 		if used.Secret != app.Secret {
 			gen = 1
-			a.throttle.Log(a.log, slog.LevelInfo, remoteHost(r.RemoteAddr), app.ID, "api request signed with a previous secret",
+			a.throttle.Log(a.log, slog.LevelInfo, logthrottle.AddrKey(r.RemoteAddr), app.ID, "api request signed with a previous secret",
 				"app_key", app.Key, "remote", r.RemoteAddr)
 		}
 		a.m.SecretUses.WithLabelValues(app.ID, "api", apps.SecretGeneration(gen)).Inc()
@@ -297,14 +296,6 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-// remoteHost is addr without its port: the log budget is per client address.
-func remoteHost(addr string) string {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
 }
 
 func truncate(s string, n int) string {

@@ -237,15 +237,8 @@ func FuzzEventsBody(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		api, b := fuzzAPI(t)
-		status, _ := serve(t, api, signedPost(t, "/apps/1/events", body), 200, 400, 413)
-		if len(body) > fuzzMaxBody && status != http.StatusRequestEntityTooLarge {
-			t.Fatalf("%d-byte body answered %d, limit %d", len(body), status, fuzzMaxBody)
-		}
-		if status != http.StatusOK {
-			if len(b.published) > 0 {
-				t.Fatalf("refused (%d) but published %+v", status, b.published)
-			}
+		b, _, ok := postPublish(t, "/apps/1/events", body)
+		if !ok {
 			return
 		}
 		var ev wantEvent
@@ -254,6 +247,26 @@ func FuzzEventsBody(f *testing.F) {
 		}
 		checkPublished(t, ev, b.published)
 	})
+}
+
+// postPublish sends body, correctly signed, to a publish endpoint and
+// checks what holds for every answer: a JSON body with 200, 400 or 413;
+// 413 for a body over the limit; nothing published when refused. ok is
+// true when the request was accepted.
+func postPublish(t *testing.T, path string, body []byte) (b *recBackend, resp map[string]any, ok bool) {
+	t.Helper()
+	api, b := fuzzAPI(t)
+	status, resp := serve(t, api, signedPost(t, path, body), 200, 400, 413)
+	if len(body) > fuzzMaxBody && status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("%d-byte body answered %d, limit %d", len(body), status, fuzzMaxBody)
+	}
+	if status != http.StatusOK {
+		if len(b.published) > 0 {
+			t.Fatalf("refused (%d) but published %+v", status, b.published)
+		}
+		return b, resp, false
+	}
+	return b, resp, true
 }
 
 func FuzzBatchEventsBody(f *testing.F) {
@@ -268,15 +281,8 @@ func FuzzBatchEventsBody(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		api, b := fuzzAPI(t)
-		status, resp := serve(t, api, signedPost(t, "/apps/1/batch_events", body), 200, 400, 413)
-		if len(body) > fuzzMaxBody && status != http.StatusRequestEntityTooLarge {
-			t.Fatalf("%d-byte body answered %d, limit %d", len(body), status, fuzzMaxBody)
-		}
-		if status != http.StatusOK {
-			if len(b.published) > 0 {
-				t.Fatalf("refused (%d) but published %+v", status, b.published)
-			}
+		b, resp, ok := postPublish(t, "/apps/1/batch_events", body)
+		if !ok {
 			return
 		}
 		var req struct{ Batch []wantEvent }

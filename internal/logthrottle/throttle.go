@@ -12,6 +12,7 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,6 +117,15 @@ func (t *Throttle) allow(level slog.Level, key, app, msg string) bool {
 		a.keys[key] = struct{}{}
 	}
 	return false
+}
+
+// AddrKey is the budget key for a client address ("host:port"): the host,
+// so that a client's successive connections share one budget.
+func AddrKey(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 // Run writes the summary of each window until ctx ends, then a last one.

@@ -20,6 +20,8 @@ type Metrics struct {
 	AuthFailures         *prometheus.CounterVec
 	ProtocolErrors       *prometheus.CounterVec
 	WSProtocolFailures   *prometheus.CounterVec
+	AcceptErrors         *prometheus.CounterVec
+	ConnectionsShed      *prometheus.CounterVec
 	APIRequests          *prometheus.CounterVec
 	APIEventsPublished   *prometheus.CounterVec
 	SecretUses           *prometheus.CounterVec
@@ -44,6 +46,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		ProtocolErrors:       counter(reg, "herald_protocol_errors_total", "Malformed or refused client frames.", app),
 		WSProtocolFailures: counter(reg, "herald_ws_protocol_failures_total",
 			"Connections failed for breaking the WebSocket protocol, by close code (1002, 1007, 1009).", "code"),
+		AcceptErrors: counter(reg, "herald_accept_errors_total",
+			"accept(2) failures for lack of file descriptors, by listener.", "listener"),
+		ConnectionsShed: counter(reg, "herald_connections_shed_total",
+			"TCP connections answered with 503 and closed at accept: out of file descriptors, or plain HTTP connections past their bound.", "listener"),
 		APIRequests: counter(reg, "herald_api_requests_total", "HTTP API requests, by endpoint and status.", "endpoint", "status"),
 		APIEventsPublished: counter(reg, "herald_api_events_published_total",
 			"Events published through the HTTP API (one per channel).", app),

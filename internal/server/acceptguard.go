@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldhq/herald/internal/metrics"
 )
 
 // acceptGuard keeps a listener alive when the process runs out of file
@@ -46,14 +48,9 @@ type acceptGuard struct {
 	lastFullLog time.Time
 }
 
-func newAcceptGuard(ln net.Listener, name string, log *slog.Logger, errs, shed *prometheus.CounterVec, full func() bool) *acceptGuard {
-	g := &acceptGuard{Listener: ln, name: name, log: log, closed: make(chan struct{}), full: full}
-	if errs != nil {
-		g.errors = errs.WithLabelValues(name)
-	}
-	if shed != nil {
-		g.shedC = shed.WithLabelValues(name)
-	}
+func newAcceptGuard(ln net.Listener, name string, log *slog.Logger, m *metrics.Metrics, full func() bool) *acceptGuard {
+	g := &acceptGuard{Listener: ln, name: name, log: log, closed: make(chan struct{}), full: full,
+		errors: m.AcceptErrors.WithLabelValues(name), shedC: m.ConnectionsShed.WithLabelValues(name)}
 	g.spare, _ = os.Open(os.DevNull)
 	return g
 }
@@ -84,9 +81,7 @@ func (g *acceptGuard) Accept() (net.Conn, error) {
 		if !fdExhausted(err) {
 			return nil, err
 		}
-		if g.errors != nil {
-			g.errors.Inc()
-		}
+		g.errors.Inc()
 		if !g.short {
 			g.short = true
 			g.log.Error("out of file descriptors: shedding new connections with 503 until some close (raise the open-files limit, or lower limits.max_connections)",
@@ -138,9 +133,7 @@ func (g *acceptGuard) shedWaiting() int {
 
 // reject answers c with a 503 and closes it.
 func (g *acceptGuard) reject(c net.Conn, response string) {
-	if g.shedC != nil {
-		g.shedC.Inc()
-	}
+	g.shedC.Inc()
 	_ = c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
 	_, _ = c.Write([]byte(response))
 	_ = c.Close()

@@ -3,9 +3,12 @@ package server
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 
 	"github.com/heraldhq/herald/internal/admission"
 	"github.com/heraldhq/herald/internal/config"
@@ -95,4 +98,37 @@ func (c capacity) banner() string {
 		b.WriteString("  Memory       no limit (set limits.max_memory_mb or GOMEMLIMIT to refuse work before the kernel kills the process)\n")
 	}
 	return b.String()
+}
+
+// httpConns counts the plain HTTP connections of the public listener (fed
+// by http.Server.ConnState; an upgraded connection counts with the
+// admission gate from its hijacking on). They may use what WebSocket
+// connections leave of the descriptor budget, plus half the reserve.
+type httpConns struct {
+	open   atomic.Int64
+	budget int // maxConns + reserve/2; 0: no bound
+	gate   *admission.Gate
+}
+
+func (c capacity) httpConns(gate *admission.Gate) *httpConns {
+	h := &httpConns{gate: gate}
+	if c.fds.maxConns > 0 {
+		h.budget = c.fds.maxConns + c.fds.reserve/2
+	}
+	return h
+}
+
+// track is an http.Server ConnState hook.
+func (h *httpConns) track(_ net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		h.open.Add(1)
+	case http.StateHijacked, http.StateClosed:
+		h.open.Add(-1)
+	}
+}
+
+// full reports that no more HTTP connections may be held (acceptGuard).
+func (h *httpConns) full() bool {
+	return h.budget > 0 && int(h.open.Load())+h.gate.Open() >= h.budget
 }

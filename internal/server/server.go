@@ -202,30 +202,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 	handler := routes(prefix, edge, api, adminHandler, publicMetrics, &ready)
 
-	acceptErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "herald_accept_errors_total",
-		Help: "accept(2) failures for lack of file descriptors, by listener.",
-	}, []string{"listener"})
-	shedConns := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "herald_connections_shed_total",
-		Help: "TCP connections answered with 503 and closed at accept: out of file descriptors, or plain HTTP connections past their bound.",
-	}, []string{"listener"})
-	reg.MustRegister(acceptErrors, shedConns)
-	// Plain HTTP connections on the public port may use what WebSocket
-	// connections leave of their budget, plus half the reserve.
-	var httpOpen atomic.Int64
-	httpFull := func() bool {
-		if capacity.fds.maxConns <= 0 {
-			return false
-		}
-		return int(httpOpen.Load())+gate.Open() >= capacity.fds.maxConns+capacity.fds.reserve/2
-	}
+	httpConns := capacity.httpConns(gate)
 	guard := func(name string, full func() bool) func(net.Listener) net.Listener {
-		acceptErrors.WithLabelValues(name)
-		shedConns.WithLabelValues(name)
-		return func(ln net.Listener) net.Listener {
-			return newAcceptGuard(ln, name, log, acceptErrors, shedConns, full)
-		}
+		return func(ln net.Listener) net.Listener { return newAcceptGuard(ln, name, log, m, full) }
 	}
 
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
@@ -233,7 +212,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	ln = guard("public", httpFull)(ln)
+	ln = guard("public", httpConns.full)(ln)
 	adminLn, err := listenAdmin(cfg.AdminListen, cfg.AdminListenDefaulted, adminRoutes(metricsHandler, &ready), log, guard("admin", nil))
 	if err != nil {
 		ln.Close()
@@ -263,14 +242,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		ConnState: func(_ net.Conn, st http.ConnState) {
-			switch st {
-			case http.StateNew:
-				httpOpen.Add(1)
-			case http.StateHijacked, http.StateClosed: // upgraded ones count with the gate from here
-				httpOpen.Add(-1)
-			}
-		},
+		ConnState:         httpConns.track,
 	}
 
 	runCtx, stopRun := context.WithCancel(context.Background())

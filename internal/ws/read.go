@@ -11,6 +11,7 @@ import (
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/nbhttp/websocket"
 
+	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/nbiofix"
 )
 
@@ -45,7 +46,7 @@ func (s *Server) onData(c *nbio.Conn, data []byte) {
 		// The frame check should have caught whatever nbio's parser
 		// refuses; say so when it did not, since the client sees only a
 		// dropped connection.
-		s.throttle.Log(s.log, slog.LevelWarn, remoteHost(c.RemoteAddr().String()), "", "websocket parse failed: connection dropped",
+		s.throttle.Log(s.log, slog.LevelWarn, logthrottle.AddrKey(c.RemoteAddr().String()), "", "websocket parse failed: connection dropped",
 			"err", err, "remote", c.RemoteAddr().String())
 		_ = c.CloseWithError(err)
 	})
@@ -107,16 +108,15 @@ func (s *Server) failProtocol(ss *session, wsc *websocket.Conn, code int, reason
 	if ss.set(flagFailed) {
 		return
 	}
+	s.m.WSProtocolFailures.WithLabelValues(closeCodeLabel(code)).Inc()
 	if !ss.has(flagReady) {
 		// Bytes that came before ServeHTTP finished with the session: no
 		// writer yet, so nbio writes the close frame.
-		s.m.WSProtocolFailures.WithLabelValues(closeCodeLabel(code)).Inc()
 		ss.set(flagClosing)
 		_ = wsc.WriteClose(code, closeReason(reason))
 		time.AfterFunc(s.cfg.CloseDelay, func() { _ = wsc.Close() })
 		return
 	}
-	s.m.WSProtocolFailures.WithLabelValues(closeCodeLabel(code)).Inc()
 	ss.logClient(slog.LevelInfo, "websocket protocol error", "code", code, "reason", reason, "remote", ss.remoteAddr())
 	if c := ss.client.Load(); c != nil {
 		c.Close(code, reason)

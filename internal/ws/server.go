@@ -258,7 +258,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, path string) 
 		if s.refusing.Add(1) > int64(s.cfg.MaxRefusing) {
 			s.refusing.Add(-1)
 			s.m.ConnectionsRejected.WithLabelValues("503").Inc()
-			s.throttle.Log(s.log, slog.LevelWarn, remoteHost(r.RemoteAddr), "", "connection refused with 503: too many refusals in progress",
+			s.throttle.Log(s.log, slog.LevelWarn, logthrottle.AddrKey(r.RemoteAddr), "", "connection refused with 503: too many refusals in progress",
 				"reason", reason, "remote", r.RemoteAddr)
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Retry-After", "1")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
@@ -90,12 +90,6 @@ func (ss *session) Queue(frame []byte) error { return ss.send(opText, frame, fal
 // same writer as every other frame, so it counts against the connection's
 // bound: a peer that floods pings and reads nothing is a slow consumer.
 func (ss *session) pong(payload []byte) {
-	if ss.raw == nil {
-		if !ss.has(flagClosing) { // nothing after a close frame
-			_ = ss.conn.WriteMessage(websocket.PongMessage, payload)
-		}
-		return
-	}
 	if err := ss.send(opPong, payload, true); errors.Is(err, hub.ErrSlowConsumer) {
 		ss.slow(err)
 	}
@@ -117,7 +111,11 @@ func (ss *session) send(op byte, frame []byte, direct bool) error {
 		return errClosing
 	}
 	if ss.raw == nil {
-		err := ss.conn.WriteMessage(websocket.TextMessage, frame)
+		mt := websocket.TextMessage
+		if op == opPong {
+			mt = websocket.PongMessage
+		}
+		err := ss.conn.WriteMessage(mt, frame)
 		if errors.Is(err, nbio.ErrOverflow) || errors.Is(err, websocket.ErrMessageSendQuqueIsFull) {
 			return hub.ErrSlowConsumer
 		}
@@ -270,7 +268,7 @@ var errClosing = errors.New("connection closing")
 // budgets for this connection (its socket id, or its address before
 // admission) and its app.
 func (ss *session) logClient(level slog.Level, msg string, args ...any) {
-	key, app := remoteHost(ss.remoteAddr()), ""
+	key, app := logthrottle.AddrKey(ss.remoteAddr()), ""
 	if c := ss.client.Load(); c != nil {
 		key, app = c.SocketID(), c.App().ID
 	} else if ss.app != nil {
@@ -285,14 +283,6 @@ func (ss *session) remoteAddr() string {
 		return ""
 	}
 	return ss.conn.RemoteAddr().String()
-}
-
-// remoteHost is addr without its port.
-func remoteHost(addr string) string {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
 }
 
 // Close sends a close frame and drops the TCP connection after a short
@@ -311,14 +301,8 @@ func (ss *session) Close(code int, reason string) {
 		// before the close frame that follows it; written now when no
 		// other write is in progress, so a busy flusher cannot delay it
 		// past the grace period below.
-		cf := appendCloseFrame(nil, code, reason)
 		ss.outMu.Lock()
-		ss.shut = true
-		ss.closeFrame = &cf
-		if ss.has(flagOver) && ss.out != nil {
-			recycle(ss.out)
-			ss.out = nil
-		}
+		ss.shutLocked(appendCloseFrame(nil, code, reason), ss.has(flagOver))
 		ss.queueLocked()
 		ss.outMu.Unlock()
 		if ss.writeMu.TryLock() {
@@ -358,17 +342,23 @@ func (ss *session) closeNow(payload []byte) {
 		return
 	}
 	ss.outMu.Lock()
+	ss.shutLocked(append(appendFrameHeader(nil, opClose, len(payload)), payload...), true)
+	ss.outMu.Unlock()
+	ss.writeMu.Lock()
+	_ = ss.flushLocked(false)
+	ss.writeMu.Unlock()
+}
+
+// shutLocked makes cf the connection's last frame (nothing may be queued
+// after it) and, when drop, drops the frames still pending before it; the
+// caller holds outMu.
+func (ss *session) shutLocked(cf []byte, drop bool) {
 	ss.shut = true
-	if ss.out != nil {
+	ss.closeFrame = &cf
+	if drop && ss.out != nil {
 		recycle(ss.out)
 		ss.out = nil
 	}
-	ss.closeFrame = nil
-	ss.outMu.Unlock()
-	frame := append(appendFrameHeader(nil, opClose, len(payload)), payload...)
-	ss.writeMu.Lock()
-	_ = ss.handLocked(frame)
-	ss.writeMu.Unlock()
 }
 
 // refuse reports a connection-level error the way pusher-js expects:
