@@ -110,7 +110,9 @@ type SignIn struct {
 	App, UserID, SocketID string
 }
 
-// ChangeKind is a cluster-wide transition the broker found without a caller.
+// ChangeKind is a cluster-wide transition the broker found without a
+// caller: a dead node's share removed (reaping), or this node's share
+// registered again after the backend lost it (re-sync).
 type ChangeKind uint8
 
 const (
@@ -118,16 +120,22 @@ const (
 	Vacated                            // Channel has no subscription left
 	Offline                            // UserID has no signed-in connection left
 	CountChanged                       // Channel's subscription count changed to Count
+	MemberBack                         // re-sync: UserID (Info) is a member of Channel again
+	Occupied                           // re-sync: Channel has subscriptions again
+	Online                             // re-sync: UserID is signed in again
 )
 
-// Change is one transition of a reaped node's state.
+// Change is one such transition. The broker reports it to Handler.Reaped
+// once for the cluster; the handler publishes the matching frame (with
+// Version for member changes) and emits the webhook.
 type Change struct {
 	Kind    ChangeKind
 	App     string
 	Channel string
 	UserID  string
-	Count   int
-	Version uint64 // MemberGone: the member version the removal got
+	Info    json.RawMessage // MemberBack
+	Count   int             // CountChanged
+	Version uint64          // MemberGone, MemberBack: the member version the change got
 }
 
 // Member is one presence member: a user id and the user_info the first of
