@@ -4,6 +4,9 @@
 #     chromium (test/browser; only when /usr/bin/chromium is missing)
 #     postgresql (internal/apps/sqlstore tests start their own server from its
 #     binaries; only when /usr/lib/postgresql/*/bin/initdb is missing)
+#     redis-server (internal/redistest starts a server per test from
+#     /usr/bin/redis-server; only when that is missing);
+#     the services these two packages start are stopped and disabled again
 #   - npm packages of test/compat, examples/chat and test/browser (npm ci,
 #     skipped when node_modules matches package-lock.json)
 # Expects Go and Node.js (>= 20, with npm) to be present already. Runs as root
@@ -33,6 +36,10 @@ fi
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
   missing+=(postgresql)
 fi
+# The Redis broker tests run Debian's redis-server binary on ports of their own.
+if [[ ! -x /usr/bin/redis-server ]]; then
+  missing+=(redis-server)
+fi
 
 if ((${#missing[@]})); then
   SUDO=()
@@ -56,8 +63,21 @@ if ((${#missing[@]})); then
       done
     fi
   fi
+  # Debian's redis-server package starts a server on 6379; tests start their own.
+  if [[ " ${missing[*]} " == *" redis-server "* ]]; then
+    if command -v systemctl >/dev/null 2>&1; then
+      "${SUDO[@]}" systemctl disable --now redis-server >/dev/null 2>&1 || true
+    fi
+    # Without systemd (containers) the package starts it through its init script.
+    if [[ -x /etc/init.d/redis-server ]]; then
+      "${SUDO[@]}" /etc/init.d/redis-server stop </dev/null >/dev/null 2>&1 || true
+      if command -v update-rc.d >/dev/null 2>&1; then
+        "${SUDO[@]}" update-rc.d redis-server disable >/dev/null 2>&1 || true
+      fi
+    fi
+  fi
 else
-  log "Debian packages present: ${!WANT[*]} chromium postgresql"
+  log "Debian packages present: ${!WANT[*]} chromium postgresql redis-server"
 fi
 
 # --- Node / npm -------------------------------------------------------------

@@ -15,8 +15,10 @@ func newCheckConfigCmd(d deps) *cobra.Command {
 		Use:   "check-config --config FILE",
 		Short: "Check a config file and print every problem in it",
 		Long: `Check a config file, together with the HERALD_* environment, and print every
-problem found, one per line. Exits 0 and prints "config OK" when there are none,
-1 when there are. Nothing is written: the default app is not generated.`,
+problem found, one per line. When there are none, it says whether the server
+runs as one node (in memory) or in cluster mode through Redis (the password is
+shown as ***), prints "config OK" and exits 0; otherwise it exits 1. Nothing is
+written: the default app is not generated.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path := config.ConfigFile(file, d.env)
@@ -36,10 +38,25 @@ problem found, one per line. Exits 0 and prints "config OK" when there are none,
 			if len(cfg.Apps) == 0 {
 				fmt.Fprintf(d.stdout, "note: no apps configured; herald serve will use a default app stored in %s\n", cfg.DataDir)
 			}
+			fmt.Fprintln(d.stdout, clusterMode(cfg))
 			fmt.Fprintln(d.stdout, "config OK")
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&file, "config", "", "YAML config file (env HERALD_CONFIG)")
 	return cmd
+}
+
+// clusterMode describes how the configured server shares state, never with
+// the Redis password.
+func clusterMode(cfg config.Config) string {
+	r := cfg.Redis
+	if !r.Enabled() {
+		return "single node (in memory)"
+	}
+	s := fmt.Sprintf("cluster mode: %s prefix %s", r.Redacted(), r.Prefix)
+	if cfg.NodeID != "" {
+		s += " node " + cfg.NodeID
+	}
+	return s
 }

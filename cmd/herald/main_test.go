@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -115,7 +116,7 @@ func TestCheckConfigBad(t *testing.T) {
 
 func TestCheckConfigGood(t *testing.T) {
 	r := cli(t, nil, nil, "check-config", "--config", write(t, "good.yaml", goodYAML))
-	if r.code != exitOK || strings.TrimSpace(r.stdout) != "config OK" || r.stderr != "" {
+	if r.code != exitOK || r.stdout != "single node (in memory)\nconfig OK\n" || r.stderr != "" {
 		t.Fatalf("exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
 	}
 	if r.ran {
@@ -141,6 +142,72 @@ func TestCheckConfigEnvAndUsage(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Error("check-config wrote to the data dir")
+	}
+}
+
+// check-config says whether the server would run in cluster mode, and
+// never prints the Redis password, not even in a problem.
+func TestCheckConfigClusterMode(t *testing.T) {
+	const pw = "hunter2-topsecret"
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		code int
+		want string // a whole line of stdout
+	}{
+		{name: "file", yaml: goodYAML + "redis:\n  url: redis://:" + pw + "@10.0.0.5:6379/0\n", code: exitOK,
+			want: "cluster mode: redis://:***@10.0.0.5:6379/0 prefix herald"},
+		{name: "file with prefix and node", yaml: goodYAML + "redis: {url: 'rediss://herald:" + pw + "@redis.internal:6380/2', prefix: chat}\nnode_id: web-1\n",
+			code: exitOK, want: "cluster mode: rediss://herald:***@redis.internal:6380/2 prefix chat node web-1"},
+		{name: "env", yaml: goodYAML, env: map[string]string{config.EnvRedisURL: "redis://:" + pw + "@10.0.0.6:6379/1", config.EnvRedisPrefix: "env-prefix"},
+			code: exitOK, want: "cluster mode: redis://:***@10.0.0.6:6379/1 prefix env-prefix"},
+		{name: "empty url", yaml: goodYAML + "redis: {url: '', prefix: x}\n", code: exitOK, want: "single node (in memory)"},
+		{name: "bad url", yaml: goodYAML + "redis:\n  url: redis://:" + pw + "@:6379/0\n", code: exitFailure,
+			want: "redis.url: redis://:***@:6379/0 has no host (redis://host:6379/0)"},
+		{name: "unencoded password", yaml: goodYAML, env: map[string]string{config.EnvRedisURL: "redis://:12/" + pw + "@10.0.0.5"},
+			code: exitFailure, want: "redis.url: redis://***@10.0.0.5: '@' after the host; percent-encode '@' in a password as %40"},
+		{name: "yaml slip", yaml: goodYAML + "redis: redis://:" + pw + "@10.0.0.5:6379\n", code: exitFailure,
+			want: "redis must be a section with url and prefix keys, not a single value"},
+		{name: "bad prefix and node", yaml: goodYAML + "redis: {url: 'redis://10.0.0.5', prefix: '{x}'}\nnode_id: web 1\n", code: exitFailure,
+			want: `node_id: "web 1" must be at most 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := cli(t, tt.env, nil, "check-config", "--config", write(t, "c.yaml", tt.yaml))
+			if r.code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout %q\nstderr %q", r.code, tt.code, r.stdout, r.stderr)
+			}
+			lines := strings.Split(r.stdout, "\n")
+			if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasSuffix(l, tt.want) }) {
+				t.Errorf("stdout lacks %q:\n%s", tt.want, r.stdout)
+			}
+			if strings.Contains(r.stdout+r.stderr, pw) {
+				t.Errorf("password printed:\n%s%s", r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+// serve hands the redis section and node id to the server with defaults
+// applied, and refuses a bad URL without printing its password.
+func TestServeClusterConfig(t *testing.T) {
+	file := write(t, "c.yaml", goodYAML)
+	env := map[string]string{config.EnvRedisURL: "redis://:pw-123456@10.0.0.5:6379/0", config.EnvNodeID: "web-1"}
+	r := cli(t, env, nil, "serve", "--config", file)
+	want := config.RedisConfig{URL: "redis://:pw-123456@10.0.0.5:6379/0", Prefix: config.DefaultRedisPrefix}
+	if r.code != exitOK || r.cfg.Redis != want || r.cfg.NodeID != "web-1" || !r.cfg.Redis.Enabled() {
+		t.Fatalf("exit %d redis %v node %q stderr %q", r.code, r.cfg.Redis, r.cfg.NodeID, r.stderr)
+	}
+	r = cli(t, nil, nil, "serve", "--config", file)
+	if r.code != exitOK || r.cfg.Redis.Enabled() || r.cfg.NodeID != "" {
+		t.Fatalf("no redis: exit %d redis %v node %q", r.code, r.cfg.Redis, r.cfg.NodeID)
+	}
+	env[config.EnvRedisURL] = "redis://:pw-123456@10.0.0.5:6379/x"
+	r = cli(t, env, nil, "serve", "--config", file)
+	if r.code != exitUsage || r.ran || !strings.Contains(r.stderr, `redis.url: redis://:***@10.0.0.5:6379/x: database number "x"`) ||
+		strings.Contains(r.stderr, "pw-123456") {
+		t.Fatalf("bad url: exit %d ran %v stderr %q", r.code, r.ran, r.stderr)
 	}
 }
 

@@ -40,6 +40,16 @@ type Config struct {
 	Metrics  MetricsConfig  `yaml:"metrics"`
 	Webhooks WebhooksConfig `yaml:"webhooks"`
 
+	// Redis, when its URL is set, runs this node as part of a cluster
+	// sharing state through Redis; otherwise one node keeps everything in
+	// memory. See RedisConfig and docs/scaling.md.
+	Redis RedisConfig `yaml:"redis"`
+	// NodeID names this node in the cluster's keys and messages: at most
+	// 64 characters of A-Z a-z 0-9 . _ -, unique per running node.
+	// Default "": the server generates one at start with NewNodeID, so a
+	// restarted node gets a new one. Env HERALD_NODE_ID.
+	NodeID string `yaml:"node_id"`
+
 	// ActivityTimeout is the activity_timeout (seconds) announced to clients.
 	ActivityTimeout int `yaml:"activity_timeout"` // default 120
 	// PongTimeout is how long to wait for any frame after our pusher:ping.

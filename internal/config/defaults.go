@@ -66,6 +66,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&l.MaxWatchlistSize, DefaultMaxWatchlistSize)
 
 	c.applyWebhookDefaults()
+	setDefault(&c.Redis.Prefix, DefaultRedisPrefix)
 
 	for i := range c.Apps {
 		a := &c.Apps[i]

@@ -29,7 +29,8 @@ func TestApplyDefaults(t *testing.T) {
 			LeaveDelay: Duration(3 * time.Second), BatchWindow: Duration(100 * time.Millisecond), BatchMaxEvents: 50,
 			Timeout: Duration(5 * time.Second), RetryWindow: Duration(5 * time.Minute), MaxQueue: 100000, Workers: 16,
 		},
-		Apps: []App{{ID: "1", Key: "k", Secret: "s", Enabled: &yes, MaxPresenceMembers: 100, MaxEventPayloadKB: 10}},
+		Redis: RedisConfig{Prefix: "herald"},
+		Apps:  []App{{ID: "1", Key: "k", Secret: "s", Enabled: &yes, MaxPresenceMembers: 100, MaxEventPayloadKB: 10}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got  %+v\nwant %+v", c, want)

@@ -30,6 +30,8 @@ func FuzzDecodeYAML(f *testing.F) {
 		"apps:\n  - id: a\n    api_rate_limit: .nan\n    allowed_origins: ['*', 'https://*.example.com']\n",
 		"webhooks:\n  leave_delay: 3s\n  batch_max_events: 5000\n  workers: -1\n",
 		"metrics:\n  enabled: null\nlog: {format: json, level: warn}\ntls: {cert_file: '', key_file: ''}\n",
+		"redis:\n  url: rediss://u:p%40ss@redis.internal:6380/2\n  prefix: herald\nnode_id: web-1\n",
+		"redis: redis://:pw@h\n", "redis: {url: 'redis://:12/pw@h', prefix: '{x}'}\nnode_id: 'a b'\n",
 		"x: &a [*a]\n", "a: &a {b: *a}\n", "apps: &x\n  - *x\n", "\xff\xfe", "host: \"\\x00\"\n",
 	} {
 		f.Add([]byte(s))

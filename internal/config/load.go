@@ -31,6 +31,9 @@ const (
 	EnvShutdownTimeout = "HERALD_SHUTDOWN_TIMEOUT" // "10s" or seconds
 	EnvMetricsEnabled  = "HERALD_METRICS_ENABLED"  // true/false
 	EnvMetricsToken    = "HERALD_METRICS_PUBLIC_TOKEN"
+	EnvRedisURL        = "HERALD_REDIS_URL" // may hold a password: no flag, which ps(1) would show
+	EnvRedisPrefix     = "HERALD_REDIS_PREFIX"
+	EnvNodeID          = "HERALD_NODE_ID"
 
 	// Read by EnsureDefaultApp, not by Load.
 	EnvAppID     = "HERALD_APP_ID"
@@ -120,6 +123,9 @@ func decodeYAML(name string, data []byte, cfg *Config) []error {
 var (
 	reLine    = regexp.MustCompile(`^line (\d+): (.*)$`)
 	reUnknown = regexp.MustCompile(`^field (\S+) not found in type config\.(\w+)$`)
+	// yaml.v3 quotes the start of a wrong scalar; for the redis section
+	// that may be a URL with its password (`redis: redis://:pw@host`).
+	reRedisScalar = regexp.MustCompile(`^cannot unmarshal !!\w+ .*into config\.RedisConfig$`)
 )
 
 // yamlSection names where a struct sits in the file, for unknown-key messages.
@@ -133,6 +139,7 @@ var yamlSection = map[string]string{
 	"Webhook":        "in a webhook",
 	"WebhookFilter":  "in a webhook filter",
 	"WebhooksConfig": "in webhooks",
+	"RedisConfig":    "in redis",
 }
 
 // friendlyYAML turns "line 3: field prot not found in type config.Config"
@@ -149,6 +156,9 @@ func friendlyYAML(msg string) string {
 			where = "in " + u[2]
 		}
 		return fmt.Sprintf("%s: unknown key %q %s", line, u[1], where)
+	}
+	if reRedisScalar.MatchString(rest) {
+		return line + ": redis must be a section with url and prefix keys, not a single value"
 	}
 	return line + ": " + rest
 }
@@ -195,6 +205,9 @@ func applyEnv(cfg *Config, env LookupFunc) []error {
 	duration(EnvPongTimeout, &cfg.PongTimeout)
 	duration(EnvShutdownTimeout, &cfg.ShutdownTimeout)
 	str(EnvMetricsToken, &cfg.Metrics.PublicToken)
+	str(EnvRedisURL, &cfg.Redis.URL)
+	str(EnvRedisPrefix, &cfg.Redis.Prefix)
+	str(EnvNodeID, &cfg.NodeID)
 	if v, ok := lookup(env, EnvMetricsEnabled); ok {
 		b, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {

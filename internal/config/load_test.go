@@ -121,6 +121,14 @@ func TestLoadPrecedence(t *testing.T) {
 			layer{yaml: "shutdown_timeout: 3", want: Duration(3 * time.Second)}, layer{env: "1m", want: Duration(time.Minute)}, nil},
 		{"metrics.enabled", EnvMetricsEnabled, func(c Config) any { return c.Metrics.MetricsEnabled() },
 			layer{yaml: "metrics: {enabled: false}", want: false}, layer{env: "true", want: true}, nil},
+		// No flags for these: a password on the command line shows in ps(1).
+		{"redis.url", EnvRedisURL, func(c Config) any { return c.Redis.URL },
+			layer{yaml: "redis: {url: 'redis://:f@10.0.0.1:6379/0'}", want: "redis://:f@10.0.0.1:6379/0"},
+			layer{env: "rediss://u:e@10.0.0.2:6380/1", want: "rediss://u:e@10.0.0.2:6380/1"}, nil},
+		{"redis.prefix", EnvRedisPrefix, func(c Config) any { return c.Redis.Prefix },
+			layer{yaml: "redis: {prefix: from-file}", want: "from-file"}, layer{env: "from-env", want: "from-env"}, nil},
+		{"node_id", EnvNodeID, func(c Config) any { return c.NodeID },
+			layer{yaml: "node_id: web-1", want: "web-1"}, layer{env: "web-2", want: "web-2"}, nil},
 	}
 	for _, f := range fields {
 		t.Run(f.name, func(t *testing.T) {
@@ -262,5 +270,22 @@ func TestProblemsFlattens(t *testing.T) {
 	}
 	if Problems(nil) != nil {
 		t.Fatal("nil error has problems")
+	}
+}
+
+// The environment completes the redis section of a file key by key.
+func TestLoadRedisEnvOverridesOneKey(t *testing.T) {
+	file := writeFile(t, "c.yaml", "redis:\n  url: redis://10.0.0.1:6379/0\n  prefix: from-file\nnode_id: web-1\n")
+	cfg, err := Load(file, envMap(map[string]string{EnvRedisURL: "redis://:pw@10.0.0.2:6379/3"}), Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := RedisConfig{URL: "redis://:pw@10.0.0.2:6379/3", Prefix: "from-file"}
+	if cfg.Redis != want || cfg.NodeID != "web-1" {
+		t.Fatalf("got %#v node %q", cfg.Redis, cfg.NodeID)
+	}
+	cfg, err = Load("", envMap(map[string]string{EnvRedisURL: "redis://127.0.0.1:6379/0", EnvNodeID: "web-3"}), Overrides{})
+	if err != nil || !cfg.Redis.Enabled() || cfg.Redis.Prefix != "" || cfg.NodeID != "web-3" {
+		t.Fatalf("env only: %+v node %q, %v", cfg.Redis, cfg.NodeID, err)
 	}
 }

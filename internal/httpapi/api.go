@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,20 +16,24 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
-	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/signing"
 )
 
-// Backend is what the API reads and publishes through (the hub on one node).
+// Backend is what the API reads and publishes through: the hub, whose
+// answers hold for the whole cluster. An error means the cluster's shared
+// state could not be reached (the API answers 503).
 type Backend interface {
-	Publish(appID, channel, event, data, exceptSocketID string)
-	Channel(appID, name string) hub.ChannelStats
-	Channels(appID, prefix string) map[string]hub.ChannelStats
-	PresenceUsers(appID, name string) []string
-	Cached(appID, name string) (hub.CacheEntry, bool)
-	TerminateUser(appID, userID string) int
+	Publish(ctx context.Context, appID, channel, event, data, exceptSocketID string) error
+	Channel(ctx context.Context, appID, name string) (broker.ChannelStats, error)
+	Channels(ctx context.Context, appID, prefix string) (map[string]broker.ChannelStats, error)
+	PresenceUsers(ctx context.Context, appID, name string) ([]string, error)
+	Cached(ctx context.Context, appID, name string) (broker.CacheEntry, bool, error)
+	TerminateUser(ctx context.Context, appID, userID string) error
+	// Allow takes a token from the cluster-wide bucket named key.
+	Allow(ctx context.Context, key string, rate float64, burst int) (time.Duration, bool, error)
 }
 
 // Admitter says whether the node takes a new publish now (memory); the
@@ -94,8 +99,6 @@ type API struct {
 
 	admit    Admitter
 	throttle *logthrottle.Throttle
-
-	limiters rateLimiters
 }
 
 // New builds the API handler.
@@ -145,6 +148,13 @@ func (e *apiError) Error() string { return e.msg }
 
 func errorf(status int, msg string) *apiError { return &apiError{status: status, msg: msg} }
 
+// unavailable is the answer when the cluster's shared state cannot be
+// reached: never a 200 for what could not be done cluster-wide.
+func unavailable(err error) *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, msg: "Cluster state unavailable; retry later",
+		logMsg: "cluster state unavailable: " + truncate(err.Error(), 200)}
+}
+
 type handlerFunc func(*request) (any, *apiError)
 
 // handle wraps h with body limits, app lookup and signature checks, and
@@ -167,7 +177,9 @@ func (a *API) handle(method, pattern, name string, h handlerFunc) {
 			}
 		}
 		if aerr == nil {
-			if wait, ok := a.limiters.allow(req.app, a.now()); !ok {
+			if wait, ok, err := a.allow(r.Context(), req.app); err != nil {
+				aerr = unavailable(err)
+			} else if !ok {
 				secs := int(wait/time.Second) + 1
 				w.Header().Set("Retry-After", strconv.Itoa(secs))
 				aerr = errorf(http.StatusTooManyRequests, "Rate limit exceeded for this app; retry after "+strconv.Itoa(secs)+"s")

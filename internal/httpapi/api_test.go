@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -12,38 +13,62 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
-	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/broker/memory"
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/signing"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// fakeBackend records what the API asks of the hub.
+// fakeBackend records what the API asks of the hub; rate limits are the
+// memory broker's (the single-node default).
 type fakeBackend struct {
 	mu         sync.Mutex
 	published  []string
 	terminated []string
+	limits     *memory.Broker
+	down       error // every call fails with it when set
 }
 
-func (f *fakeBackend) Publish(appID, channel, event, data, exceptSocketID string) {
+func (f *fakeBackend) Publish(_ context.Context, appID, channel, event, data, exceptSocketID string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.down != nil {
+		return f.down
+	}
 	f.published = append(f.published, channel)
+	return nil
 }
-func (f *fakeBackend) Channel(appID, name string) hub.ChannelStats { return hub.ChannelStats{} }
-func (f *fakeBackend) Channels(appID, prefix string) map[string]hub.ChannelStats {
-	return map[string]hub.ChannelStats{}
+func (f *fakeBackend) Channel(context.Context, string, string) (broker.ChannelStats, error) {
+	return broker.ChannelStats{}, f.down
 }
-func (f *fakeBackend) PresenceUsers(appID, name string) []string { return nil }
-func (f *fakeBackend) Cached(appID, name string) (hub.CacheEntry, bool) {
-	return hub.CacheEntry{}, false
+func (f *fakeBackend) Channels(context.Context, string, string) (map[string]broker.ChannelStats, error) {
+	return map[string]broker.ChannelStats{}, f.down
 }
-func (f *fakeBackend) TerminateUser(appID, userID string) int {
+func (f *fakeBackend) PresenceUsers(context.Context, string, string) ([]string, error) {
+	return nil, f.down
+}
+func (f *fakeBackend) Cached(context.Context, string, string) (broker.CacheEntry, bool, error) {
+	return broker.CacheEntry{}, false, f.down
+}
+func (f *fakeBackend) TerminateUser(_ context.Context, appID, userID string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.terminated = append(f.terminated, userID)
-	return 0
+	return f.down
 }
+func (f *fakeBackend) Allow(ctx context.Context, key string, rate float64, burst int) (time.Duration, bool, error) {
+	if f.down != nil {
+		return 0, false, f.down
+	}
+	return f.limits.Allow(ctx, key, rate, burst)
+}
+
+type nopHandler struct{}
+
+func (nopHandler) Deliver(broker.Message)                  {}
+func (nopHandler) Reaped(context.Context, []broker.Change) {}
+func (nopHandler) Local() broker.LocalState                { return broker.LocalState{} }
 
 var (
 	testNow = time.Unix(1700000000, 0)
@@ -67,7 +92,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{b: &fakeBackend{}, logs: &bytes.Buffer{}}
+	h := &harness{b: &fakeBackend{limits: memory.New(memory.Config{Now: func() time.Time { return testNow }}, nopHandler{})}, logs: &bytes.Buffer{}}
 	h.api = New(cfg, Deps{
 		Backend: h.b, Apps: store, Metrics: metrics.New(prometheus.NewRegistry()),
 		Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: func() time.Time { return testNow },

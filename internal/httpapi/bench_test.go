@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,7 +19,7 @@ import (
 
 type nopBackend struct{ fakeBackend }
 
-func (*nopBackend) Publish(appID, channel, event, data, exceptSocketID string) {}
+func (*nopBackend) Publish(context.Context, string, string, string, string, string) error { return nil }
 
 // BenchmarkTrigger: one signed POST /events through the whole handler
 // (app lookup, body read, signature, JSON, publish to a backend that does

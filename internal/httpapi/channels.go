@@ -15,7 +15,10 @@ func (a *API) channels(r *request) (any, *apiError) {
 	if in.userCount && !strings.HasPrefix(prefix, "presence-") {
 		return nil, errorf(http.StatusBadRequest, "user_count may only be requested for presence channels - please supply filter_by_prefix beginning with presence-")
 	}
-	list := a.b.Channels(r.app.ID, prefix)
+	list, err := a.b.Channels(r.Context(), r.app.ID, prefix)
+	if err != nil {
+		return nil, unavailable(err)
+	}
 	out := make(map[string]map[string]int, len(list))
 	for name, st := range list {
 		if strings.HasPrefix(name, "#") {
@@ -23,10 +26,10 @@ func (a *API) channels(r *request) (any, *apiError) {
 		}
 		attrs := map[string]int{}
 		if in.userCount {
-			attrs["user_count"] = st.UserCount
+			attrs["user_count"] = st.Users
 		}
 		if in.subscriptionCount {
-			attrs["subscription_count"] = st.SubscriptionCount
+			attrs["subscription_count"] = st.Subscriptions
 		}
 		out[name] = attrs
 	}
@@ -51,16 +54,23 @@ func (a *API) channel(r *request) (any, *apiError) {
 	if in.userCount && class.Type != protocol.Presence {
 		return nil, errorf(http.StatusBadRequest, "user_count may only be requested for presence channels")
 	}
-	st := a.b.Channel(r.app.ID, name)
-	out := map[string]any{"occupied": st.Occupied}
+	st, err := a.b.Channel(r.Context(), r.app.ID, name)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := map[string]any{"occupied": st.Subscriptions > 0}
 	if in.userCount {
-		out["user_count"] = st.UserCount
+		out["user_count"] = st.Users
 	}
 	if in.subscriptionCount {
-		out["subscription_count"] = st.SubscriptionCount
+		out["subscription_count"] = st.Subscriptions
 	}
 	if in.cache && class.Cache {
-		if e, ok := a.b.Cached(r.app.ID, name); ok {
+		e, ok, err := a.b.Cached(r.Context(), r.app.ID, name)
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		if ok {
 			out["cache"] = map[string]any{"event": e.Event, "data": e.Data, "ttl": int(e.TTL.Seconds())}
 		} else {
 			out["cache"] = nil
@@ -75,7 +85,9 @@ func (a *API) terminate(r *request) (any, *apiError) {
 	if !protocol.ValidChannelName(id, a.cfg.MaxUserIDLen) {
 		return nil, errorf(http.StatusBadRequest, "Invalid user id "+strconv.Quote(truncate(id, 210)))
 	}
-	a.b.TerminateUser(r.app.ID, id)
+	if err := a.b.TerminateUser(r.Context(), r.app.ID, id); err != nil {
+		return nil, unavailable(err)
+	}
 	return struct{}{}, nil
 }
 
@@ -91,7 +103,10 @@ func (a *API) users(r *request) (any, *apiError) {
 	if protocol.Classify(name).Type != protocol.Presence {
 		return nil, errorf(http.StatusBadRequest, "Users can only be listed for presence channels")
 	}
-	ids := a.b.PresenceUsers(r.app.ID, name)
+	ids, err := a.b.PresenceUsers(r.Context(), r.app.ID, name)
+	if err != nil {
+		return nil, unavailable(err)
+	}
 	users := make([]user, len(ids))
 	for i, id := range ids {
 		users[i] = user{ID: id}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -126,24 +127,32 @@ func dataString(raw json.RawMessage) (string, bool) {
 	return buf.String(), true
 }
 
-func (a *API) publish(appID string, ev *event) {
+func (a *API) publish(ctx context.Context, appID string, ev *event) *apiError {
+	n := 0
+	defer func() { a.m.APIEventsPublished.WithLabelValues(appID).Add(float64(n)) }()
 	for _, ch := range ev.channels {
-		a.b.Publish(appID, ch, ev.name, ev.data, ev.socketID)
+		if err := a.b.Publish(ctx, appID, ch, ev.name, ev.data, ev.socketID); err != nil {
+			return unavailable(err)
+		}
+		n++
 	}
-	a.m.APIEventsPublished.WithLabelValues(appID).Add(float64(len(ev.channels)))
+	return nil
 }
 
 // channelInfo returns the requested attributes for one channel.
-func (a *API) channelInfo(appID, ch string, in infoSet) map[string]any {
-	st := a.b.Channel(appID, ch)
+func (a *API) channelInfo(ctx context.Context, appID, ch string, in infoSet) (map[string]any, *apiError) {
+	st, err := a.b.Channel(ctx, appID, ch)
+	if err != nil {
+		return nil, unavailable(err)
+	}
 	out := map[string]any{}
 	if in.subscriptionCount {
-		out["subscription_count"] = st.SubscriptionCount
+		out["subscription_count"] = st.Subscriptions
 	}
 	if in.userCount && protocol.Classify(ch).Type == protocol.Presence {
-		out["user_count"] = st.UserCount
+		out["user_count"] = st.Users
 	}
-	return out
+	return out, nil
 }
 
 func decodeJSON(body []byte, v any) *apiError {
@@ -165,13 +174,19 @@ func (a *API) events(r *request) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	a.publish(r.app.ID, ev)
+	if aerr := a.publish(r.Context(), r.app.ID, ev); aerr != nil {
+		return nil, aerr
+	}
 	if !ev.info.any() {
 		return struct{}{}, nil
 	}
 	chans := make(map[string]any, len(ev.channels))
 	for _, ch := range ev.channels {
-		chans[ch] = a.channelInfo(r.app.ID, ch, ev.info)
+		info, aerr := a.channelInfo(r.Context(), r.app.ID, ch, ev.info)
+		if aerr != nil {
+			return nil, aerr
+		}
+		chans[ch] = info
 	}
 	return map[string]any{"channels": chans}, nil
 }
@@ -200,7 +215,9 @@ func (a *API) batchEvents(r *request) (any, *apiError) {
 	}
 	anyInfo := false
 	for _, ev := range evs {
-		a.publish(r.app.ID, ev)
+		if aerr := a.publish(r.Context(), r.app.ID, ev); aerr != nil {
+			return nil, aerr
+		}
 		anyInfo = anyInfo || ev.info.any()
 	}
 	if !anyInfo {
@@ -210,7 +227,11 @@ func (a *API) batchEvents(r *request) (any, *apiError) {
 	for i, ev := range evs {
 		out[i] = map[string]any{}
 		if ev.info.any() {
-			out[i] = a.channelInfo(r.app.ID, ev.channels[0], ev.info)
+			info, aerr := a.channelInfo(r.Context(), r.app.ID, ev.channels[0], ev.info)
+			if aerr != nil {
+				return nil, aerr
+			}
+			out[i] = info
 		}
 	}
 	return map[string]any{"batch": out}, nil

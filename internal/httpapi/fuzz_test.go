@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 
 	"log/slog"
@@ -19,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldhq/herald/internal/apps"
-	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/protocol"
 	"github.com/heraldhq/herald/internal/signing"
@@ -52,27 +53,31 @@ type recBackend struct {
 	term      []string // TerminateUser calls
 }
 
-func (b *recBackend) Publish(appID, channel, event, data, exceptSocketID string) {
+func (b *recBackend) Publish(_ context.Context, appID, channel, event, data, exceptSocketID string) error {
 	b.published = append(b.published, publishCall{channel, event, data, exceptSocketID})
+	return nil
 }
-func (b *recBackend) Channel(appID, name string) hub.ChannelStats {
+func (b *recBackend) Channel(_ context.Context, appID, name string) (broker.ChannelStats, error) {
 	b.channels = append(b.channels, name)
-	return hub.ChannelStats{Occupied: true, UserCount: 2, SubscriptionCount: 3}
+	return broker.ChannelStats{Users: 2, Subscriptions: 3}, nil
 }
-func (b *recBackend) Channels(appID, prefix string) map[string]hub.ChannelStats {
+func (b *recBackend) Channels(_ context.Context, appID, prefix string) (map[string]broker.ChannelStats, error) {
 	b.prefixes = append(b.prefixes, prefix)
-	return map[string]hub.ChannelStats{prefix + "x": {Occupied: true, UserCount: 1, SubscriptionCount: 1}, "#server-to-user-1": {}}
+	return map[string]broker.ChannelStats{prefix + "x": {Users: 1, Subscriptions: 1}, "#server-to-user-1": {}}, nil
 }
-func (b *recBackend) PresenceUsers(appID, name string) []string {
+func (b *recBackend) PresenceUsers(_ context.Context, appID, name string) ([]string, error) {
 	b.users = append(b.users, name)
-	return []string{"1", "2"}
+	return []string{"1", "2"}, nil
 }
-func (b *recBackend) Cached(appID, name string) (hub.CacheEntry, bool) {
-	return hub.CacheEntry{Event: "e", Data: "d"}, true
+func (b *recBackend) Cached(context.Context, string, string) (broker.CacheEntry, bool, error) {
+	return broker.CacheEntry{Event: "e", Data: "d"}, true, nil
 }
-func (b *recBackend) TerminateUser(appID, userID string) int {
+func (b *recBackend) TerminateUser(_ context.Context, appID, userID string) error {
 	b.term = append(b.term, userID)
-	return 1
+	return nil
+}
+func (b *recBackend) Allow(context.Context, string, float64, int) (time.Duration, bool, error) {
+	return 0, true, nil
 }
 
 // fuzzAPI is app 1 with the vectors' credentials, payloads limited to

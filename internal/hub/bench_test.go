@@ -24,13 +24,13 @@ func benchBroadcast(b *testing.B, n int) {
 	for range n {
 		c, _ := connect(b, h, testApp)
 		c.sink = nopSink{}
-		if err := h.Subscribe(c, protocol.SubscribeData{Channel: "bench"}); err != nil {
+		if err := h.Subscribe(ctx, c, protocol.SubscribeData{Channel: "bench"}); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		h.Publish("1", "bench", "ev", `{"price":123.45}`, "")
+		h.Publish(ctx, "1", "bench", "ev", `{"price":123.45}`, "")
 	}
 }
 
@@ -44,7 +44,7 @@ func BenchmarkPresenceJoin(b *testing.B) {
 	for i := range 100 {
 		c, _ := connect(b, h, &app)
 		c.sink = nopSink{}
-		if err := h.Subscribe(c, presence(c, "presence-bench", `{"user_id":"`+strconv.Itoa(i)+`"}`)); err != nil {
+		if err := h.Subscribe(ctx, c, presence(c, "presence-bench", `{"user_id":"`+strconv.Itoa(i)+`"}`)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -53,9 +53,9 @@ func BenchmarkPresenceJoin(b *testing.B) {
 	d := presence(c, "presence-bench", `{"user_id":"joiner","user_info":{"name":"J"}}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := h.Subscribe(c, d); err != nil {
+		if err := h.Subscribe(ctx, c, d); err != nil {
 			b.Fatal(err)
 		}
-		h.Unsubscribe(c, "presence-bench")
+		h.Unsubscribe(ctx, c, "presence-bench")
 	}
 }

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"encoding/json"
 	"hash/maphash"
 	"sync"
 
@@ -17,22 +16,48 @@ type chanKey struct {
 type shard struct {
 	mu            sync.RWMutex
 	channels      map[chanKey]*channel
-	cache         map[chanKey]*cachedEvent // cache channels' last event; kept while unoccupied
-	pendingCounts map[chanKey]struct{}     // throttled subscription counts still to send
+	pendingCounts map[chanKey]struct{} // throttled subscription counts still to send
 }
 
+// channel is this node's side of a channel: its local subscribers. The
+// cluster-wide state (members, counts) lives in the broker.
 type channel struct {
-	app     *apps.App
-	subs    map[*Client]struct{}
-	members map[string]*member // presence channels only
+	app  *apps.App
+	subs map[*Client]struct{}
+
+	// pending holds connections whose join is in flight at the broker:
+	// what the channel delivers meanwhile is kept for them and sent after
+	// their subscription_succeeded (member events only when newer than
+	// their member snapshot).
+	pending map[*Client]*joinBuffer
+	// joinVer is, for connections that joined recently, the member version
+	// of their snapshot: older member events still on their way are not
+	// theirs. An entry goes with the first newer member event.
+	joinVer map[*Client]uint64
 
 	countSentAt int64 // last subscription_count broadcast, unix nanos
 }
 
-type member struct {
-	info  json.RawMessage // first user_info seen wins (pusher-js never gets updates)
-	conns int             // connections of this user in the channel
+// maxJoinBuffer bounds what a connection may miss while its join is at the
+// broker; past it the connection is closed with 4100 (reconnect).
+const maxJoinBuffer = 4096
+
+type joinBuffer struct {
+	frames   [][]byte
+	versions []uint64
+	over     bool
 }
+
+func (b *joinBuffer) add(frame []byte, version uint64) {
+	if len(b.frames) >= maxJoinBuffer {
+		b.over = true
+		return
+	}
+	b.frames = append(b.frames, frame)
+	b.versions = append(b.versions, version)
+}
+
+func (ch *channel) empty() bool { return len(ch.subs) == 0 && len(ch.pending) == 0 }
 
 func (h *Hub) shardFor(k chanKey) *shard {
 	var hs maphash.Hash
@@ -41,31 +66,4 @@ func (h *Hub) shardFor(k chanKey) *shard {
 	hs.WriteByte(0)
 	hs.WriteString(k.name)
 	return &h.shards[hs.Sum64()%numShards]
-}
-
-// subscribers copies the subscriber list under a short read lock so that
-// sending happens outside it.
-func (h *Hub) subscribers(k chanKey, buf []*Client) []*Client {
-	s := h.shardFor(k)
-	s.mu.RLock()
-	if ch := s.channels[k]; ch != nil {
-		for c := range ch.subs {
-			buf = append(buf, c)
-		}
-	}
-	s.mu.RUnlock()
-	return buf
-}
-
-// broadcastLocked queues frame for every subscriber but except; the caller
-// holds the shard lock, so it uses Sink.Queue, which leaves the writes to
-// the transport's writers (see docs/locking.md).
-func (h *Hub) broadcastLocked(ch *channel, frame []byte, except *Client) {
-	n := 0
-	for c := range ch.subs {
-		if c != except && c.deliver(frame, true) {
-			n++
-		}
-	}
-	h.m.MessagesSent.WithLabelValues(ch.app.ID).Add(float64(n))
 }

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -42,6 +43,7 @@ type Client struct {
 	closed      atomic.Bool  // Close was called
 	authorized  atomic.Bool  // signed in or joined a private/presence channel (require_signin)
 	connectedAt int64
+	counted     bool // counted at the broker against the app's connection quota
 
 	mu       sync.Mutex
 	subs     []subscription // a slice: most connections hold few channels
@@ -52,7 +54,8 @@ type Client struct {
 
 type subscription struct {
 	channel string
-	userID  string // presence member id; "" otherwise
+	userID  string          // presence member id; "" otherwise
+	info    json.RawMessage // presence member info (re-sync needs it)
 }
 
 // SocketID is the id announced in connection_established.

@@ -1,13 +1,16 @@
 package hub
 
 import (
+	"context"
+
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
 // ClientEvent relays a client-* event from c to the other subscribers of its
 // channel. Refusals come back as *protocol.Error; none closes the connection.
-func (h *Hub) ClientEvent(c *Client, f protocol.Frame) error {
+func (h *Hub) ClientEvent(ctx context.Context, c *Client, f protocol.Frame) error {
 	if !c.curApp().EnableClientMessages {
 		return &protocol.Error{Code: 0, Message: "Client events are not enabled for this app"}
 	}
@@ -47,7 +50,11 @@ func (h *Hub) ClientEvent(c *Client, f protocol.Frame) error {
 
 	frame := protocol.EncodeClientEvent(f.Event, f.Channel, data, hasData, userID)
 	h.m.ClientEvents.WithLabelValues(c.curApp().ID).Inc()
-	h.publishFrame(c.curApp().ID, f.Channel, frame, "", c)
+	err := h.b.Publish(ctx, broker.Message{Topic: broker.Topic{App: c.curApp().ID, Kind: broker.ChannelTopic, Name: f.Channel},
+		Frame: frame, Except: c.socketID})
+	if err != nil {
+		return &protocol.Error{Code: 0, Message: "Client event not delivered: the server cannot reach its cluster state"}
+	}
 	h.emit(c, Event{Kind: ClientEvent, Channel: f.Channel, Event: f.Event, Data: data, HasData: hasData,
 		SocketID: c.socketID, UserID: userID})
 	return nil

@@ -86,7 +86,7 @@ func fuzzHub(t *testing.T) *Hub {
 
 func fuzzConnect(t *testing.T, h *Hub) (*Client, *fuzzSink) {
 	s := &fuzzSink{}
-	c, err := h.Connect(fuzzApp, s, "fuzz")
+	c, err := h.Connect(ctx, fuzzApp, s, "fuzz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func FuzzHubFrame(f *testing.F) {
 		c, cs := fuzzConnect(t, h)
 		o, oSink := fuzzConnect(t, h)
 		for _, cl := range []*Client{c, o} {
-			if err := h.Subscribe(cl, protocol.SubscribeData{Channel: "private-room",
+			if err := h.Subscribe(ctx, cl, protocol.SubscribeData{Channel: "private-room",
 				Auth: signing.AuthorizeChannel(fuzzApp.Key, fuzzApp.Secret, cl.SocketID(), "private-room", nil)}); err != nil {
 				t.Fatal(err)
 			}
@@ -143,14 +143,14 @@ func FuzzHubFrame(f *testing.F) {
 			if sign {
 				d.Auth = signing.AuthorizeChannel(fuzzApp.Key, fuzzApp.Secret, c.SocketID(), d.Channel, d.ChannelData)
 			}
-			err = h.Subscribe(c, d)
+			err = h.Subscribe(ctx, c, d)
 			checkRefusal(t, err)
 			if err == nil {
 				checkSubscribed(t, h, c, d, sign, sent, cs.take(t))
 			}
 		case fr.Event == protocol.EventUnsubscribe:
 			if ch, err := protocol.ParseUnsubscribe(fr.Data); err == nil {
-				h.Unsubscribe(c, ch)
+				h.Unsubscribe(ctx, c, ch)
 			}
 		case fr.Event == protocol.EventSignin:
 			d, err := protocol.ParseSignin(fr.Data)
@@ -161,7 +161,7 @@ func FuzzHubFrame(f *testing.F) {
 			if sign {
 				d.Auth = signing.AuthenticateUser(fuzzApp.Key, fuzzApp.Secret, c.SocketID(), d.UserData)
 			}
-			err = h.Signin(c, d)
+			err = h.Signin(ctx, c, d)
 			checkRefusal(t, err)
 			if err == nil {
 				if !sign && sent != signing.AuthenticateUser(fuzzApp.Key, fuzzApp.Secret, c.SocketID(), d.UserData) {
@@ -170,7 +170,7 @@ func FuzzHubFrame(f *testing.F) {
 				checkSignedIn(t, d, cs.take(t))
 			}
 		case strings.HasPrefix(fr.Event, protocol.ClientEventPrefix):
-			err := h.ClientEvent(c, fr)
+			err := h.ClientEvent(ctx, c, fr)
 			checkRefusal(t, err)
 			if err == nil {
 				checkRelayed(t, fr, oSink.take(t))
@@ -215,7 +215,8 @@ func checkSubscribed(t *testing.T, h *Hub, c *Client, d protocol.SubscribeData, 
 	if info.Type != protocol.Presence {
 		return
 	}
-	for _, id := range h.PresenceUsers(fuzzApp.ID, d.Channel) {
+	ids, _ := h.PresenceUsers(ctx, fuzzApp.ID, d.Channel)
+	for _, id := range ids {
 		if id == "" || len(id) > fzMaxUserID {
 			t.Fatalf("presence member %q admitted (limit %d)", id, fzMaxUserID)
 		}

@@ -15,7 +15,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/broker/memory"
 	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/protocol"
@@ -87,6 +91,12 @@ type Deps struct {
 	Observer Observer
 	// Throttle bounds the log lines clients can cause; nil writes them all.
 	Throttle *logthrottle.Throttle
+	// Broker builds the cluster seam with the hub as its handler; nil means
+	// one node, in memory.
+	Broker broker.Factory
+	// Apps finds an app by id for what the broker reports without a
+	// connection at hand (a dead node's members); nil ignores those reports.
+	Apps apps.Store
 }
 
 // Hub is safe for concurrent use.
@@ -97,6 +107,8 @@ type Hub struct {
 	m        *metrics.Metrics
 	now      func() time.Time
 	obs      Observer
+	b        broker.Broker
+	apps     apps.Store
 	seed     maphash.Seed
 
 	shards [numShards]shard
@@ -123,6 +135,7 @@ func New(cfg Config, deps Deps) *Hub {
 		m:        deps.Metrics,
 		now:      deps.Now,
 		obs:      deps.Observer,
+		apps:     deps.Apps,
 		seed:     maphash.MakeSeed(),
 		clients:  make(map[string]*Client),
 		perApp:   make(map[string]int),
@@ -132,25 +145,40 @@ func New(cfg Config, deps Deps) *Hub {
 	for i := range h.shards {
 		h.shards[i].channels = make(map[chanKey]*channel)
 	}
+	if deps.Broker == nil {
+		h.b = memory.New(memory.Config{}, h)
+	} else {
+		h.b = deps.Broker(h)
+	}
 	return h
 }
 
-// Run sweeps connections for liveness until ctx is cancelled.
+// Broker is the cluster seam the hub was built with.
+func (h *Hub) Broker() broker.Broker { return h.b }
+
+// Run sweeps connections for liveness and runs the broker until ctx is
+// cancelled.
 func (h *Hub) Run(ctx context.Context) error {
-	t := time.NewTicker(h.cfg.SweepInterval)
-	defer t.Stop()
-	for n := 1; ; n++ {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			h.sweep()
-			h.flushCounts()
-			if n%60 == 0 {
-				h.purgeCache()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return h.b.Run(gctx) })
+	g.Go(func() error {
+		t := time.NewTicker(h.cfg.SweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-t.C:
+				h.sweep()
+				h.flushCounts(gctx)
 			}
 		}
+	})
+	err := g.Wait()
+	if cl, ok := h.b.(interface{ Close() }); ok {
+		cl.Close() // the Redis broker's connections; after Run, as it asks
 	}
+	return err
 }
 
 // ActivityTimeoutSeconds is the value announced in connection_established.
@@ -160,7 +188,7 @@ func (h *Hub) ActivityTimeoutSeconds() int {
 
 // Connect registers a new connection for app. It fails with close code 4004
 // when the app is at its connection quota and 4200 while shutting down.
-func (h *Hub) Connect(app *apps.App, sink Sink, remote string) (*Client, error) {
+func (h *Hub) Connect(ctx context.Context, app *apps.App, sink Sink, remote string) (*Client, error) {
 	if h.closing.Load() {
 		return nil, &protocol.Error{Code: protocol.CodeReconnect, Message: "Server is shutting down", Close: true}
 	}
@@ -172,11 +200,18 @@ func (h *Hub) Connect(app *apps.App, sink Sink, remote string) (*Client, error) 
 	c.tokensAt = now
 	c.connectedAt = now
 
-	h.clientsMu.Lock()
-	if app.MaxConnections > 0 && h.perApp[app.ID] >= app.MaxConnections {
-		h.clientsMu.Unlock()
-		return nil, &protocol.Error{Code: protocol.CodeOverQuota, Message: "Over connection quota", Close: true}
+	if app.MaxConnections > 0 {
+		// The quota holds for the cluster: counted at the broker.
+		ok, err := h.b.AddConnection(ctx, app.ID, app.MaxConnections)
+		if err != nil {
+			return nil, &protocol.Error{Code: protocol.CodeReconnect, Message: "Cluster state unavailable, try again", Close: true}
+		}
+		if !ok {
+			return nil, &protocol.Error{Code: protocol.CodeOverQuota, Message: "Over connection quota", Close: true}
+		}
+		c.counted = true
 	}
+	h.clientsMu.Lock()
 	for {
 		c.socketID = newSocketID()
 		if _, dup := h.clients[c.socketID]; !dup {
@@ -197,16 +232,22 @@ func (h *Hub) Disconnect(c *Client) {
 	if !c.gone.CompareAndSwap(false, true) {
 		return
 	}
+	ctx := context.Background()
 	c.mu.Lock()
 	subs := c.subs
 	c.subs = nil
 	user := c.user
 	c.mu.Unlock()
 	for _, s := range subs {
-		h.leave(c, s)
+		h.leave(ctx, c, s)
 	}
 	if user != nil {
-		h.signOut(c, user)
+		h.signOut(ctx, c, user)
+	}
+	if c.counted {
+		if err := h.b.RemoveConnection(ctx, c.curApp().ID); err != nil {
+			h.throttle.Log(h.log, slog.LevelWarn, "broker", "", "connection count not updated: shared state unavailable", "err", err)
+		}
 	}
 	h.clientsMu.Lock()
 	delete(h.clients, c.socketID)

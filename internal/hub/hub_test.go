@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -70,6 +71,8 @@ func (s *fakeSink) reset() {
 	s.mu.Unlock()
 }
 
+var ctx = context.Background()
+
 var testApp = &apps.App{ID: "1", Key: "app-key", Secret: "app-secret", Enabled: true,
 	EnableClientMessages: true, MaxPresenceMembers: 2, MaxEventPayloadBytes: 10240}
 
@@ -82,7 +85,7 @@ func newHub(t testing.TB, now func() time.Time) *Hub {
 func connect(t testing.TB, h *Hub, app *apps.App) (*Client, *fakeSink) {
 	t.Helper()
 	s := &fakeSink{}
-	c, err := h.Connect(app, s, "test")
+	c, err := h.Connect(ctx, app, s, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,14 +117,14 @@ func TestConnectionQuota(t *testing.T) {
 	app := *testApp
 	app.MaxConnections = 1
 	c, _ := connect(t, h, &app)
-	if _, err := h.Connect(&app, &fakeSink{}, "x"); err == nil {
+	if _, err := h.Connect(ctx, &app, &fakeSink{}, "x"); err == nil {
 		t.Fatal("second connection accepted over quota")
 	} else if perr := (*protocol.Error)(nil); !errors.As(err, &perr) || perr.Code != 4004 {
 		t.Fatalf("want 4004, got %v", err)
 	}
 	h.Disconnect(c)
 	h.Disconnect(c) // idempotent
-	if _, err := h.Connect(&app, &fakeSink{}, "x"); err != nil {
+	if _, err := h.Connect(ctx, &app, &fakeSink{}, "x"); err != nil {
 		t.Fatalf("after disconnect: %v", err)
 	}
 }
@@ -132,10 +135,10 @@ func TestPresenceMembership(t *testing.T) {
 	b1, b1s := connect(t, h, testApp)
 	b2, _ := connect(t, h, testApp)
 	ch := "presence-room"
-	if err := h.Subscribe(a, presence(a, ch, `{"user_id":"1","user_info":{"n":"A"}}`)); err != nil {
+	if err := h.Subscribe(ctx, a, presence(a, ch, `{"user_id":"1","user_info":{"n":"A"}}`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Subscribe(b1, presence(b1, ch, `{"user_id":2}`)); err != nil {
+	if err := h.Subscribe(ctx, b1, presence(b1, ch, `{"user_id":2}`)); err != nil {
 		t.Fatal(err)
 	}
 	ev := b1s.events()
@@ -158,7 +161,7 @@ func TestPresenceMembership(t *testing.T) {
 	}
 	as.reset()
 	// A second tab of user 2: no member_added, and the member limit (2) does not apply.
-	if err := h.Subscribe(b2, presence(b2, ch, `{"user_id":"2"}`)); err != nil {
+	if err := h.Subscribe(ctx, b2, presence(b2, ch, `{"user_id":"2"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if len(as.events()) != 0 {
@@ -167,21 +170,21 @@ func TestPresenceMembership(t *testing.T) {
 	// A third distinct user is over max_presence_members.
 	c, _ := connect(t, h, testApp)
 	var se *SubscriptionError
-	if err := h.Subscribe(c, presence(c, ch, `{"user_id":"3"}`)); !errors.As(err, &se) || se.Type != "LimitReached" {
+	if err := h.Subscribe(ctx, c, presence(c, ch, `{"user_id":"3"}`)); !errors.As(err, &se) || se.Type != "LimitReached" {
 		t.Fatalf("third user: %v", err)
 	}
-	if st := h.Channel("1", ch); st.UserCount != 2 || st.SubscriptionCount != 3 {
+	if st, _ := h.Channel(ctx, "1", ch); st.Users != 2 || st.Subscriptions != 3 {
 		t.Fatalf("stats %+v", st)
 	}
 	h.Disconnect(b1)
 	if len(as.events()) != 0 {
 		t.Fatalf("member_removed while user 2 still has a tab: %v", as.names())
 	}
-	h.Unsubscribe(b2, ch)
+	h.Unsubscribe(ctx, b2, ch)
 	if got := as.events(); len(got) != 1 || got[0]["event"] != "pusher_internal:member_removed" || got[0]["data"] != `{"user_id":"2"}` {
 		t.Fatalf("A saw %v", got)
 	}
-	if ids := h.PresenceUsers("1", ch); len(ids) != 1 || ids[0] != "1" {
+	if ids, _ := h.PresenceUsers(ctx, "1", ch); len(ids) != 1 || ids[0] != "1" {
 		t.Fatalf("users %v", ids)
 	}
 }
@@ -202,14 +205,14 @@ func TestSubscribeRefusals(t *testing.T) {
 	}
 	for name, d := range cases {
 		var se *SubscriptionError
-		if err := h.Subscribe(c, d); !errors.As(err, &se) {
+		if err := h.Subscribe(ctx, c, d); !errors.As(err, &se) {
 			t.Errorf("%s: want SubscriptionError, got %v", name, err)
 		}
 	}
-	if err := h.Subscribe(c, protocol.SubscribeData{Channel: strings.Repeat("a", 200)}); err != nil {
+	if err := h.Subscribe(ctx, c, protocol.SubscribeData{Channel: strings.Repeat("a", 200)}); err != nil {
 		t.Errorf("200-char name refused: %v", err)
 	}
-	if err := h.Subscribe(c, protocol.SubscribeData{Channel: "foo-private-x"}); err != nil {
+	if err := h.Subscribe(ctx, c, protocol.SubscribeData{Channel: "foo-private-x"}); err != nil {
 		t.Errorf("foo-private-x is public: %v", err)
 	}
 }
@@ -219,20 +222,20 @@ func TestPublishExcludesSocketAndEncodesOnce(t *testing.T) {
 	a, as := connect(t, h, testApp)
 	b, bs := connect(t, h, testApp)
 	for _, c := range []*Client{a, b} {
-		if err := h.Subscribe(c, protocol.SubscribeData{Channel: "news"}); err != nil {
+		if err := h.Subscribe(ctx, c, protocol.SubscribeData{Channel: "news"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	as.reset()
 	bs.reset()
-	h.Publish("1", "news", "ev", `{"x":1}`, a.socketID)
+	h.Publish(ctx, "1", "news", "ev", `{"x":1}`, a.socketID)
 	if len(as.events()) != 0 {
 		t.Fatal("excluded socket got the event")
 	}
 	if got := bs.events(); len(got) != 1 || got[0]["data"] != `{"x":1}` {
 		t.Fatalf("b got %v", got)
 	}
-	h.Publish("2", "news", "ev", "x", "") // another app's channel of the same name
+	h.Publish(ctx, "2", "news", "ev", "x", "") // another app's channel of the same name
 	if len(bs.events()) != 1 {
 		t.Fatal("event crossed apps")
 	}
@@ -244,12 +247,12 @@ func TestClientEvents(t *testing.T) {
 	a, as := connect(t, h, testApp)
 	b, bs := connect(t, h, testApp)
 	ch := "presence-chat"
-	_ = h.Subscribe(a, presence(a, ch, `{"user_id":"a"}`))
-	_ = h.Subscribe(b, presence(b, ch, `{"user_id":"b"}`))
+	_ = h.Subscribe(ctx, a, presence(a, ch, `{"user_id":"a"}`))
+	_ = h.Subscribe(ctx, b, presence(b, ch, `{"user_id":"b"}`))
 	as.reset()
 	bs.reset()
 	f := protocol.Frame{Event: "client-typing", Channel: ch, Data: json.RawMessage(`{"typing":true}`)}
-	if err := h.ClientEvent(a, f); err != nil {
+	if err := h.ClientEvent(ctx, a, f); err != nil {
 		t.Fatal(err)
 	}
 	if len(as.events()) != 0 {
@@ -263,7 +266,7 @@ func TestClientEvents(t *testing.T) {
 	var perr *protocol.Error
 	n := 1
 	for ; n < 20; n++ {
-		if err := h.ClientEvent(a, f); err != nil {
+		if err := h.ClientEvent(ctx, a, f); err != nil {
 			if !errors.As(err, &perr) || perr.Code != 4301 || perr.Close {
 				t.Fatalf("want 4301 without close, got %v", err)
 			}
@@ -274,7 +277,7 @@ func TestClientEvents(t *testing.T) {
 		t.Fatalf("rate limit after %d events, want 10", n)
 	}
 	now = now.Add(time.Second)
-	if err := h.ClientEvent(a, f); err != nil {
+	if err := h.ClientEvent(ctx, a, f); err != nil {
 		t.Fatalf("after refill: %v", err)
 	}
 	for name, fr := range map[string]protocol.Frame{
@@ -283,14 +286,14 @@ func TestClientEvents(t *testing.T) {
 		"not subscribed": {Event: "client-x", Channel: "private-other"},
 		"no channel":     {Event: "client-x"},
 	} {
-		if err := h.ClientEvent(a, fr); err == nil {
+		if err := h.ClientEvent(ctx, a, fr); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 	off := *testApp
 	off.EnableClientMessages = false
 	c, _ := connect(t, h, &off)
-	if err := h.ClientEvent(c, f); err == nil {
+	if err := h.ClientEvent(ctx, c, f); err == nil {
 		t.Error("client events accepted on an app that disabled them")
 	}
 }
@@ -299,14 +302,14 @@ func TestSlowConsumerClosedWith4100(t *testing.T) {
 	h := newHub(t, nil)
 	a, as := connect(t, h, testApp)
 	b, bs := connect(t, h, testApp)
-	_ = h.Subscribe(a, protocol.SubscribeData{Channel: "c"})
-	_ = h.Subscribe(b, protocol.SubscribeData{Channel: "c"})
+	_ = h.Subscribe(ctx, a, protocol.SubscribeData{Channel: "c"})
+	_ = h.Subscribe(ctx, b, protocol.SubscribeData{Channel: "c"})
 	as.mu.Lock()
 	as.fail = true
 	as.mu.Unlock()
 	bs.reset()
-	h.Publish("1", "c", "e", "1", "")
-	h.Publish("1", "c", "e", "2", "")
+	h.Publish(ctx, "1", "c", "e", "1", "")
+	h.Publish(ctx, "1", "c", "e", "2", "")
 	if as.closeCode != 4100 {
 		t.Fatalf("slow consumer close code %d", as.closeCode)
 	}
@@ -344,7 +347,7 @@ func TestCloseAllRefusesNewConnections(t *testing.T) {
 	if s.closeCode != 4200 {
 		t.Fatalf("close code %d", s.closeCode)
 	}
-	if _, err := h.Connect(testApp, &fakeSink{}, "x"); err == nil {
+	if _, err := h.Connect(ctx, testApp, &fakeSink{}, "x"); err == nil {
 		t.Fatal("connection accepted during shutdown")
 	}
 }
@@ -355,12 +358,12 @@ func TestConcurrentSubscribeDisconnectLeavesNoChannel(t *testing.T) {
 	for range 200 {
 		c, _ := connect(t, h, testApp)
 		wg.Add(2)
-		go func() { defer wg.Done(); _ = h.Subscribe(c, protocol.SubscribeData{Channel: "race"}) }()
+		go func() { defer wg.Done(); _ = h.Subscribe(ctx, c, protocol.SubscribeData{Channel: "race"}) }()
 		go func() { defer wg.Done(); h.Disconnect(c) }()
 	}
 	wg.Wait()
-	if st := h.Channel("1", "race"); st.Occupied {
-		t.Fatalf("channel still has %d subscribers after every client left", st.SubscriptionCount)
+	if st, _ := h.Channel(ctx, "1", "race"); st.Subscriptions > 0 {
+		t.Fatalf("channel still has %d subscribers after every client left", st.Subscriptions)
 	}
 }
 

@@ -1,59 +1,104 @@
 package hub
 
 import (
+	"context"
 	"sync"
 
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
 var clientSlicePool = sync.Pool{New: func() any { s := make([]*Client, 0, 64); return &s }}
 
 // Publish delivers an API-triggered event to every subscriber of channel in
-// app except the connection whose socket id is except. The frame is encoded
-// once; every subscriber gets the same bytes. #server-to-user-<id> goes to
-// every connection signed in as <id>; a cache channel keeps the event for
-// later subscribers.
-func (h *Hub) Publish(appID, channel, event, data, except string) {
-	frame := protocol.EncodeEvent(event, channel, data)
+// app, on every node, except the connection whose socket id is except. The
+// frame is encoded once; every subscriber gets the same bytes.
+// #server-to-user-<id> goes to every connection signed in as <id>; a cache
+// channel keeps the event for later subscribers.
+func (h *Hub) Publish(ctx context.Context, appID, channel, event, data, except string) error {
+	m := broker.Message{Frame: protocol.EncodeEvent(event, channel, data), Except: except}
+	if id, ok := protocol.UserChannelID(channel); ok {
+		m.Topic = broker.Topic{App: appID, Kind: broker.UserTopic, Name: id}
+		return h.b.Publish(ctx, m)
+	}
+	m.Topic = broker.Topic{App: appID, Kind: broker.ChannelTopic, Name: channel}
+	if protocol.Classify(channel).Cache {
+		return h.b.PublishCached(ctx, m, event, data, h.cfg.CacheTTL)
+	}
+	return h.b.Publish(ctx, m)
+}
+
+// Deliver is the broker's way in: a message on a topic this node listens
+// to, from any node (this one included), in topic order.
+func (h *Hub) Deliver(m broker.Message) {
+	switch m.Topic.Kind {
+	case broker.ChannelTopic:
+		h.deliverChannel(m)
+	case broker.UserTopic:
+		h.deliverUser(m)
+	case broker.WatchTopic:
+		h.deliverWatch(m)
+	}
+}
+
+func (h *Hub) deliverChannel(m broker.Message) {
+	k := chanKey{m.Topic.App, m.Topic.Name}
+	s := h.shardFor(k)
 	bp := clientSlicePool.Get().(*[]*Client)
 	list := (*bp)[:0]
-	k := chanKey{appID, channel}
-	if id, ok := protocol.UserChannelID(channel); ok {
-		list = h.userConns(appID, id, list)
-	} else if protocol.Classify(channel).Cache {
-		list = h.storeAndCopy(k, event, data, list)
+	s.mu.RLock()
+	ch := s.channels[k]
+	if ch != nil && (len(ch.pending) > 0 || (m.Version > 0 && len(ch.joinVer) > 0)) {
+		// Joins in flight, or joiners with a member snapshot: the rare
+		// path, under the write lock.
+		s.mu.RUnlock()
+		s.mu.Lock()
+		list = h.collectLocked(s.channels[k], m, list)
+		s.mu.Unlock()
 	} else {
-		list = h.subscribers(k, list)
+		if ch != nil {
+			for c := range ch.subs {
+				list = append(list, c)
+			}
+		}
+		s.mu.RUnlock()
 	}
-	h.sendAll(appID, list, frame, except, nil)
+	h.sendAll(m.Topic.App, list, m.Frame, m.Except, nil)
 	clear(list)
 	*bp = list[:0]
 	clientSlicePool.Put(bp)
 }
 
-// storeAndCopy caches the event and copies the subscribers under one lock,
-// so a concurrent subscriber gets the event exactly once: from the cache or
-// from this publish.
-func (h *Hub) storeAndCopy(k chanKey, event, data string, buf []*Client) []*Client {
-	s := h.shardFor(k)
-	s.mu.Lock()
-	if s.cache == nil {
-		s.cache = make(map[chanKey]*cachedEvent)
+// collectLocked copies the subscribers that get m, and keeps m for the
+// connections whose join is in flight; the caller holds the shard's write
+// lock.
+func (h *Hub) collectLocked(ch *channel, m broker.Message, list []*Client) []*Client {
+	if ch == nil {
+		return list
 	}
-	s.cache[k] = &cachedEvent{event: event, data: data, expires: h.now().Add(h.cfg.CacheTTL).UnixNano()}
-	if ch := s.channels[k]; ch != nil {
-		for c := range ch.subs {
-			buf = append(buf, c)
+	for c, buf := range ch.pending {
+		if m.Except == "" || c.socketID != m.Except {
+			buf.add(m.Frame, m.Version)
 		}
 	}
-	s.mu.Unlock()
-	return buf
+	for c := range ch.subs {
+		if m.Version > 0 {
+			if v, ok := ch.joinVer[c]; ok {
+				if m.Version <= v {
+					continue // already in its snapshot
+				}
+				delete(ch.joinVer, c)
+			}
+		}
+		list = append(list, c)
+	}
+	return list
 }
 
-// directFanout is the largest fan-out written on the publishing goroutine
+// directFanout is the largest fan-out written on the delivering goroutine
 // (one syscall per subscriber, in parallel with other publishers); larger
 // ones are queued for the transport's writers, which spread them over the
-// cores and coalesce what piles up, so the publisher returns at once.
+// cores and coalesce what piles up, so the deliverer returns at once.
 const directFanout = 64
 
 func (h *Hub) sendAll(appID string, list []*Client, frame []byte, exceptID string, exceptClient *Client) int {
@@ -68,15 +113,5 @@ func (h *Hub) sendAll(appID string, list []*Client, frame []byte, exceptID strin
 		}
 	}
 	h.m.MessagesSent.WithLabelValues(appID).Add(float64(n))
-	return n
-}
-
-func (h *Hub) publishFrame(appID, channel string, frame []byte, exceptID string, exceptClient *Client) int {
-	bp := clientSlicePool.Get().(*[]*Client)
-	list := h.subscribers(chanKey{appID, channel}, (*bp)[:0])
-	n := h.sendAll(appID, list, frame, exceptID, exceptClient)
-	clear(list)
-	*bp = list[:0]
-	clientSlicePool.Put(bp)
 	return n
 }

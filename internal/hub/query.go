@@ -1,59 +1,47 @@
 package hub
 
 import (
-	"sort"
-	"strings"
+	"context"
+	"time"
+
+	"github.com/heraldhq/herald/internal/broker"
 )
 
-// ChannelStats is the state of one channel on this node.
-type ChannelStats struct {
-	Occupied          bool
-	SubscriptionCount int
-	UserCount         int // distinct presence members
-}
-
-// Channel returns the stats of one channel.
-func (h *Hub) Channel(appID, name string) ChannelStats {
-	k := chanKey{appID, name}
-	s := h.shardFor(k)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ch := s.channels[k]
-	if ch == nil {
-		return ChannelStats{}
-	}
-	return ChannelStats{Occupied: len(ch.subs) > 0, SubscriptionCount: len(ch.subs), UserCount: len(ch.members)}
+// Channel returns the cluster-wide stats of one channel.
+func (h *Hub) Channel(ctx context.Context, appID, name string) (broker.ChannelStats, error) {
+	return h.b.Channel(ctx, appID, name)
 }
 
 // Channels lists the occupied channels of app whose names start with prefix.
-func (h *Hub) Channels(appID, prefix string) map[string]ChannelStats {
-	out := make(map[string]ChannelStats)
-	for i := range h.shards {
-		s := &h.shards[i]
-		s.mu.RLock()
-		for k, ch := range s.channels {
-			if k.app != appID || !strings.HasPrefix(k.name, prefix) || len(ch.subs) == 0 {
-				continue
-			}
-			out[k.name] = ChannelStats{Occupied: true, SubscriptionCount: len(ch.subs), UserCount: len(ch.members)}
-		}
-		s.mu.RUnlock()
-	}
-	return out
+func (h *Hub) Channels(ctx context.Context, appID, prefix string) (map[string]broker.ChannelStats, error) {
+	return h.b.Channels(ctx, appID, prefix)
 }
 
 // PresenceUsers returns the distinct user ids in a presence channel, sorted.
-func (h *Hub) PresenceUsers(appID, name string) []string {
-	k := chanKey{appID, name}
-	s := h.shardFor(k)
-	s.mu.RLock()
-	ids := []string{}
-	if ch := s.channels[k]; ch != nil {
-		for id := range ch.members {
-			ids = append(ids, id)
-		}
+func (h *Hub) PresenceUsers(ctx context.Context, appID, name string) ([]string, error) {
+	members, err := h.b.Members(ctx, appID, name)
+	if err != nil {
+		return nil, err
 	}
-	s.mu.RUnlock()
-	sort.Strings(ids)
-	return ids
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.UserID
+	}
+	return ids, nil
+}
+
+// Cached returns the cached event of a cache channel, if any.
+func (h *Hub) Cached(ctx context.Context, appID, name string) (broker.CacheEntry, bool, error) {
+	return h.b.Cached(ctx, appID, name)
+}
+
+// Ready reports whether the cluster's shared state is reachable.
+func (h *Hub) Ready() error { return h.b.Ready() }
+
+// Nodes counts the live nodes of the cluster.
+func (h *Hub) Nodes(ctx context.Context) (int, error) { return h.b.Nodes(ctx) }
+
+// Allow takes a token from a cluster-wide rate-limit bucket.
+func (h *Hub) Allow(ctx context.Context, key string, rate float64, burst int) (time.Duration, bool, error) {
+	return h.b.Allow(ctx, key, rate, burst)
 }

@@ -1,8 +1,12 @@
 package hub
 
 import (
+	"context"
+	"log/slog"
 	"time"
 
+	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
@@ -13,29 +17,56 @@ const (
 	countThrottleEvery = 5 * time.Second
 )
 
-// countChangedLocked broadcasts pusher_internal:subscription_count after a
-// subscriber joined or left; the caller holds the shard lock.
-func (h *Hub) countChangedLocked(s *shard, k chanKey, ch *channel) {
-	n := len(ch.subs)
-	if n == 0 {
+// countChanged publishes pusher_internal:subscription_count after a
+// subscriber joined or left on this node; n is the cluster-wide count the
+// broker answered. Each node throttles the counts it sends.
+func (h *Hub) countChanged(ctx context.Context, app *apps.App, name string, n int) {
+	if n <= 0 {
 		return
 	}
+	k := chanKey{app.ID, name}
+	s := h.shardFor(k)
 	now := h.now().UnixNano()
+	s.mu.Lock()
+	ch := s.channels[k]
+	if ch == nil {
+		// This node's last subscriber left, the others still count: no
+		// local throttle state to keep, send it.
+		s.mu.Unlock()
+		h.publishCount(ctx, app, name, n)
+		return
+	}
 	if n > countThrottleAbove && now-ch.countSentAt < countThrottleEvery.Nanoseconds() {
 		if s.pendingCounts == nil {
 			s.pendingCounts = make(map[chanKey]struct{})
 		}
 		s.pendingCounts[k] = struct{}{}
+		s.mu.Unlock()
 		return
 	}
 	ch.countSentAt = now
-	h.broadcastLocked(ch, protocol.SubscriptionCount(k.name, n), nil)
-	h.emitApp(ch.app, Event{Kind: SubscriptionCount, Channel: k.name, SubscriptionCount: n})
+	s.mu.Unlock()
+	h.publishCount(ctx, app, name, n)
+}
+
+func (h *Hub) publishCount(ctx context.Context, app *apps.App, name string, n int) {
+	err := h.b.Publish(ctx, broker.Message{Topic: broker.Topic{App: app.ID, Kind: broker.ChannelTopic, Name: name},
+		Frame: protocol.SubscriptionCount(name, n)})
+	if err != nil {
+		h.throttle.Log(h.log, slog.LevelWarn, "broker", "", "subscription count not sent", "err", err)
+		return
+	}
+	h.emitApp(app, Event{Kind: SubscriptionCount, Channel: name, SubscriptionCount: n})
 }
 
 // flushCounts sends the throttled counts whose window has passed.
-func (h *Hub) flushCounts() {
+func (h *Hub) flushCounts(ctx context.Context) {
 	now := h.now().UnixNano()
+	type due struct {
+		app  *apps.App
+		name string
+	}
+	var list []due
 	for i := range h.shards {
 		s := &h.shards[i]
 		s.mu.Lock()
@@ -48,10 +79,16 @@ func (h *Hub) flushCounts() {
 			if now-ch.countSentAt >= countThrottleEvery.Nanoseconds() {
 				delete(s.pendingCounts, k)
 				ch.countSentAt = now
-				h.broadcastLocked(ch, protocol.SubscriptionCount(k.name, len(ch.subs)), nil)
-				h.emitApp(ch.app, Event{Kind: SubscriptionCount, Channel: k.name, SubscriptionCount: len(ch.subs)})
+				list = append(list, due{ch.app, k.name})
 			}
 		}
 		s.mu.Unlock()
+	}
+	for _, d := range list {
+		st, err := h.b.Channel(ctx, d.app.ID, d.name)
+		if err != nil {
+			continue
+		}
+		h.publishCount(ctx, d.app, d.name, st.Subscriptions)
 	}
 }

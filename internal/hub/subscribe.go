@@ -1,12 +1,14 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sort"
 
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/protocol"
 	"github.com/heraldhq/herald/internal/signing"
 )
@@ -29,7 +31,7 @@ func subErr(channel, typ string, status int, format string, args ...any) *Subscr
 }
 
 // Subscribe checks and performs a pusher:subscribe for c.
-func (h *Hub) Subscribe(c *Client, d protocol.SubscribeData) error {
+func (h *Hub) Subscribe(ctx context.Context, c *Client, d protocol.SubscribeData) error {
 	name := d.Channel
 	info := protocol.Classify(name)
 	switch info.Type {
@@ -88,7 +90,7 @@ func (h *Hub) Subscribe(c *Client, d protocol.SubscribeData) error {
 			}
 		}
 	}
-	if err := h.join(c, name, info, m); err != nil {
+	if err := h.join(ctx, c, name, info, m); err != nil {
 		return err
 	}
 	if info.Type.RequiresAuth() {
@@ -110,92 +112,190 @@ func (h *Hub) subscribeUserChannel(c *Client, name string) error {
 	return nil
 }
 
-func (h *Hub) join(c *Client, name string, info protocol.ChannelInfo, m protocol.Member) error {
+// join adds c to channel name: locally first (as a pending joiner that
+// keeps what the channel delivers meanwhile), then at the broker, which
+// decides the cluster-wide transitions and answers with the member
+// snapshot; then subscription_succeeded and what was kept are queued under
+// the shard lock, so nothing the channel delivers later can pass them.
+func (h *Hub) join(ctx context.Context, c *Client, name string, info protocol.ChannelInfo, m protocol.Member) error {
 	presence := info.Type == protocol.Presence
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gone.Load() {
 		return nil
 	}
+	app := c.curApp()
 	idx := c.findLocked(name)
-	if idx < 0 && len(c.subs) >= h.cfg.MaxChannelsPerConn {
+	if idx >= 0 {
+		if presence && c.subs[idx].userID != m.UserID {
+			// Re-subscribing under another identity would orphan the old member.
+			return subErr(name, "AuthError", 400, "Already subscribed to %s as user %q", name, c.subs[idx].userID)
+		}
+		return h.answerAgain(ctx, c, name, info)
+	}
+	if len(c.subs) >= h.cfg.MaxChannelsPerConn {
 		return subErr(name, "LimitReached", 400, "A connection may hold at most %d channels", h.cfg.MaxChannelsPerConn)
 	}
-	if idx >= 0 && presence && c.subs[idx].userID != m.UserID {
-		// Re-subscribing under another identity would orphan the old member.
-		return subErr(name, "AuthError", 400, "Already subscribed to %s as user %q", name, c.subs[idx].userID)
-	}
 
-	k := chanKey{c.curApp().ID, name}
+	topic := broker.Topic{App: app.ID, Kind: broker.ChannelTopic, Name: name}
+	if err := h.b.Listen(ctx, topic); err != nil {
+		return h.unavailable(name, err)
+	}
+	k := chanKey{app.ID, name}
 	s := h.shardFor(k)
+	buf := &joinBuffer{}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	ch := s.channels[k]
 	if ch == nil {
-		ch = &channel{app: c.curApp(), subs: make(map[*Client]struct{}, 1)}
-		if presence {
-			ch.members = make(map[string]*member, 1)
-		}
+		ch = &channel{app: app, subs: make(map[*Client]struct{}, 1)}
 		s.channels[k] = ch
-		h.m.Channels.WithLabelValues(c.curApp().ID).Inc()
-		h.emit(c, Event{Kind: ChannelOccupied, Channel: name})
+		h.m.Channels.WithLabelValues(app.ID).Inc()
 	}
-	if idx >= 0 { // duplicate subscribe: answer again, count nothing twice
-		c.Send(succeededFrame(ch, name, presence))
-		if info.Cache {
-			h.sendCacheLocked(c, s, k)
+	if ch.pending == nil {
+		ch.pending = make(map[*Client]*joinBuffer, 1)
+	}
+	ch.pending[c] = buf
+	s.mu.Unlock()
+
+	req := broker.JoinRequest{App: app.ID, Channel: name, SocketID: c.socketID, Presence: presence}
+	if presence {
+		req.Member = broker.Member{UserID: m.UserID, Info: m.UserInfo}
+		req.MaxMembers = app.MaxPresenceMembers
+		req.MemberAdded = protocol.MemberAdded(name, m.UserID, m.UserInfo)
+	}
+	res, err := h.b.Join(ctx, req)
+	var cached broker.CacheEntry
+	var hit bool
+	if err == nil && !res.Full && info.Cache {
+		cached, hit, err = h.b.Cached(ctx, app.ID, name)
+		if err != nil {
+			// Joined at the broker but cannot answer: undo it.
+			h.b.Leave(context.WithoutCancel(ctx), broker.LeaveRequest{App: app.ID, Channel: name, SocketID: c.socketID,
+				Presence: presence, UserID: m.UserID, MemberRemoved: protocol.MemberRemoved(name, m.UserID)})
 		}
-		return nil
+	}
+	if err != nil || res.Full {
+		s.mu.Lock()
+		delete(ch.pending, c)
+		h.dropIfEmptyLocked(s, k, ch)
+		s.mu.Unlock()
+		h.b.Unlisten(topic)
+		if err != nil {
+			return h.unavailable(name, err)
+		}
+		return subErr(name, "LimitReached", 4100, "Presence channel %s is full (%d members)", name, req.MaxMembers)
 	}
 
-	newMember := false
-	if presence {
-		mem := ch.members[m.UserID]
-		if mem == nil {
-			// A full channel has members, so it existed before this call
-			// and has subscribers: nothing to undo.
-			if max := c.curApp().MaxPresenceMembers; max > 0 && len(ch.members) >= max {
-				return subErr(name, "LimitReached", 4100, "Presence channel %s is full (%d members)", name, max)
-			}
-			mem = &member{info: m.UserInfo}
-			ch.members[m.UserID] = mem
-			newMember = true
-		}
-		mem.conns++
+	var cacheFrame []byte
+	if info.Cache && hit {
+		cacheFrame = protocol.EncodeEvent(cached.Event, name, cached.Data)
+	}
+	s.mu.Lock()
+	delete(ch.pending, c)
+	if buf.over {
+		s.mu.Unlock()
+		c.SlowConsumer(ErrSlowConsumer)
+		return nil // Disconnect (from the close) leaves the broker
 	}
 	ch.subs[c] = struct{}{}
-	c.subs = append(c.subs, subscription{channel: name, userID: m.UserID})
-
-	c.Send(succeededFrame(ch, name, presence))
+	c.subs = append(c.subs, subscription{channel: name, userID: m.UserID, info: m.UserInfo})
+	c.deliver(succeededFrame(name, presence, res.Members), true)
 	if info.Cache {
-		h.sendCacheLocked(c, s, k)
+		if cacheFrame != nil {
+			c.deliver(cacheFrame, true)
+		} else {
+			c.deliver(protocol.CacheMiss(name), true)
+		}
 	}
-	if newMember {
-		h.broadcastLocked(ch, protocol.MemberAdded(name, m.UserID, m.UserInfo), c)
-		h.emit(c, Event{Kind: MemberAdded, Channel: name, UserID: m.UserID})
+	for i, f := range buf.frames {
+		if presence && buf.versions[i] > 0 && buf.versions[i] <= res.Version {
+			continue // in the snapshot already
+		}
+		if cacheFrame != nil && i == 0 && string(f) == string(cacheFrame) {
+			continue // the publish that filled the cache, seen twice
+		}
+		c.deliver(f, true)
 	}
-	if !presence && c.curApp().EnableSubscriptionCount {
-		h.countChangedLocked(s, k, ch)
+	if presence && res.Version > 0 {
+		if ch.joinVer == nil {
+			ch.joinVer = make(map[*Client]uint64, 1)
+		}
+		ch.joinVer[c] = res.Version
+	}
+	s.mu.Unlock()
+
+	if res.Occupied {
+		h.emitApp(app, Event{Kind: ChannelOccupied, Channel: name})
+	}
+	if res.NewMember {
+		h.emitApp(app, Event{Kind: MemberAdded, Channel: name, UserID: m.UserID})
+	}
+	if info.Cache && cacheFrame == nil {
+		h.emitApp(app, Event{Kind: CacheMiss, Channel: name})
+	}
+	if !presence && app.EnableSubscriptionCount {
+		h.countChanged(ctx, app, name, res.Subscriptions)
 	}
 	return nil
 }
 
-func succeededFrame(ch *channel, name string, presence bool) []byte {
+// answerAgain answers a duplicate subscribe without counting anything twice.
+func (h *Hub) answerAgain(ctx context.Context, c *Client, name string, info protocol.ChannelInfo) error {
+	app := c.curApp()
+	var members []broker.Member
+	presence := info.Type == protocol.Presence
+	if presence {
+		var err error
+		if members, err = h.b.Members(ctx, app.ID, name); err != nil {
+			return h.unavailable(name, err)
+		}
+	}
+	c.Send(succeededFrame(name, presence, members))
+	if info.Cache {
+		e, ok, err := h.b.Cached(ctx, app.ID, name)
+		if err != nil {
+			return h.unavailable(name, err)
+		}
+		if ok {
+			c.Send(protocol.EncodeEvent(e.Event, name, e.Data))
+		} else {
+			c.Send(protocol.CacheMiss(name))
+			h.emitApp(app, Event{Kind: CacheMiss, Channel: name})
+		}
+	}
+	return nil
+}
+
+// unavailable is the subscription error when the cluster's shared state
+// cannot be reached; the connection stays, the client may try again.
+func (h *Hub) unavailable(name string, err error) error {
+	h.throttle.Log(h.log, slog.LevelWarn, "broker", "", "subscription failed: shared state unavailable", "err", err)
+	return subErr(name, "ServiceUnavailable", 503, "Subscription to %s failed: the server cannot reach its cluster state, try again", truncate(name, 200))
+}
+
+func (h *Hub) dropIfEmptyLocked(s *shard, k chanKey, ch *channel) {
+	if ch.empty() && s.channels[k] == ch {
+		delete(s.channels, k)
+		h.m.Channels.WithLabelValues(k.app).Dec()
+	}
+}
+
+func succeededFrame(name string, presence bool, members []broker.Member) []byte {
 	if !presence {
 		return protocol.SubscriptionSucceeded(name)
 	}
-	ids := make([]string, 0, len(ch.members))
-	hash := make(map[string]json.RawMessage, len(ch.members))
-	for id, mem := range ch.members {
-		ids = append(ids, id)
-		hash[id] = mem.info
+	ids := make([]string, 0, len(members))
+	hash := make(map[string]json.RawMessage, len(members))
+	for _, mem := range members {
+		ids = append(ids, mem.UserID)
+		hash[mem.UserID] = mem.Info
 	}
 	sort.Strings(ids)
 	return protocol.PresenceSubscriptionSucceeded(name, ids, hash)
 }
 
 // Unsubscribe removes c from channel; unknown channels are ignored.
-func (h *Hub) Unsubscribe(c *Client, name string) {
+func (h *Hub) Unsubscribe(ctx context.Context, c *Client, name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	idx := c.findLocked(name)
@@ -207,41 +307,51 @@ func (h *Hub) Unsubscribe(c *Client, name string) {
 	c.subs[idx] = c.subs[last]
 	c.subs[last] = subscription{}
 	c.subs = c.subs[:last]
-	h.leave(c, sub)
+	h.leave(ctx, c, sub)
 }
 
-// leave takes c out of one channel: member_removed when its user has no
-// connection left there, and the channel disappears when empty.
-func (h *Hub) leave(c *Client, sub subscription) {
-	k := chanKey{c.curApp().ID, sub.channel}
+// leave takes c out of one channel: locally, then at the broker, which
+// publishes member_removed when its user has no connection left anywhere.
+func (h *Hub) leave(ctx context.Context, c *Client, sub subscription) {
+	app := c.curApp()
+	k := chanKey{app.ID, sub.channel}
 	s := h.shardFor(k)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	ch := s.channels[k]
 	if ch == nil {
+		s.mu.Unlock()
 		return
 	}
 	if _, ok := ch.subs[c]; !ok {
+		s.mu.Unlock()
 		return
 	}
 	delete(ch.subs, c)
-	if ch.members != nil {
-		if mem := ch.members[sub.userID]; mem != nil {
-			if mem.conns--; mem.conns <= 0 {
-				delete(ch.members, sub.userID)
-				h.broadcastLocked(ch, protocol.MemberRemoved(sub.channel, sub.userID), nil)
-				h.emit(c, Event{Kind: MemberRemoved, Channel: sub.channel, UserID: sub.userID})
-			}
-		}
+	delete(ch.joinVer, c)
+	h.dropIfEmptyLocked(s, k, ch)
+	s.mu.Unlock()
+
+	presence := sub.userID != "" || protocol.Classify(sub.channel).Type == protocol.Presence
+	req := broker.LeaveRequest{App: app.ID, Channel: sub.channel, SocketID: c.socketID, Presence: presence, UserID: sub.userID}
+	if presence {
+		req.MemberRemoved = protocol.MemberRemoved(sub.channel, sub.userID)
 	}
-	if len(ch.subs) == 0 {
-		delete(s.channels, k)
-		h.m.Channels.WithLabelValues(c.curApp().ID).Dec()
-		h.emit(c, Event{Kind: ChannelVacated, Channel: sub.channel})
+	res, err := h.b.Leave(ctx, req)
+	h.b.Unlisten(broker.Topic{App: app.ID, Kind: broker.ChannelTopic, Name: sub.channel})
+	if err != nil {
+		// The broker re-syncs this node's share when it is back.
+		h.throttle.Log(h.log, slog.LevelWarn, "broker", "", "unsubscribe not recorded: shared state unavailable", "err", err)
 		return
 	}
-	if ch.members == nil && c.curApp().EnableSubscriptionCount {
-		h.countChangedLocked(s, k, ch)
+	if res.MemberGone {
+		h.emitApp(app, Event{Kind: MemberRemoved, Channel: sub.channel, UserID: sub.userID})
+	}
+	if res.Vacated {
+		h.emitApp(app, Event{Kind: ChannelVacated, Channel: sub.channel})
+		return
+	}
+	if !presence && app.EnableSubscriptionCount {
+		h.countChanged(ctx, app, sub.channel, res.Subscriptions)
 	}
 }
 

@@ -1,11 +1,14 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/protocol"
 	"github.com/heraldhq/herald/internal/signing"
 )
@@ -48,7 +51,7 @@ func removeFrom(m map[chanKey]map[*Client]struct{}, k chanKey, c *Client) {
 // with pusher:error 4009; the connection is closed too when the app
 // requires sign-in. Signing in again as the same user is answered again;
 // as another user it is refused.
-func (h *Hub) Signin(c *Client, d protocol.SigninData) error {
+func (h *Hub) Signin(ctx context.Context, c *Client, d protocol.SigninData) error {
 	refuse := func(format string, args ...any) error {
 		h.m.AuthFailures.WithLabelValues(c.curApp().ID, "signin").Inc()
 		return &protocol.Error{Code: protocol.CodeUnauthorized, Message: fmt.Sprintf(format, args...), Close: c.curApp().RequireSignin}
@@ -86,18 +89,22 @@ func (h *Hub) Signin(c *Client, d protocol.SigninData) error {
 		c.Send(protocol.SigninSuccess(d.UserData))
 		return nil
 	}
-	c.user = &signedInUser{id: ud.ID, info: ud.UserInfo, watchlist: watch}
+	app := c.curApp()
+	user := &signedInUser{id: ud.ID, info: ud.UserInfo, watchlist: watch}
+	if err := h.listenUser(ctx, app.ID, user); err != nil {
+		return h.signinUnavailable(err)
+	}
+	if _, err := h.b.SignIn(ctx, app.ID, ud.ID, c.socketID, protocol.WatchlistEvents([]string{ud.ID}, nil)); err != nil {
+		h.unlistenUser(app.ID, user)
+		return h.signinUnavailable(err)
+	}
+	c.user = user
 	c.authorized.Store(true)
 
 	u := &h.users
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	k := chanKey{c.curApp().ID, ud.ID}
-	wasOnline := len(u.conns[k]) > 0
-	addTo(u.conns, k, c)
-	for _, w := range watch {
-		addTo(u.watchers, chanKey{c.curApp().ID, w}, c)
-	}
+	addTo(u.conns, chanKey{app.ID, ud.ID}, c)
+	u.mu.Unlock()
 
 	c.Send(protocol.SigninSuccess(d.UserData))
 	if dropped > 0 {
@@ -106,61 +113,118 @@ func (h *Hub) Signin(c *Client, d protocol.SigninData) error {
 			len(watch), dropped, truncate(strings.Join(watch, ","), 2000))))
 	}
 	if len(watch) > 0 {
-		var online, offline []string
+		// Watching starts before the snapshot is read: a change in between
+		// arrives twice at worst, never not at all.
+		u.mu.Lock()
 		for _, w := range watch {
-			if len(u.conns[chanKey{c.curApp().ID, w}]) > 0 {
-				online = append(online, w)
-			} else {
-				offline = append(offline, w)
-			}
+			addTo(u.watchers, chanKey{app.ID, w}, c)
 		}
-		c.Send(protocol.WatchlistEvents(online, offline))
-	}
-	if !wasOnline {
-		h.notifyWatchersLocked(k, true, c) // c itself learnt the status above
+		u.mu.Unlock()
+		online, err := h.b.Online(ctx, app.ID, watch)
+		if err != nil {
+			h.throttle.Log(h.log, slog.LevelWarn, "broker", "", "watchlist status unavailable", "err", err)
+		} else {
+			var on, off []string
+			for i, w := range watch {
+				if online[i] {
+					on = append(on, w)
+				} else {
+					off = append(off, w)
+				}
+			}
+			c.Send(protocol.WatchlistEvents(on, off))
+		}
 	}
 	return nil
 }
 
-// notifyWatchersLocked tells every connection watching user k that it came
-// online or went offline; the caller holds users.mu, so the frame is queued
-// (no syscall per watcher under the lock) and counted once.
-func (h *Hub) notifyWatchersLocked(k chanKey, online bool, except *Client) {
+func (h *Hub) signinUnavailable(err error) error {
+	h.throttle.Log(h.log, slog.LevelWarn, "broker", "", "sign-in failed: shared state unavailable", "err", err)
+	return &protocol.Error{Code: protocol.CodeReconnect, Message: "Sign-in failed: the server cannot reach its cluster state, try again"}
+}
+
+// listenUser makes this node receive what goes to user's connections and to
+// the watchers of the ids user watches.
+func (h *Hub) listenUser(ctx context.Context, appID string, user *signedInUser) error {
+	topics := []broker.Topic{{App: appID, Kind: broker.UserTopic, Name: user.id}}
+	for _, w := range user.watchlist {
+		topics = append(topics, broker.Topic{App: appID, Kind: broker.WatchTopic, Name: w})
+	}
+	for i, t := range topics {
+		if err := h.b.Listen(ctx, t); err != nil {
+			for _, t := range topics[:i] {
+				h.b.Unlisten(t)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *Hub) unlistenUser(appID string, user *signedInUser) {
+	h.b.Unlisten(broker.Topic{App: appID, Kind: broker.UserTopic, Name: user.id})
+	for _, w := range user.watchlist {
+		h.b.Unlisten(broker.Topic{App: appID, Kind: broker.WatchTopic, Name: w})
+	}
+}
+
+// signOut removes a departing connection's identity, here and at the broker
+// (which tells the watchers when it was the user's last connection).
+func (h *Hub) signOut(ctx context.Context, c *Client, user *signedInUser) {
+	app := c.curApp()
+	u := &h.users
+	u.mu.Lock()
+	removeFrom(u.conns, chanKey{app.ID, user.id}, c)
+	for _, w := range user.watchlist {
+		removeFrom(u.watchers, chanKey{app.ID, w}, c)
+	}
+	u.mu.Unlock()
+	if _, err := h.b.SignOut(ctx, app.ID, user.id, c.socketID, protocol.WatchlistEvents(nil, []string{user.id})); err != nil {
+		h.throttle.Log(h.log, slog.LevelWarn, "broker", "", "sign-out not recorded: shared state unavailable", "err", err)
+	}
+	h.unlistenUser(app.ID, user)
+}
+
+// deliverUser hands a message on a user's topic to its local connections:
+// a #server-to-user- event, or a request to close them.
+func (h *Hub) deliverUser(m broker.Message) {
+	list := h.userConns(m.Topic.App, m.Topic.Name, nil)
+	switch m.Kind {
+	case broker.Terminate:
+		frame := protocol.ErrorFrame(protocol.CodeUnauthorized, "You got disconnected by the app.")
+		for _, c := range list {
+			c.Send(frame)
+			c.Close(protocol.CodeUnauthorized, "You got disconnected by the app.")
+		}
+	default:
+		h.sendAll(m.Topic.App, list, m.Frame, m.Except, nil)
+	}
+}
+
+// deliverWatch tells the local connections watching a user that it came
+// online or went offline.
+func (h *Hub) deliverWatch(m broker.Message) {
+	k := chanKey{m.Topic.App, m.Topic.Name}
+	h.users.mu.RLock()
 	set := h.users.watchers[k]
-	if len(set) == 0 {
-		return
-	}
-	var frame []byte
-	if online {
-		frame = protocol.WatchlistEvents([]string{k.name}, nil)
-	} else {
-		frame = protocol.WatchlistEvents(nil, []string{k.name})
-	}
-	n := 0
+	list := make([]*Client, 0, len(set))
 	for w := range set {
-		if w != except && w.deliver(frame, true) {
+		list = append(list, w)
+	}
+	h.users.mu.RUnlock()
+	n := 0
+	for _, w := range list {
+		if m.Except != "" && w.socketID == m.Except {
+			continue
+		}
+		if w.deliver(m.Frame, len(list) > directFanout) {
 			n++
 		}
 	}
-	h.m.MessagesSent.WithLabelValues(k.app).Add(float64(n))
+	h.m.MessagesSent.WithLabelValues(m.Topic.App).Add(float64(n))
 }
 
-// signOut removes a departing connection's identity.
-func (h *Hub) signOut(c *Client, user *signedInUser) {
-	u := &h.users
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	k := chanKey{c.curApp().ID, user.id}
-	removeFrom(u.conns, k, c)
-	for _, w := range user.watchlist {
-		removeFrom(u.watchers, chanKey{c.curApp().ID, w}, c)
-	}
-	if len(u.conns[k]) == 0 {
-		h.notifyWatchersLocked(k, false, nil)
-	}
-}
-
-// userConns copies the connections signed in as user.
+// userConns copies the local connections signed in as user.
 func (h *Hub) userConns(appID, userID string, buf []*Client) []*Client {
 	h.users.mu.RLock()
 	for c := range h.users.conns[chanKey{appID, userID}] {
@@ -170,23 +234,16 @@ func (h *Hub) userConns(appID, userID string, buf []*Client) []*Client {
 	return buf
 }
 
-// TerminateUser closes every connection signed in as userID with 4009, so
-// pusher-js does not reconnect by itself. It returns how many it closed.
-func (h *Hub) TerminateUser(appID, userID string) int {
-	list := h.userConns(appID, userID, nil)
-	frame := protocol.ErrorFrame(protocol.CodeUnauthorized, "You got disconnected by the app.")
-	for _, c := range list {
-		c.Send(frame)
-		c.Close(protocol.CodeUnauthorized, "You got disconnected by the app.")
-	}
-	return len(list)
+// TerminateUser closes every connection signed in as userID, on every node,
+// with 4009, so pusher-js does not reconnect by itself.
+func (h *Hub) TerminateUser(ctx context.Context, appID, userID string) error {
+	return h.b.Publish(ctx, broker.Message{Topic: broker.Topic{App: appID, Kind: broker.UserTopic, Name: userID}, Kind: broker.Terminate})
 }
 
-// UserConnectionCount returns how many connections are signed in as userID.
-func (h *Hub) UserConnectionCount(appID, userID string) int {
-	h.users.mu.RLock()
-	defer h.users.mu.RUnlock()
-	return len(h.users.conns[chanKey{appID, userID}])
+// UserConnectionCount returns how many connections are signed in as userID
+// in the cluster.
+func (h *Hub) UserConnectionCount(ctx context.Context, appID, userID string) (int, error) {
+	return h.b.UserConnections(ctx, appID, userID)
 }
 
 // dedupe drops repeated and empty ids, keeping the first occurrence's order.

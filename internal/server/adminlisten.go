@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof" // its init also registers on http.DefaultServeMux, which Herald never serves
-	"sync/atomic"
 	"time"
 
 	"github.com/heraldhq/herald/internal/config"
@@ -110,7 +109,7 @@ func (a *adminListener) Close() {
 // /metrics (whatever metrics.enabled says about the public port), /ready as on the public port, and a JSON
 // 404 for anything else, paths with "." or ".." segments included (no
 // redirect).
-func adminRoutes(metricsHandler http.Handler, ready *atomic.Bool) http.Handler {
+func adminRoutes(metricsHandler http.Handler, ready *readiness) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index) // the index, and any named profile not listed below
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

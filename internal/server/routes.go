@@ -16,7 +16,7 @@ import (
 // metricsHandler is set (it checks its own bearer token). A path with "."
 // or ".." segments (or "//") is a 404, never a redirect: a redirect would
 // repeat a signed query string in its Location header.
-func routes(prefix string, edge *ws.Server, api, adminAPI http.Handler, metricsHandler http.Handler, ready *atomic.Bool) http.Handler {
+func routes(prefix string, edge *ws.Server, api, adminAPI http.Handler, metricsHandler http.Handler, ready *readiness) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !cleanPath(r.URL.Path) {
 			notFound(w, r, edge, r.URL.Path)
@@ -95,12 +95,23 @@ func writeNotFound(w http.ResponseWriter) {
 	_, _ = w.Write([]byte(`{"error":"Not found","code":404}`))
 }
 
-// writeReady answers /ready: 200 while serving, 503 before and during shutdown.
-func writeReady(w http.ResponseWriter, ready *atomic.Bool) {
-	if ready.Load() {
-		writeText(w, http.StatusOK, "READY")
-	} else {
+// readiness is what /ready reports: serving (false before start and during
+// shutdown) and, in cluster mode, whether the shared state is reachable.
+type readiness struct {
+	serving atomic.Bool
+	cluster func() error // nil: one node
+}
+
+// writeReady answers /ready: 200 while serving, 503 before and during
+// shutdown and while the cluster's shared state is unreachable.
+func writeReady(w http.ResponseWriter, rd *readiness) {
+	switch {
+	case !rd.serving.Load():
 		writeText(w, http.StatusServiceUnavailable, "NOT READY")
+	case rd.cluster != nil && rd.cluster() != nil:
+		writeText(w, http.StatusServiceUnavailable, "NOT READY: cluster state (Redis) unreachable")
+	default:
+		writeText(w, http.StatusOK, "READY")
 	}
 }
 

@@ -150,6 +150,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	// app; the rest are counted in a summary line per window.
 	throttle := logthrottle.New(logthrottle.Config{}, log)
 
+	cluster, err := openCluster(ctx, cfg, reg, log)
+	if err != nil {
+		return err
+	}
+
 	h := hub.New(hub.Config{
 		ActivityTimeout:    time.Duration(cfg.ActivityTimeout) * time.Second,
 		PongTimeout:        cfg.PongTimeout.D(),
@@ -161,7 +166,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		MaxWatchlistSize:   cfg.Limits.MaxWatchlistSize,
 		CacheTTL:           cfg.CacheTTL.D(),
 		SigninTimeout:      cfg.SigninTimeout.D(),
-	}, hub.Deps{Logger: log, Metrics: m, Observer: observer, Throttle: throttle})
+	}, hub.Deps{Logger: log, Metrics: m, Observer: observer, Throttle: throttle, Broker: cluster.factory, Apps: lookup})
+	if err := cluster.built(); err != nil {
+		return err
+	}
 	hubRef.Store(h)
 
 	capacity, restoreMemLimit := planCapacity(cfg.Limits, log)
@@ -192,7 +200,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		adminHandler = admin.New(admin.Config{Token: adminToken}, admin.Deps{Apps: sqlApps, Logger: log})
 	}
 
-	var ready atomic.Bool
+	var ready readiness
+	if cluster.enabled() {
+		ready.cluster = h.Ready
+	}
 	// /metrics shows every app's counters: always on the (private) admin
 	// listener; on the public port only when enabled with a bearer token.
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
@@ -287,6 +298,17 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 	WriteBanner(opts.Stdout, bannerCfg, opts.Version)
 	fmt.Fprint(opts.Stdout, capacity.banner())
+	if cluster.enabled() {
+		// This node counts once its first heartbeat is in: wait a moment.
+		n := 0
+		for deadline := time.Now().Add(2 * time.Second); n == 0 && time.Now().Before(deadline); {
+			if n, _ = h.Nodes(ctx); n == 0 {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		fmt.Fprintf(opts.Stdout, "Cluster mode: node %s, %d node(s) alive, Redis %s (prefix %q)\n",
+			h.Broker().NodeID(), n, cfg.Redis.Redacted(), cluster.prefix)
+	}
 	if sqlApps != nil {
 		list, _ := sqlApps.List(ctx)
 		fmt.Fprintf(opts.Stdout, "\nApp store: %d app(s) managed with `herald apps` (herald apps list --data-dir %s)\n", len(list), cfg.DataDir)
@@ -294,7 +316,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	log.Info("herald started", "addr", ln.Addr().String(), "tls", cfg.TLS.Enabled(), "config_apps", len(store.All()),
 		"sql_store", sqlApps != nil, "admin_api", adminHandler != nil, "version", opts.Version,
 		"max_connections", capacity.maxConns, "open_files_limit", capacity.fds.limit, "memory_limit_mb", capacity.memLimit>>20)
-	ready.Store(true)
+	ready.serving.Store(true)
 	if opts.OnAdminListen != nil && adminLn != nil {
 		opts.OnAdminListen(adminLn.Addr())
 	}
@@ -306,7 +328,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	case <-ctx.Done():
 	case <-gctx.Done(): // the HTTP server failed
 	}
-	ready.Store(false)
+	ready.serving.Store(false)
 	log.Info("shutting down")
 
 	timeout := cfg.ShutdownTimeout.D()

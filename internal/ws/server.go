@@ -362,7 +362,7 @@ func (s *Server) admit(ss *session, r *http.Request, path string) *protocol.Erro
 	if origin := r.Header.Get("Origin"); !originAllowed(origin, app.AllowedOrigins) {
 		return &protocol.Error{Code: protocol.CodeUnauthorized, Message: "Origin not allowed: " + truncate(origin, 100), Close: true}
 	}
-	c, err := s.hub.Connect(app, ss, r.RemoteAddr)
+	c, err := s.hub.Connect(context.Background(), app, ss, r.RemoteAddr)
 	if err != nil {
 		var perr *protocol.Error
 		if errors.As(err, &perr) {

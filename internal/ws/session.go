@@ -415,7 +415,7 @@ func (ss *session) handle(data []byte) {
 			ss.protocolError(c, err)
 			return
 		}
-		if err := s.hub.Subscribe(c, d); err != nil {
+		if err := s.hub.Subscribe(context.Background(), c, d); err != nil {
 			ss.subscribeError(c, d.Channel, err)
 		}
 	case f.Event == protocol.EventUnsubscribe:
@@ -424,20 +424,20 @@ func (ss *session) handle(data []byte) {
 			ss.protocolError(c, err)
 			return
 		}
-		s.hub.Unsubscribe(c, ch)
+		s.hub.Unsubscribe(context.Background(), c, ch)
 	case f.Event == protocol.EventSignin:
 		d, err := protocol.ParseSignin(f.Data)
 		if err != nil {
 			ss.protocolError(c, &protocol.Error{Code: protocol.CodeUnauthorized, Message: protocol.MessageOf(err), Close: c.App().RequireSignin})
 			return
 		}
-		if err := s.hub.Signin(c, d); err != nil {
+		if err := s.hub.Signin(context.Background(), c, d); err != nil {
 			ss.logClient(slog.LevelWarn, "sign-in refused", "app_key", c.App().Key, "socket_id", c.SocketID(),
 				"reason", truncate(err.Error(), 160), "remote", ss.remoteAddr())
 			ss.protocolError(c, err)
 		}
 	case strings.HasPrefix(f.Event, protocol.ClientEventPrefix):
-		if err := s.hub.ClientEvent(c, f); err != nil {
+		if err := s.hub.ClientEvent(context.Background(), c, f); err != nil {
 			ss.protocolError(c, err)
 		}
 	case strings.HasPrefix(f.Event, "pusher:"), strings.HasPrefix(f.Event, "pusher_internal:"):

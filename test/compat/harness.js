@@ -1,12 +1,15 @@
 'use strict';
 // Test harness for the compatibility suite: builds Herald, starts it with a
 // generated config on a free loopback port, and creates pusher-js clients and
-// `pusher` SDK instances pointed at it.
+// `pusher` SDK instances pointed at it. For cluster mode it also runs a
+// throw-away redis-server and several Herald nodes sharing it (startRedis,
+// startCluster, clusterScenario).
 //
 // Environment:
 //   HERALD_BIN        use this binary instead of building one (run.js sets it,
 //                     so the server is built once per `npm test`)
-//   HERALD_COMPAT_LOG set to 1 to echo server output live
+//   HERALD_COMPAT_LOG set to 1 to echo server (and redis-server) output live
+//   HERALD_REDIS_BIN  redis-server to run (default /usr/bin/redis-server)
 
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -43,7 +46,8 @@ function sleep(ms) {
 
 /**
  * Polls fn (sync or async) every 10 ms until it returns a truthy value, which
- * is returned. Throws `message` (or a generic one) after timeoutMs.
+ * is returned. Throws `message` (or a generic one) after timeoutMs; `message`
+ * may be a function, called then (to show the state at the timeout).
  */
 async function waitFor(fn, timeoutMs = 5000, message) {
   const deadline = Date.now() + timeoutMs;
@@ -56,7 +60,7 @@ async function waitFor(fn, timeoutMs = 5000, message) {
       lastErr = err;
     }
     if (Date.now() >= deadline) {
-      const what = message || `condition ${fn.toString().slice(0, 120)}`;
+      const what = (typeof message === 'function' ? message() : message) || `condition ${fn.toString().slice(0, 120)}`;
       const extra = lastErr ? ` (last error: ${lastErr && lastErr.message})` : '';
       throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${extra}`);
     }
@@ -181,9 +185,11 @@ function makeSelfSignedCert(dir) {
 
 // Servers still running when this process exits (a crash, a forced exit) are
 // killed so no herald outlives the test run.
+// The same goes for redis-server processes (liveRedis, see RedisServer).
 const liveServers = new Set();
+const liveRedis = new Set();
 process.on('exit', () => {
-  for (const srv of liveServers) {
+  for (const srv of [...liveServers, ...liveRedis]) {
     try {
       srv.proc.kill('SIGKILL');
       fs.rmSync(srv.dir, { recursive: true, force: true });
@@ -201,13 +207,17 @@ class HeraldServer {
    *             (configYAML); each server still gets its own temp --data-dir
    * opts.env    extra environment variables for the server process (merged
    *             over this process's environment)
+   * opts.extraConfig YAML text appended to the config (top-level keys, e.g.
+   *             the redis section of a cluster node; see startCluster)
    */
-  constructor({ tls = false, name = 'herald', config = null, env = null } = {}) {
+  constructor({ tls = false, name = 'herald', config = null, env = null, extraConfig = '' } = {}) {
     this.wantTLS = tls;
     this.name = name;
     this.makeConfig = config;
     this.extraEnv = env;
-    this.output = '';
+    this.extraConfig = extraConfig;
+    this.output = ''; // stdout and stderr, interleaved
+    this.stderr = ''; // stderr alone
     this.proc = null;
     this.exited = null; // {code, signal} once the process ended
     this.stopping = false;
@@ -230,7 +240,9 @@ class HeraldServer {
     this.port = await freePort();
     this.configFile = path.join(this.dir, 'herald.yaml');
     const makeConfig = this.makeConfig || configYAML;
-    fs.writeFileSync(this.configFile, makeConfig({ port: this.port, tls: this.tls, dataDir: this.dataDir }));
+    let yaml = makeConfig({ port: this.port, tls: this.tls, dataDir: this.dataDir });
+    if (this.extraConfig) yaml = `${yaml.replace(/\n*$/, '\n')}${this.extraConfig.replace(/\n*$/, '\n')}`;
+    fs.writeFileSync(this.configFile, yaml);
 
     // No admin listener: its default address is fixed (127.0.0.1:9601), and tests use free ports only.
     const args = ['serve', '--config', this.configFile, '--data-dir', this.dataDir, '--admin-listen', 'off'];
@@ -248,6 +260,9 @@ class HeraldServer {
     };
     this.proc.stdout.on('data', onData);
     this.proc.stderr.on('data', onData);
+    this.proc.stderr.on('data', (chunk) => {
+      if (this.stderr.length < 1_000_000) this.stderr += chunk.toString();
+    });
     this.exitPromise = new Promise((resolve) => {
       this.proc.on('exit', (code, signal) => {
         liveServers.delete(this);
@@ -328,19 +343,35 @@ class HeraldServer {
     }
   }
 
-  async stop() {
+  /** SIGTERM, SIGKILL after graceMs; saves the log and removes the temp dir. */
+  async stop(graceMs = 5000) {
     if (!this.proc) return;
     this.stopping = true;
     if (!this.exited) {
       this.proc.kill('SIGTERM');
       const killer = setTimeout(() => {
         if (!this.exited) this.proc.kill('SIGKILL');
-      }, 5000);
+      }, graceMs);
       await this.exitPromise;
       clearTimeout(killer);
     }
     this.saveLog();
     if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** SIGKILL (a crash: no graceful shutdown) and waits for the exit; stop() still cleans up. */
+  async kill() {
+    if (!this.proc) return;
+    this.stopping = true;
+    if (!this.exited) {
+      this.proc.kill('SIGKILL');
+      await this.exitPromise;
+    }
+  }
+
+  /** Waits until `re` (a RegExp) matches the server's output; returns the match. */
+  async waitOutput(re, timeoutMs = 5000) {
+    return waitFor(() => this.output.match(re), timeoutMs, `${this.name}: output matching ${re}`);
   }
 
   saveLog() {
@@ -532,17 +563,20 @@ function errorCode(err) {
 /**
  * Context handed to each test body: tracks clients so they are disconnected
  * afterwards, and adds the recorded frames of every client to the failure
- * message.
+ * message. In a cluster scenario `s.server` is node 0 and `s.cluster` the
+ * cluster; `s.client({server: node, ...})` connects to another node.
  */
 class Scenario {
   constructor(server) {
     this.server = server;
+    this.cluster = null;
     this.clients = [];
     this.notes = [];
   }
 
-  client(opts) {
-    const c = makeClient(this.server, opts);
+  /** opts as for makeClient, plus opts.server: the server (cluster node) to connect to. */
+  client(opts = {}) {
+    const c = makeClient(opts.server || this.server, opts);
     this.clients.push(c);
     return c;
   }
@@ -578,6 +612,37 @@ class Scenario {
 }
 
 /**
+ * Runs body(s, t) and, when it fails, appends the client transcripts and
+ * `extra()` (server output) to the error; always disconnects the clients.
+ * `check()` runs after a successful body (e.g. "the server is still alive").
+ */
+async function runScenario(s, body, t, { check = () => {}, extra = () => '' } = {}) {
+  try {
+    await body(s, t);
+    check();
+  } catch (err) {
+    const diag = s.dump();
+    let more = '';
+    try {
+      more = extra();
+    } catch (e) {
+      more = `\n(diagnostics failed: ${e.message})`;
+    }
+    if (err && typeof err === 'object') {
+      // Reporters print err.stack (which already holds the message), so add
+      // the client transcripts there.
+      const add = `\n--- client transcripts (last frames) ---\n${diag}${more}`;
+      if (typeof err.stack === 'string') err.stack += add;
+      else err.message = `${err.message}${add}`;
+      throw err;
+    }
+    throw new Error(`${String(err)}\n${diag}${more}`);
+  } finally {
+    await s.cleanup();
+  }
+}
+
+/**
  * Wraps a test body: `it(name, scenario(server, async (s) => {...}))`.
  * `getServer` is a function so the server can be created in a before() hook.
  */
@@ -586,24 +651,10 @@ function scenario(getServer, body) {
     const server = getServer();
     if (!server) throw new Error('server was not started (see the before() hook error above)');
     const s = new Scenario(server);
-    try {
-      await body(s, t);
-      server.assertAlive();
-    } catch (err) {
-      const diag = s.dump();
-      const alive = server.exited ? `\n--- herald died: ${inspect(server.exited)} ---\n${server.output.slice(-4000)}` : '';
-      if (err && typeof err === 'object') {
-        // Reporters print err.stack (which already holds the message), so add
-        // the client transcripts there.
-        const extra = `\n--- client transcripts (last frames) ---\n${diag}${alive}`;
-        if (typeof err.stack === 'string') err.stack += extra;
-        else err.message = `${err.message}${extra}`;
-        throw err;
-      }
-      throw new Error(`${String(err)}\n${diag}${alive}`);
-    } finally {
-      await s.cleanup();
-    }
+    await runScenario(s, body, t, {
+      check: () => server.assertAlive(),
+      extra: () => (server.exited ? `\n--- herald died: ${inspect(server.exited)} ---\n${server.output.slice(-4000)}` : ''),
+    });
   };
 }
 
@@ -653,14 +704,326 @@ async function rejection(promise, what) {
   }
 }
 
+// ---------------------------------------------------------------------------
+// redis-server (cluster mode)
+
+const REDIS_BIN = process.env.HERALD_REDIS_BIN || '/usr/bin/redis-server';
+
+/**
+ * Sends PING over a fresh connection (RESP spoken by hand) and resolves once
+ * `+PONG` came back; rejects on any other answer, an error or timeoutMs.
+ */
+function redisPing(port, timeoutMs = 1000) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let buf = '';
+    let settled = false;
+    const done = (err) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve();
+    };
+    const timer = setTimeout(() => done(new Error(`no answer to PING within ${timeoutMs} ms`)), timeoutMs);
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write('*1\r\n$4\r\nPING\r\n'));
+    sock.on('data', (d) => {
+      buf += d;
+      if (!buf.includes('\r\n')) return;
+      if (buf.startsWith('+PONG\r\n')) done();
+      else done(new Error(`PING answered ${JSON.stringify(buf.trim())}`));
+    });
+    sock.on('error', (err) => done(err));
+    sock.on('close', () => done(new Error('connection closed before +PONG')));
+  });
+}
+
+/**
+ * A throw-away redis-server on 127.0.0.1: no config file, no persistence
+ * (`--save "" --appendonly no`), its own temp dir. stop()/kill() end the
+ * process but keep the port, restart() starts an empty server on the same
+ * port again, close() stops it for good and removes its files.
+ */
+class RedisServer {
+  constructor({ name = 'redis' } = {}) {
+    this.name = name;
+    this.port = null;
+    this.dir = null;
+    this.proc = null;
+    this.exited = null;
+    this.output = '';
+    this.runs = 0;
+    this.dependents = new Set(); // clusters on this server: stopped before it closes
+  }
+
+  get url() {
+    return `redis://127.0.0.1:${this.port}/0`;
+  }
+
+  get running() {
+    return !!this.proc && !this.exited;
+  }
+
+  /** Starts redis-server (on `port`, the previous port, or a free one) and waits ≤ 5 s for PONG. */
+  async start(port) {
+    if (this.running) throw new Error(`${this.name}: already running on port ${this.port}`);
+    if (!fs.existsSync(REDIS_BIN)) {
+      throw new Error(`${REDIS_BIN} not found: run scripts/install-deps.sh (installs Debian's redis-server), or set HERALD_REDIS_BIN`);
+    }
+    this.port = port || this.port || (await freePort());
+    if (!this.dir) this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-redis-'));
+    this.runs += 1;
+    const runDir = path.join(this.dir, `run-${this.runs}`); // empty for every run: no data carried over
+    fs.mkdirSync(runDir);
+    const args = ['--save', '', '--appendonly', 'no', '--port', String(this.port), '--bind', '127.0.0.1', '--dir', runDir];
+    this.output += `\n[harness] start #${this.runs}: ${REDIS_BIN} ${args.map((a) => (a === '' ? '""' : a)).join(' ')}\n`;
+    const proc = spawn(REDIS_BIN, args, { cwd: runDir, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    this.exited = null;
+    liveRedis.add(this);
+    const onData = (chunk) => {
+      const s = chunk.toString();
+      this.output += s;
+      if (this.output.length > 1_000_000) this.output = this.output.slice(-500_000);
+      if (process.env.HERALD_COMPAT_LOG === '1') process.stderr.write(`[${this.name}] ${s}`);
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    this.exitPromise = new Promise((resolve) => {
+      proc.on('exit', (code, signal) => {
+        if (this.proc === proc) {
+          liveRedis.delete(this);
+          this.exited = { code, signal };
+        }
+        resolve({ code, signal });
+      });
+      proc.on('error', (err) => {
+        this.output += `\n[spawn error] ${err.message}\n`;
+        if (this.proc === proc) this.exited = { code: null, signal: null, error: err };
+        resolve(this.exited);
+      });
+    });
+
+    const t0 = Date.now();
+    let last = 'no answer';
+    for (;;) {
+      if (this.exited) {
+        throw new Error(`redis-server exited during start-up (${inspect(this.exited)}) on port ${this.port}\n--- output ---\n${this.output}`);
+      }
+      try {
+        await redisPing(this.port, 500);
+        break;
+      } catch (err) {
+        last = err.message;
+      }
+      if (Date.now() - t0 > 5000) {
+        await this.kill();
+        throw new Error(`redis-server did not answer PING within 5 s on port ${this.port} (last: ${last})\n--- output ---\n${this.output}`);
+      }
+      await sleep(20);
+    }
+    this.startedIn = Date.now() - t0;
+    return this;
+  }
+
+  /** SIGTERM (SIGKILL after 5 s), waits for the exit. Keeps the port for restart(). */
+  async stop() {
+    if (!this.running) return;
+    this.proc.kill('SIGTERM');
+    const killer = setTimeout(() => {
+      if (this.running) this.proc.kill('SIGKILL');
+    }, 5000);
+    await this.exitPromise;
+    clearTimeout(killer);
+  }
+
+  /** SIGKILL, waits for the exit. Keeps the port for restart(). */
+  async kill() {
+    if (!this.running) return;
+    this.proc.kill('SIGKILL');
+    await this.exitPromise;
+  }
+
+  /** Stops the server if it runs, then starts an empty one on the same port. */
+  async restart() {
+    await this.stop();
+    return this.start(this.port);
+  }
+
+  /**
+   * Stops for good (the clusters started on it first, so they do not shut
+   * down without their Redis): saves artifacts/<name>.log, removes the temp dir.
+   */
+  async close() {
+    for (const c of this.dependents) await c.stop();
+    this.dependents.clear();
+    await this.stop();
+    try {
+      fs.mkdirSync(ARTIFACTS, { recursive: true });
+      fs.writeFileSync(path.join(ARTIFACTS, `${this.name}.log`), this.output);
+    } catch {
+      /* best effort */
+    }
+    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+    this.dir = null;
+  }
+}
+
+/**
+ * Starts a RedisServer (see there). With opts.t (a node:test context, or the
+ * `test` module for a describe block) it is closed by t.after(); otherwise the
+ * caller (e.g. clusterScenario) must close() it.
+ */
+async function startRedis(opts = {}) {
+  const { t = null, ...rest } = opts;
+  const redis = new RedisServer(rest);
+  if (t) t.after(() => redis.close());
+  return redis.start();
+}
+
+// ---------------------------------------------------------------------------
+// Herald clusters
+
+/** The YAML added to a cluster node's config. */
+function clusterConfigYAML({ url, prefix, nodeId }) {
+  const lines = ['redis:', `  url: ${yamlString(url)}`, `  prefix: ${yamlString(prefix)}`];
+  if (nodeId) lines.push(`node_id: ${yamlString(nodeId)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Several HeraldServer nodes sharing one Redis (see startCluster). */
+class HeraldCluster {
+  constructor({ nodes, redis, prefix, name }) {
+    this.nodes = nodes;
+    this.redis = redis;
+    this.prefix = prefix;
+    this.name = name;
+    this.killed = new Set();
+  }
+
+  get size() {
+    return this.nodes.length;
+  }
+
+  node(i) {
+    return this.nodes[i];
+  }
+
+  /** SIGKILLs node i (no graceful shutdown: its lease must expire) and waits for its exit. */
+  async kill(i) {
+    this.killed.add(i);
+    await this.nodes[i].kill();
+  }
+
+  /** Throws if a node that was not killed on purpose died. */
+  assertAlive() {
+    this.nodes.forEach((n, i) => {
+      if (!this.killed.has(i)) n.assertAlive();
+    });
+  }
+
+  /** Tail of every node's and the Redis server's output, for failure messages. */
+  diagnostics(tail = 3000) {
+    const parts = [];
+    for (const n of this.nodes) {
+      const state = n.exited ? `exited ${inspect(n.exited)}` : 'running';
+      parts.push(`\n--- ${n.name} (port ${n.port}, ${state}), output tail ---\n${n.output.slice(-tail)}`);
+    }
+    if (this.redis && typeof this.redis === 'object') {
+      parts.push(`\n--- ${this.redis.name} (port ${this.redis.port}), output tail ---\n${this.redis.output.slice(-1500)}`);
+    }
+    return parts.join('');
+  }
+
+  /** Stops every node (SIGTERM, SIGKILL after graceMs), in parallel. */
+  async stop(graceMs = 3000) {
+    await Promise.all(this.nodes.map((n) => n.stop(graceMs)));
+  }
+}
+
+/**
+ * Starts `nodes` Herald processes, each on its own free port with its own data
+ * dir, sharing `redis` (a RedisServer or a redis:// URL): the config of each
+ * is the usual one (opts.config, default configYAML, plus opts.extraConfig)
+ * plus `redis: {url, prefix}` and a distinct `node_id` (node-a, node-b, …).
+ * Other opts go to HeraldServer (tls, env). Waits until every node answers
+ * /ready and printed "Cluster mode:". Returns a HeraldCluster, stopped by
+ * opts.t.after() when opts.t (a node:test context) is given, else the caller
+ * must stop() it.
+ */
+async function startCluster(opts = {}) {
+  const { nodes: count = 3, redis, prefix = uniq('herald-test-'), name = 'cluster', extraConfig = '', nodeIds = null, t = null,
+    ...serverOpts } = opts;
+  if (!redis) throw new Error('startCluster: opts.redis (a RedisServer from startRedis, or a URL) is required');
+  const url = typeof redis === 'string' ? redis : redis.url;
+  const nodes = [];
+  for (let i = 0; i < count; i++) {
+    const nodeId = (nodeIds && nodeIds[i]) || `node-${String.fromCharCode(97 + i)}`;
+    const extra = [extraConfig, clusterConfigYAML({ url, prefix, nodeId })].filter(Boolean).join('\n');
+    const node = new HeraldServer({ ...serverOpts, name: `${name}-${nodeId}`, extraConfig: extra });
+    node.nodeId = nodeId;
+    node.index = i;
+    nodes.push(node);
+  }
+  const cluster = new HeraldCluster({ nodes, redis, prefix, name });
+  if (t) t.after(() => cluster.stop());
+  if (redis instanceof RedisServer) redis.dependents.add(cluster);
+  try {
+    const results = await Promise.allSettled(nodes.map((n) => n.start()));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    // A node that silently ran alone would make every cluster test meaningless.
+    await Promise.all(nodes.map((n) => n.waitOutput(/Cluster mode:/, 5000)));
+  } catch (err) {
+    await cluster.stop(1000);
+    throw err;
+  }
+  return cluster;
+}
+
+/**
+ * Wraps a cluster test body: `it(name, clusterScenario(opts, async (s, cluster, t) => {...}))`.
+ * Starts its own redis-server (s.redis) and a cluster on it
+ * (startCluster(opts)), runs the body with a Scenario whose s.server is node
+ * 0 (s.client({server: cluster.node(i)}) for the others), and always
+ * disconnects the clients, stops the nodes and the redis-server afterwards.
+ * Failures carry the client transcripts and every node's output.
+ */
+function clusterScenario(opts, body) {
+  return async (t) => {
+    const name = opts.name || 'cluster';
+    const redis = await startRedis({ name: `${name}-redis` });
+    let cluster = null;
+    try {
+      cluster = await startCluster({ ...opts, name, redis });
+      const s = new Scenario(cluster.node(0));
+      s.cluster = cluster;
+      s.redis = redis;
+      await runScenario(s, (sc, tt) => body(sc, cluster, tt), t, {
+        check: () => cluster.assertAlive(),
+        extra: () => cluster.diagnostics(),
+      });
+    } finally {
+      if (cluster) await cluster.stop();
+      await redis.close();
+    }
+  };
+}
+
 module.exports = {
   APPS,
   REPO_ROOT,
+  HeraldCluster,
   HeraldServer,
   PusherJS,
   PusherSDK,
+  RedisServer,
   Scenario,
   buildHerald,
+  clusterConfigYAML,
+  clusterScenario,
   collect,
   configYAML,
   connected,
@@ -671,11 +1034,15 @@ module.exports = {
   jsonResponse,
   makeClient,
   makeSelfSignedCert,
+  redisPing,
   rejection,
+  runScenario,
   safeJSON,
   scenario,
   yamlString,
   sleep,
+  startCluster,
+  startRedis,
   subscribed,
   uniq,
   useServer,

@@ -1,0 +1,62 @@
+-- Helpers prepended to every script (scripts.go).
+
+-- num reads a reply that may be nil (false) as a number.
+local function num(v)
+  return tonumber(v) or 0
+end
+
+-- uvarint is Go's binary.AppendUvarint (exact up to 2^53).
+local function uvarint(v)
+  local out = {}
+  while v >= 128 do
+    out[#out + 1] = string.char(v % 128 + 128)
+    v = math.floor(v / 128)
+  end
+  out[#out + 1] = string.char(v)
+  return table.concat(out)
+end
+
+-- bump gives channel c of app prefix pa a new member version: above the
+-- last one and above the Redis clock in microseconds, so versions keep
+-- growing across a vacated channel (the key then expires after an hour)
+-- and across a Redis restart that lost it.
+local function bump(pa, c)
+  local key = pa .. 'mv:' .. c
+  local v = num(redis.call('GET', key)) + 1
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if now > v then v = now end
+  redis.call('SET', key, string.format('%d', v))
+  return v
+end
+
+-- publish sends head .. uvarint(version) .. tail on topic unless head is
+-- empty (no frame for this transition).
+local function publish(topic, head, version, tail)
+  if head ~= '' then
+    redis.call('SPUBLISH', topic, head .. uvarint(version) .. tail)
+  end
+end
+
+-- hdecr lowers field f of hash h by one, deleting it at zero. It returns
+-- the new value, or -1 when the field was missing (nothing changed).
+local function hdecr(h, f)
+  local v = num(redis.call('HGET', h, f))
+  if v <= 0 then
+    return -1
+  end
+  v = v - 1
+  if v == 0 then
+    redis.call('HDEL', h, f)
+  else
+    redis.call('HSET', h, f, v)
+  end
+  return v
+end
+
+-- memberless lets an empty presence channel's version key expire.
+local function memberless(pa, c)
+  if redis.call('EXISTS', pa .. 'mem:' .. c) == 0 then
+    redis.call('PEXPIRE', pa .. 'mv:' .. c, 3600000)
+  end
+end

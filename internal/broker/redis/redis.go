@@ -1,0 +1,506 @@
+// Package redis is the Broker that lets many Herald nodes share one Redis
+// (standalone, Sentinel or Cluster, Redis >= 7.0).
+//
+// # Design
+//
+//   - Messages travel on sharded pub/sub (SPUBLISH / SSUBSCRIBE), so they
+//     stay on the shard that owns the topic on Redis Cluster. One
+//     dedicated connection per node carries the subscriptions (one per app
+//     on Redis Cluster); its reader goroutine calls Handler.Deliver in the
+//     order Redis sent the messages.
+//   - Shared state lives in hashes under the app's hash tag {app} (see
+//     keys.go). Each change (Join, Leave, SignIn, SignOut, connection
+//     quota) is one Lua script that updates the state and publishes the
+//     transition's frame in the same step: member events are ordered like
+//     the state changes. The trade-off: one app's state and topics live on
+//     one Redis Cluster shard (apps spread over shards, a single app does
+//     not).
+//   - Member versions come from the Redis clock in microseconds (or the
+//     last version + 1 when higher), so they keep increasing across a
+//     vacated channel and across a Redis restart that lost the counter.
+//   - Each node holds a lease (P:nodes, deadline from the Redis clock) that
+//     Run renews every Heartbeat. Survivors reap a node whose lease
+//     expired: they remove its share with the same scripts and report the
+//     transitions (member gone, vacated, count changed, offline) once to
+//     Handler.Reaped.
+//   - A node registers its share under a lease id (NodeID~tag) that changes
+//     whenever the node registers its share again: after Redis lost it
+//     (restart, flush, expired lease) and after a call whose outcome is
+//     unknown (a timeout: the script may have run). The old id's leftovers
+//     are removed as the new share is added, in the same scripts, so counts
+//     stay exact and only net transitions are reported. A survivor can
+//     never reap a share that was registered again: it has another id.
+//   - The node's share is what its own calls registered (kept per socket,
+//     which also makes a duplicate Join or an unknown Leave a no-op), plus
+//     what Handler.Local lists that the broker has not seen yet.
+//   - Run's end (clean shutdown) removes the node's lease and whatever
+//     share is left; only member version keys stay, expiring within an hour.
+//
+// # What the handler must do
+//
+//   - Deliver runs on the pub/sub connection's reader: it must not block
+//     (Redis drops a subscriber that falls behind by its
+//     client-output-buffer-limit for pubsub; the broker then subscribes
+//     again, and the messages in between are lost, as with any outage).
+//   - Reaped may be called by the reaper and by a re-registration at once.
+//   - Local is called while the calls that change the share wait: the
+//     handler must not hold a lock Local needs while it calls Join, Leave,
+//     SignIn, SignOut, AddConnection or RemoveConnection. It must drop a
+//     socket from what Local lists before (or while) calling Leave,
+//     SignOut or RemoveConnection for it.
+//
+// Lock order: Broker.gate, then Broker.sh.mu; dialMu, state, subsMu and
+// subConn.mu alone. No lock is held while calling Deliver or Reaped;
+// during Redis calls only gate is held (read by the calls that change the
+// share, write by a re-registration) and dialMu while dialling.
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/rueidis"
+
+	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/metrics"
+)
+
+var _ broker.Broker = (*Broker)(nil)
+
+// Config configures the broker. Zero values take the documented defaults.
+type Config struct {
+	// URL locates Redis. Accepted forms (rueidis.ParseURL):
+	//
+	//	redis://[user:password@]host[:port][/db]     one Redis (port 6379, db 0 by default)
+	//	rediss://...                                 the same over TLS (?skip_verify=true to not verify)
+	//	unix://[user:password@]/path/redis.sock[?db=N]
+	//	redis://host1:port?addr=host2:port&addr=host3:port
+	//	                                             Redis Cluster: seed nodes (a single address
+	//	                                             is used as a cluster too when it is one)
+	//	redis://[user:password@]sentinel1:26379?addr=sentinel2:26379&master_set=mymaster
+	//	                                             Sentinel: the hosts are sentinels, the master
+	//	                                             is the one named master_set; user and password
+	//	                                             are Redis's, not the sentinels'
+	//
+	// Query parameters: db, addr, master_set, dial_timeout and
+	// write_timeout (Go durations; they override DialTimeout and
+	// WriteTimeout), skip_verify, client_name. Others are refused.
+	// Required.
+	URL string
+	// Prefix starts every key and pub/sub channel, so deployments can share
+	// a Redis. Default "herald". No braces (they would break hash tags).
+	Prefix string
+	// NodeID names this node; default: 8 random hex digits. Letters,
+	// digits, '.', '_' and '-' only, at most 64.
+	NodeID string
+	// LeaseTTL is how long a node that stopped heartbeating keeps its share
+	// before a survivor reaps it. Default 10s.
+	LeaseTTL time.Duration
+	// Heartbeat is how often Run renews the lease; below LeaseTTL/2.
+	// Default 2s.
+	Heartbeat time.Duration
+	// ReapEvery is how often Run looks for expired leases. Default 2s.
+	ReapEvery time.Duration
+	// CommandTimeout bounds each Redis call (on top of the caller's
+	// context). Default 2s.
+	CommandTimeout time.Duration
+	// DialTimeout bounds connecting to Redis. Default 2s.
+	DialTimeout time.Duration
+	// WriteTimeout is how long a connection may wait for Redis to answer
+	// before it is closed and dialled again. Default 5s.
+	WriteTimeout time.Duration
+	// PoolSize bounds the connections of the pool used for pub/sub and
+	// large pipelines, per Redis server. Pub/sub takes one of them (one
+	// per app with listeners on Redis Cluster, where an app's topics share
+	// a slot). Default 64.
+	PoolSize int
+	// PipelineConns is the number of connections commands are
+	// auto-pipelined on, per Redis server: 1, 2, 4 or 8. Default 2.
+	PipelineConns int
+}
+
+// Deps are the broker's collaborators.
+type Deps struct {
+	Logger  *slog.Logger          // nil: discard
+	Metrics *metrics.RedisMetrics // nil: collectors on a private registry
+}
+
+const (
+	defaultPrefix         = "herald"
+	defaultLeaseTTL       = 10 * time.Second
+	defaultHeartbeat      = 2 * time.Second
+	defaultReapEvery      = 2 * time.Second
+	defaultCommandTimeout = 2 * time.Second
+	defaultDialTimeout    = 2 * time.Second
+	defaultWriteTimeout   = 5 * time.Second
+	defaultPoolSize       = 64
+	defaultPipelineConns  = 2
+
+	// redialEvery is how soon after a failed connection attempt callers
+	// get that failure again instead of dialling themselves.
+	redialEvery = 250 * time.Millisecond
+)
+
+// Broker is the Redis broker. Build it with New; call Run to keep the
+// node alive in the cluster and Close after Run returned.
+type Broker struct {
+	cfg  Config
+	opt  rueidis.ClientOption
+	keys keys
+	h    broker.Handler
+	log  *slog.Logger
+	m    *metrics.RedisMetrics
+
+	dialMu  sync.Mutex
+	cli     atomic.Pointer[client]
+	dialErr error     // last failed dial, under dialMu
+	dialAt  time.Time // when it failed
+
+	health atomic.Pointer[error] // nil pointer: never connected; *nil: up
+	state  sync.Mutex            // orders markUp/markDown
+
+	subsMu sync.Mutex
+	subs   map[string]*subConn // by partition: app on Redis Cluster, "" otherwise
+
+	gate sync.RWMutex // share calls (read) vs registering the share again (write)
+	sh   share        // under gate and sh.mu
+
+	dirty       atomic.Bool    // a share call's outcome is unknown: register again
+	registering atomic.Bool    // a re-registration runs
+	regWG       sync.WaitGroup // waits for it
+
+	stopRun   chan struct{} // closed by crash or Close: Run returns without cleanup
+	stopOnce  sync.Once
+	closed    chan struct{} // closed by Close: workers stop
+	closeOnce sync.Once
+	wg        sync.WaitGroup // subConn workers
+}
+
+type client struct {
+	rueidis.Client
+	cluster bool
+}
+
+// New checks cfg and builds the broker; it does not connect (see Ping).
+func New(cfg Config, deps Deps, h broker.Handler) (*Broker, error) {
+	if h == nil {
+		return nil, errors.New("redis broker: nil handler")
+	}
+	cfg, err := withDefaults(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := clientOption(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{
+		cfg:     cfg,
+		opt:     opt,
+		keys:    keys{prefix: cfg.Prefix},
+		h:       h,
+		log:     deps.Logger,
+		m:       deps.Metrics,
+		subs:    map[string]*subConn{},
+		stopRun: make(chan struct{}),
+		closed:  make(chan struct{}),
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	b.log = b.log.With("component", "broker.redis", "node", cfg.NodeID)
+	if b.m == nil {
+		b.m = metrics.NewRedis(prometheus.NewRegistry())
+	}
+	b.m.Up.Set(0)
+	b.sh.init(b.newLeaseID())
+	return b, nil
+}
+
+func withDefaults(cfg Config) (Config, error) {
+	if cfg.URL == "" {
+		return cfg, errors.New("redis broker: URL is required")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = defaultPrefix
+	}
+	if strings.ContainsAny(cfg.Prefix, "{}") {
+		return cfg, fmt.Errorf("redis broker: prefix %q: braces are not allowed", cfg.Prefix)
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = randomHex(4)
+	}
+	if !validNodeID(cfg.NodeID) {
+		return cfg, fmt.Errorf("redis broker: node id %q: want 1 to 64 letters, digits, '.', '_' or '-'", cfg.NodeID)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.LeaseTTL, defaultLeaseTTL)
+	def(&cfg.Heartbeat, defaultHeartbeat)
+	def(&cfg.ReapEvery, defaultReapEvery)
+	def(&cfg.CommandTimeout, defaultCommandTimeout)
+	def(&cfg.DialTimeout, defaultDialTimeout)
+	def(&cfg.WriteTimeout, defaultWriteTimeout)
+	if cfg.Heartbeat*2 > cfg.LeaseTTL {
+		return cfg, fmt.Errorf("redis broker: heartbeat %s must be at most half the lease TTL %s", cfg.Heartbeat, cfg.LeaseTTL)
+	}
+	if cfg.PoolSize <= 0 {
+		cfg.PoolSize = defaultPoolSize
+	}
+	if cfg.PipelineConns <= 0 {
+		cfg.PipelineConns = defaultPipelineConns
+	}
+	return cfg, nil
+}
+
+// knownParams are the URL query parameters rueidis.ParseURL reads and we
+// allow; anything else is most likely a typo that would be ignored.
+var knownParams = map[string]bool{
+	"addr": true, "db": true, "master_set": true, "dial_timeout": true, "write_timeout": true,
+	"skip_verify": true, "client_name": true,
+}
+
+func clientOption(cfg Config) (rueidis.ClientOption, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return rueidis.ClientOption{}, fmt.Errorf("redis broker: URL: %w", redactErr(err))
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "unix":
+	default:
+		return rueidis.ClientOption{}, fmt.Errorf("redis broker: URL scheme %q: want redis, rediss or unix", u.Scheme)
+	}
+	for k := range u.Query() {
+		if !knownParams[k] {
+			return rueidis.ClientOption{}, fmt.Errorf("redis broker: URL parameter %q is not supported", k)
+		}
+	}
+	opt, err := rueidis.ParseURL(cfg.URL)
+	if err != nil {
+		return rueidis.ClientOption{}, fmt.Errorf("redis broker: URL: %w", redactErr(err))
+	}
+	q := u.Query()
+	if !q.Has("dial_timeout") {
+		opt.Dialer.Timeout = cfg.DialTimeout
+	}
+	if !q.Has("write_timeout") {
+		opt.ConnWriteTimeout = cfg.WriteTimeout
+	}
+	if opt.ClientName == "" {
+		opt.ClientName = "herald:" + cfg.NodeID
+	}
+	opt.Dialer.KeepAlive = time.Second
+	opt.BlockingPoolSize = cfg.PoolSize
+	opt.BlockingPoolCleanup = time.Minute
+	opt.BlockingPoolMinSize = 1
+	opt.PipelineMultiplex = pipelineMultiplex(cfg.PipelineConns)
+	opt.ReadBufferEachConn = 256 << 10
+	opt.WriteBufferEachConn = 256 << 10
+	opt.DisableCache = true // no client-side caching: no CLIENT TRACKING
+	opt.AlwaysRESP2 = false // pub/sub hooks need RESP3
+	opt.ShuffleInit = true
+	if opt.Sentinel.MasterSet != "" {
+		opt.Sentinel.Dialer.Timeout = opt.Dialer.Timeout
+		opt.Sentinel.Dialer.KeepAlive = opt.Dialer.KeepAlive
+		opt.Sentinel.TLSConfig = opt.TLSConfig
+		// Also poll the sentinels: a missed +switch-master would otherwise
+		// keep the client on a demoted master.
+		opt.Sentinel.TopologyRefreshInterval = 5 * time.Second
+	}
+	return opt, nil
+}
+
+// pipelineMultiplex turns a connection count into rueidis's log2 form.
+func pipelineMultiplex(conns int) int {
+	m := 0
+	for 1<<(m+1) <= conns && m < 3 {
+		m++
+	}
+	return m
+}
+
+// redactErr drops the URL (it may hold a password) from url.Parse errors.
+func redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func validNodeID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newLeaseID names a fresh registration of this node's share.
+func (b *Broker) newLeaseID() string { return b.cfg.NodeID + "~" + randomHex(4) }
+
+// NodeID names this node in the cluster.
+func (b *Broker) NodeID() string { return b.cfg.NodeID }
+
+// Ping connects if needed and checks that Redis answers; the server calls
+// it at start to fail fast when Redis is unreachable.
+func (b *Broker) Ping(ctx context.Context) error {
+	c, err := b.client(ctx)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := b.timeout(ctx)
+	defer cancel()
+	return b.check(ctx, "ping", c.Do(cctx, c.B().Ping().Build()).Error())
+}
+
+// Ready reports whether Redis answered the last heartbeat or command.
+func (b *Broker) Ready() error {
+	p := b.health.Load()
+	if p == nil {
+		return fmt.Errorf("redis: not connected yet: %w", broker.ErrUnavailable)
+	}
+	return *p
+}
+
+// Close stops the pub/sub connections and closes the Redis client. Call it
+// after Run returned; calls made after Close fail.
+func (b *Broker) Close() {
+	b.stopOnce.Do(func() { close(b.stopRun) })
+	b.closeOnce.Do(func() { close(b.closed) })
+	b.wg.Wait()
+	b.dialMu.Lock()
+	c := b.cli.Swap(nil)
+	b.dialErr, b.dialAt = errClosed, time.Now().Add(100*365*24*time.Hour)
+	b.dialMu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+var errClosed = errors.New("broker closed")
+
+// client returns the Redis client, connecting on first use. rueidis
+// reconnects by itself afterwards; until the first connection succeeds
+// callers share one dial attempt every redialEvery.
+func (b *Broker) client(ctx context.Context) (*client, error) {
+	if c := b.cli.Load(); c != nil {
+		return c, nil
+	}
+	b.dialMu.Lock()
+	defer b.dialMu.Unlock()
+	if c := b.cli.Load(); c != nil {
+		return c, nil
+	}
+	if b.dialErr != nil && time.Since(b.dialAt) < redialEvery {
+		return nil, b.unavailable("connect", b.dialErr)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, b.unavailable("connect", err)
+	}
+	rc, err := rueidis.NewClient(b.opt)
+	if err != nil {
+		b.dialErr, b.dialAt = err, time.Now()
+		b.m.CommandErrors.WithLabelValues("connect").Inc()
+		b.markDown(err)
+		return nil, b.unavailable("connect", err)
+	}
+	b.dialErr = nil
+	c := &client{Client: rc, cluster: rc.Mode() == rueidis.ClientModeCluster}
+	b.cli.Store(c)
+	b.markUp()
+	return c, nil
+}
+
+// timeout bounds one Redis call.
+func (b *Broker) timeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, b.cfg.CommandTimeout)
+}
+
+// check classifies the error of a call made with (a child of) ctx: nil
+// marks Redis up; an error is counted under op and wrapped with
+// broker.ErrUnavailable, and when it is not a Redis reply (a timeout, a
+// broken connection) it marks Redis down. When ctx itself ended, the
+// caller gave up: its error is returned as is.
+func (b *Broker) check(ctx context.Context, op string, err error) error {
+	if err == nil || rueidis.IsRedisNil(err) {
+		b.markUp()
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("redis %s: %w", op, ctx.Err())
+	}
+	b.m.CommandErrors.WithLabelValues(op).Inc()
+	if !isReply(err) {
+		b.markDown(err)
+	}
+	return b.unavailable(op, err)
+}
+
+func (b *Broker) unavailable(op string, err error) error {
+	return fmt.Errorf("redis %s: %w: %w", op, broker.ErrUnavailable, err)
+}
+
+// isReply tells a Redis error reply (the command ran and was refused)
+// from a transport failure (it may or may not have run).
+func isReply(err error) bool {
+	_, ok := rueidis.IsRedisErr(err)
+	return ok
+}
+
+func (b *Broker) markUp() {
+	if p := b.health.Load(); p != nil && *p == nil {
+		return
+	}
+	b.state.Lock()
+	defer b.state.Unlock()
+	if p := b.health.Load(); p != nil && *p == nil {
+		return
+	}
+	var up error
+	b.health.Store(&up)
+	b.m.Up.Set(1)
+	b.log.Info("redis reachable")
+}
+
+func (b *Broker) markDown(cause error) {
+	if errors.Is(cause, errClosed) {
+		return
+	}
+	b.state.Lock()
+	defer b.state.Unlock()
+	p := b.health.Load()
+	wasUp := p != nil && *p == nil
+	down := fmt.Errorf("redis unreachable: %w: %w", broker.ErrUnavailable, cause)
+	b.health.Store(&down)
+	b.m.Up.Set(0)
+	if wasUp {
+		b.m.Outages.Inc()
+		b.log.Warn("redis unreachable", "err", cause)
+	}
+}
