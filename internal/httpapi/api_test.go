@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -207,6 +208,36 @@ func TestRefusalLogsNoSignature(t *testing.T) {
 	for _, leak := range []string{sig[:12], cred1.Secret, "old-secret"} {
 		if strings.Contains(logs, leak) {
 			t.Errorf("log contains %q: %s", leak, logs)
+		}
+	}
+}
+
+// TestClusterStateUnavailable: when the backend cannot reach the cluster's
+// shared state, every endpoint that needs it answers 503 with a JSON
+// error and Retry-After, never a 200.
+func TestClusterStateUnavailable(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.b.down = fmt.Errorf("redis: dial: %w", broker.ErrUnavailable)
+	cases := []struct {
+		method, path string
+		body         []byte
+	}{
+		{http.MethodPost, "/apps/1/events", []byte(`{"name":"e","channels":["a"],"data":"{}"}`)},
+		{http.MethodPost, "/apps/1/batch_events", []byte(`{"batch":[{"name":"e","channel":"a","data":"{}"}]}`)},
+		{http.MethodGet, "/apps/1/channels", nil},
+		{http.MethodGet, "/apps/1/channels/a", nil},
+		{http.MethodGet, "/apps/1/channels/presence-a/users", nil},
+		{http.MethodPost, "/apps/1/users/u1/terminate_connections", []byte(`{}`)},
+	}
+	for _, c := range cases {
+		rec := h.do(c.method, c.path, c.body, cred1, testNow)
+		var body struct {
+			Error string `json:"error"`
+			Code  int    `json:"code"`
+		}
+		if rec.Code != http.StatusServiceUnavailable || json.Unmarshal(rec.Body.Bytes(), &body) != nil || body.Code != 503 ||
+			rec.Header().Get("Retry-After") == "" {
+			t.Errorf("%s %s: %d %q (Retry-After %q), want 503 with a JSON error", c.method, c.path, rec.Code, rec.Body.String(), rec.Header().Get("Retry-After"))
 		}
 	}
 }

@@ -50,10 +50,12 @@ func (h *Hub) ClientEvent(ctx context.Context, c *Client, f protocol.Frame) erro
 
 	frame := protocol.EncodeClientEvent(f.Event, f.Channel, data, hasData, userID)
 	h.m.ClientEvents.WithLabelValues(c.curApp().ID).Inc()
-	err := h.b.Publish(ctx, broker.Message{Topic: broker.Topic{App: c.curApp().ID, Kind: broker.ChannelTopic, Name: f.Channel},
-		Frame: frame, Except: c.socketID})
+	m := broker.Message{Topic: broker.Topic{App: c.curApp().ID, Kind: broker.ChannelTopic, Name: f.Channel},
+		Frame: frame, Except: c.socketID}
+	err := h.b.Publish(ctx, m)
+	h.deliverLocallyOn(err, m)
 	if err != nil {
-		return &protocol.Error{Code: 0, Message: "Client event not delivered: the server cannot reach its cluster state"}
+		return &protocol.Error{Code: 0, Message: "Client event delivered on this server only: it cannot reach its cluster state"}
 	}
 	h.emit(c, Event{Kind: ClientEvent, Channel: f.Channel, Event: f.Event, Data: data, HasData: hasData,
 		SocketID: c.socketID, UserID: userID})

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -183,5 +184,40 @@ func TestClusterPublishReachesEveryNode(t *testing.T) {
 		if got := len(s.events()); got != want {
 			t.Errorf("client event: subscriber %d got %v, want %d frames", i, s.names(), want)
 		}
+	}
+}
+
+// TestClusterOutageDeliversLocally: while the shared state is unreachable
+// an API publish fails (the API answers 503) but this node's own
+// subscribers still get the event; the other nodes' cannot.
+func TestClusterOutageDeliversLocally(t *testing.T) {
+	cl := memory.NewCluster(memory.ClusterConfig{ReapInterval: time.Hour})
+	newNode := func(id string) *Hub {
+		return New(Config{}, Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(prometheus.NewRegistry()),
+			Broker: func(h broker.Handler) broker.Broker { return cl.Node(id, h) }})
+	}
+	a, b := newNode("a"), newNode("b")
+	ca, sa := connect(t, a, testApp)
+	cb, sb := connect(t, b, testApp)
+	for _, x := range []struct {
+		h *Hub
+		c *Client
+	}{{a, ca}, {b, cb}} {
+		if err := x.h.Subscribe(ctx, x.c, protocol.SubscribeData{Channel: "news"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sa.reset()
+	sb.reset()
+	cl.Crash("a")
+	err := a.Publish(ctx, testApp.ID, "news", "ev", `{"x":1}`, "")
+	if !errors.Is(err, broker.ErrUnavailable) {
+		t.Fatalf("publish during the outage: %v, want ErrUnavailable", err)
+	}
+	if got := sa.names(); len(got) != 1 || got[0] != "ev" {
+		t.Fatalf("local subscriber got %v", got)
+	}
+	if got := sb.names(); len(got) != 0 {
+		t.Fatalf("other node's subscriber got %v", got)
 	}
 }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/heraldhq/herald/internal/broker"
@@ -17,15 +18,29 @@ var clientSlicePool = sync.Pool{New: func() any { s := make([]*Client, 0, 64); r
 // channel keeps the event for later subscribers.
 func (h *Hub) Publish(ctx context.Context, appID, channel, event, data, except string) error {
 	m := broker.Message{Frame: protocol.EncodeEvent(event, channel, data), Except: except}
+	var err error
 	if id, ok := protocol.UserChannelID(channel); ok {
 		m.Topic = broker.Topic{App: appID, Kind: broker.UserTopic, Name: id}
-		return h.b.Publish(ctx, m)
+		err = h.b.Publish(ctx, m)
+	} else {
+		m.Topic = broker.Topic{App: appID, Kind: broker.ChannelTopic, Name: channel}
+		if protocol.Classify(channel).Cache {
+			err = h.b.PublishCached(ctx, m, event, data, h.cfg.CacheTTL)
+		} else {
+			err = h.b.Publish(ctx, m)
+		}
 	}
-	m.Topic = broker.Topic{App: appID, Kind: broker.ChannelTopic, Name: channel}
-	if protocol.Classify(channel).Cache {
-		return h.b.PublishCached(ctx, m, event, data, h.cfg.CacheTTL)
+	h.deliverLocallyOn(err, m)
+	return err
+}
+
+// deliverLocallyOn delivers m to this node's own connections when the
+// broker could not take it (the shared state is unreachable): they get it,
+// the other nodes' do not, and the caller still gets the error.
+func (h *Hub) deliverLocallyOn(err error, m broker.Message) {
+	if err != nil && errors.Is(err, broker.ErrUnavailable) {
+		h.Deliver(m)
 	}
-	return h.b.Publish(ctx, m)
 }
 
 // Deliver is the broker's way in: a message on a topic this node listens
