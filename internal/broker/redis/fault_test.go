@@ -296,3 +296,35 @@ func TestCleanShutdown(t *testing.T) {
 		t.Fatalf("member version key without expiry (%d)", ttl)
 	}
 }
+
+// TestReapedNodeComesBack: a node that could not renew its lease in time
+// is reaped (its members announced gone); when it renews again it
+// registers its share under a new lease and announces its members back.
+func TestReapedNodeComesBack(t *testing.T) {
+	srv := startRedis(t)
+	a := startNode(t, fastConfig(srv.URL()))
+	b := startNode(t, fastConfig(srv.URL()))
+	ctx := ctxT(t)
+	j := presenceJoin("1.1", "alice")
+	must[broker.JoinResult](t)(a.Join(ctx, j))
+	j.MemberAdded = nil
+	a.hub.mu.Lock()
+	a.hub.local = broker.LocalState{Subscriptions: []broker.JoinRequest{j}}
+	a.hub.mu.Unlock()
+
+	a.noBeat.Store(true)
+	eventually(t, 10*time.Second, "reaped", func() bool { return testutil.ToFloat64(b.m.ReapedNodes) == 1 })
+	if got := kinds(b.hub.reaped()); !slices.Contains(got, "gone presence-a alice") {
+		t.Fatalf("reaping reported %v", got)
+	}
+	if st := must[broker.ChannelStats](t)(b.Channel(ctx, "1", "presence-a")); st.Users != 0 {
+		t.Fatalf("stats after reaping %+v", st)
+	}
+	a.noBeat.Store(false)
+	eventually(t, 10*time.Second, "announced back", func() bool {
+		return slices.Contains(kinds(a.hub.reaped()), "back presence-a alice")
+	})
+	if st := must[broker.ChannelStats](t)(b.Channel(ctx, "1", "presence-a")); st != (broker.ChannelStats{Subscriptions: 1, Users: 1}) {
+		t.Fatalf("stats after coming back %+v", st)
+	}
+}

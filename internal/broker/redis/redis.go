@@ -177,6 +177,7 @@ type Broker struct {
 
 	dirty       atomic.Bool    // a share call's outcome is unknown: register again
 	registering atomic.Bool    // a re-registration runs
+	noBeat      atomic.Bool    // tests: the heartbeat stops (a node too slow to renew its lease)
 	regWG       sync.WaitGroup // waits for it
 
 	stopRun   chan struct{} // closed by crash or Close: Run returns without cleanup

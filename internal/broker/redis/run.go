@@ -68,6 +68,9 @@ func (b *Broker) loop(ctx context.Context, d time.Duration, fn func(context.Cont
 // heartbeat renews the lease (creating it the first time) and registers
 // the share again when the lease was lost or a call's outcome unknown.
 func (b *Broker) heartbeat(ctx context.Context) {
+	if b.noBeat.Load() {
+		return
+	}
 	c, err := b.client(ctx)
 	if err != nil {
 		return
