@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ type benchFlags struct {
 	jsonPath                             string
 	pollers, dialConc                    int
 	spreadSource                         bool
+	wsAddrs                              string
 }
 
 func newBenchCmd(d deps) *cobra.Command {
@@ -57,6 +59,7 @@ See docs/performance.md.`,
 	pf.DurationVar(&f.progress, "progress", 2*time.Second, "progress line interval on stderr (0 = off)")
 	pf.IntVar(&f.pollers, "pollers", 0, "nbio poller goroutines reading the sockets (0 = NumCPU/4, at least 1)")
 	pf.IntVar(&f.dialConc, "dial-concurrency", 64, "connections being opened at once")
+	pf.StringVar(&f.wsAddrs, "ws-addrs", "", "comma-separated host:port list the WebSocket connections are spread over round-robin (the nodes of a cluster); the HTTP API still goes to --host/--port")
 	pf.BoolVar(&f.spreadSource, "spread-source", true, "for a loopback server, bind each connection to its own 127.1.x.y source address (beats the ~28k ephemeral ports of one address)")
 
 	cmd.AddCommand(newBenchIdleCmd(d, f), newBenchFanoutCmd(d, f), newBenchPresenceCmd(d, f),
@@ -81,6 +84,12 @@ func runBench(ctx context.Context, d deps, f *benchFlags, title string, fn func(
 	}
 	if f.progress > 0 {
 		c.Progress = d.stderr
+	}
+	if c.Target.WSAddrs, err = parseAddrs(f.wsAddrs); err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	if f.startServer && len(c.Target.WSAddrs) > 0 {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--ws-addrs and --start-server exclude each other")}
 	}
 	if f.startServer {
 		exe, err := os.Executable()
@@ -218,6 +227,23 @@ func parseRates(s string) ([]float64, error) {
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("--rate: empty")
+	}
+	return out, nil
+}
+
+// parseAddrs parses the --ws-addrs list ("" = none).
+func parseAddrs(s string) ([]string, error) {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(a)
+		if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p <= 0 || p > 65535 {
+			return nil, fmt.Errorf("--ws-addrs: %q is not host:port", a)
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }

@@ -127,6 +127,11 @@ func TestBenchUsageErrors(t *testing.T) {
 	if code, _, errOut := runBenchCLI(t, "bench", "fanout", "--rate", "1,x"); code != exitUsage || !strings.Contains(errOut, "--rate") {
 		t.Errorf("bad rate: exit %d: %s", code, errOut)
 	}
+	for _, bad := range []string{"127.0.0.1", "127.0.0.1:x", ":6001", "127.0.0.1:6001,h:0"} {
+		if code, _, errOut := runBenchCLI(t, "bench", "idle", "--ws-addrs", bad); code != exitUsage || !strings.Contains(errOut, "--ws-addrs") {
+			t.Errorf("--ws-addrs %q: exit %d: %s", bad, code, errOut)
+		}
+	}
 	if code, _, _ := runBenchCLI(t, "bench", "idle", "--port", "1", "--connections", "1", "--duration", "100ms", "--progress", "0"); code != exitFailure {
 		t.Errorf("unreachable server: exit %d, want %d", code, exitFailure)
 	}

@@ -63,7 +63,11 @@ type Env struct {
 
 func newEnv(name string, c Common) Env {
 	soft, _, _ := RaiseFileLimit()
-	return Env{Scenario: name, Started: time.Now().UTC(), Target: c.Target.Addr(), ServerPID: c.ServerPID,
+	target := c.Target.Addr()
+	if len(c.Target.WSAddrs) > 0 {
+		target += " (WebSocket: " + strings.Join(c.Target.WSAddrs, ", ") + ")"
+	}
+	return Env{Scenario: name, Started: time.Now().UTC(), Target: target, ServerPID: c.ServerPID,
 		NumCPU: runtime.NumCPU(), GoVersion: runtime.Version(), FileLimit: soft}
 }
 

@@ -201,3 +201,47 @@ func TestPresence(t *testing.T) {
 		t.Fatalf("member events %d, expected %d", r.MemberEvents, r.ExpectedEvents)
 	}
 }
+
+func TestWSAddrsRoundRobin(t *testing.T) {
+	tg := startHerald(t)
+	// A second "node" that counts the connections it gets and refuses them.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- struct{}{}
+			c.Close()
+		}
+	}()
+	tg.WSAddrs = []string{tg.Addr(), ln.Addr().String()}
+	if got := tg.WSAddr(5); got != ln.Addr().String() {
+		t.Fatalf("WSAddr(5) = %s", got)
+	}
+	for id := int64(0); id < 4; id++ {
+		c, _, _, err := tg.Handshake(ctx(t), id)
+		if id%2 == 0 {
+			if err != nil {
+				t.Fatalf("connection %d (to the server): %v", id, err)
+			}
+			c.Close()
+		} else if err == nil {
+			t.Fatalf("connection %d went to the server, not the second address", id)
+		}
+	}
+	if len(accepted) != 2 {
+		t.Fatalf("second address got %d connections, want 2", len(accepted))
+	}
+	if r, err := loadgen.Idle(ctx(t), loadgen.IdleOptions{Common: common(loadgen.Target{Host: tg.Host, Port: tg.Port, AppID: "1",
+		Key: "app-key", Secret: "app-secret", WSAddrs: []string{tg.Addr(), tg.Addr()}}), Connections: 6, Settle: 100 * time.Millisecond}); err != nil || r.Subscribed != 6 ||
+		!strings.Contains(r.Target, "WebSocket: ") {
+		t.Fatalf("idle over WSAddrs: %v %+v", err, r)
+	}
+}

@@ -38,6 +38,10 @@ type Target struct {
 	// address (only for loopback targets) so that more connections than
 	// one address's ephemeral ports can be opened.
 	SpreadSource bool
+	// WSAddrs, when set, are the host:port addresses the WebSocket
+	// connections are spread over, round-robin by connection id (the nodes
+	// of a cluster); the HTTP API still goes to Host:Port.
+	WSAddrs []string
 }
 
 // Addr is host:port.
@@ -50,19 +54,29 @@ func (t Target) wsPath() string {
 	return t.PathPrefix + "/app/" + t.Key + "?protocol=7&client=herald-bench&version=1.0&flash=false"
 }
 
-// loopback reports whether the target host is a loopback address.
-func (t Target) loopback() bool {
-	if t.Host == "localhost" {
+// WSAddr is the host:port the i-th WebSocket connection dials: Addr(), or
+// WSAddrs[i mod len(WSAddrs)].
+func (t Target) WSAddr(i int64) string {
+	if len(t.WSAddrs) == 0 {
+		return t.Addr()
+	}
+	return t.WSAddrs[i%int64(len(t.WSAddrs))]
+}
+
+// loopback reports whether host is a loopback name or IPv4 address.
+func loopback(host string) bool {
+	if host == "localhost" {
 		return true
 	}
-	ip := net.ParseIP(t.Host)
-	return ip != nil && ip.IsLoopback()
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback() && !strings.Contains(host, ":")
 }
 
 // sourceAddr returns the local address for the i-th connection: one of
 // 62,500 addresses 127.1.0.1–127.1.249.250, so ports never run out.
 func (t Target) sourceAddr(i int64) *net.TCPAddr {
-	if !t.SpreadSource || !t.loopback() || strings.Contains(t.Host, ":") {
+	host, _, err := net.SplitHostPort(t.WSAddr(i))
+	if !t.SpreadSource || err != nil || !loopback(host) {
 		return nil
 	}
 	n := i % (250 * 250)
@@ -210,7 +224,8 @@ func (t Target) Handshake(ctx context.Context, id int64) (net.Conn, string, time
 	if la := t.sourceAddr(id); la != nil {
 		d.LocalAddr = la
 	}
-	nc, err := d.DialContext(ctx, "tcp", t.Addr())
+	addr := t.WSAddr(id)
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, "", 0, err
 	}
@@ -228,7 +243,7 @@ func (t Target) Handshake(ctx context.Context, id int64) (net.Conn, string, time
 		key[i] = byte(rand.Uint32())
 	}
 	k := base64.StdEncoding.EncodeToString(key[:])
-	req := "GET " + t.wsPath() + " HTTP/1.1\r\nHost: " + t.Addr() +
+	req := "GET " + t.wsPath() + " HTTP/1.1\r\nHost: " + addr +
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + k +
 		"\r\nSec-WebSocket-Version: 13\r\n\r\n"
 	if _, err := io.WriteString(nc, req); err != nil {
