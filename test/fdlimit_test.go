@@ -23,6 +23,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/server"
+	"github.com/heraldhq/herald/internal/testlog"
 )
 
 // The open-files limit applies to a whole process, so these tests run
@@ -92,7 +93,7 @@ func serveChild() int {
 type childServer struct {
 	*testServer
 	banner string
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	proc   *os.Process
 }
 
@@ -110,7 +111,7 @@ func startChild(t *testing.T, env ...string) *childServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -127,7 +128,7 @@ func startChild(t *testing.T, env ...string) *childServer {
 			<-exited
 		}
 		if t.Failed() {
-			t.Logf("child server log (tail):\n%s", logs.tail(8<<10))
+			t.Logf("child server log (tail):\n%s", logs.Tail(8<<10))
 		}
 	})
 	type addrs struct{ public, admin, banner string }
@@ -151,9 +152,9 @@ func startChild(t *testing.T, env ...string) *childServer {
 		s := &testServer{t: t, addr: a.public, admin: a.admin, http: &http.Client{Timeout: readTimeout}, logs: logs}
 		return &childServer{testServer: s, banner: a.banner, logs: logs, proc: cmd.Process}
 	case <-exited:
-		t.Fatalf("child server exited before listening:\n%s", logs.tail(8<<10))
+		t.Fatalf("child server exited before listening:\n%s", logs.Tail(8<<10))
 	case <-time.After(20 * time.Second):
-		t.Fatalf("child server did not listen within 20s:\n%s", logs.tail(8<<10))
+		t.Fatalf("child server did not listen within 20s:\n%s", logs.Tail(8<<10))
 	}
 	return nil
 }

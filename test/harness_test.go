@@ -21,6 +21,7 @@ import (
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/server"
 	"github.com/heraldhq/herald/internal/signing"
+	"github.com/heraldhq/herald/internal/testlog"
 )
 
 // The app every test server has; tests add more through the mutate hook.
@@ -52,7 +53,7 @@ type testServer struct {
 	done    chan error // receives Run's result once
 	stopped bool
 	runErr  error
-	logs    *syncBuffer
+	logs    *testlog.Buffer
 }
 
 // startServer runs Herald on 127.0.0.1:0 with app "1"/"app-key" (plus
@@ -82,7 +83,7 @@ func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
 		http:   &http.Client{Timeout: readTimeout},
 		cancel: cancel,
 		done:   make(chan error, 1),
-		logs:   &syncBuffer{},
+		logs:   &testlog.Buffer{},
 	}
 	go func() {
 		s.done <- server.Run(ctx, cfg, server.Options{
@@ -110,7 +111,7 @@ func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
 			t.Errorf("server.Run: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("server log (tail):\n%s", s.logs.tail(8<<10))
+			t.Logf("server log (tail):\n%s", s.logs.Tail(8<<10))
 		}
 	})
 	return s
@@ -136,34 +137,6 @@ func (s *testServer) baseURL() string {
 		return "https://" + s.addr
 	}
 	return "http://" + s.addr
-}
-
-// syncBuffer collects the server log; the tail is printed when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.b = append(b.b, p...)
-	if len(b.b) > 1<<20 {
-		b.b = append([]byte(nil), b.b[len(b.b)-(256<<10):]...)
-	}
-	return len(p), nil
-}
-
-// String is everything kept (the last 256 KiB to 1 MiB).
-func (b *syncBuffer) String() string { return b.tail(1 << 20) }
-
-func (b *syncBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.b) > n {
-		return "..." + string(b.b[len(b.b)-n:])
-	}
-	return string(b.b)
 }
 
 // ---------------------------------------------------------------- WebSocket

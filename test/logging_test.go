@@ -28,7 +28,7 @@ func TestAuditLogNeverLeaksSecrets(t *testing.T) {
 
 	var logs string
 	eventually(t, 3*time.Second, "audit lines", func() bool {
-		logs = s.logs.tail(1 << 20)
+		logs = s.logs.Tail(1 << 20)
 		return strings.Contains(logs, "subscription refused") && strings.Contains(logs, "api request rejected")
 	})
 	for _, line := range strings.Split(logs, "\n") {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/server"
+	"github.com/heraldhq/herald/internal/testlog"
 )
 
 // Durability of the webhook queue across restarts: events generated while
@@ -158,7 +159,7 @@ type heraldProc struct {
 	addr   string
 	admin  string // admin listener (metrics)
 	exited chan struct{}
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 }
 
 func freePort(t *testing.T) int {
@@ -190,7 +191,7 @@ func startHerald(t *testing.T, bin, cfgPath string) *heraldProc {
 	t.Helper()
 	port, adminPort := freePort(t), freePort(t)
 	p := &heraldProc{addr: "127.0.0.1:" + strconv.Itoa(port), admin: "127.0.0.1:" + strconv.Itoa(adminPort),
-		exited: make(chan struct{}), logs: &syncBuffer{}}
+		exited: make(chan struct{}), logs: &testlog.Buffer{}}
 	p.cmd = exec.Command(bin, "serve", "--config", cfgPath, "--port", strconv.Itoa(port), "--admin-listen", p.admin)
 	p.cmd.Env = childEnv()
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
@@ -201,7 +202,7 @@ func startHerald(t *testing.T, bin, cfgPath string) *heraldProc {
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() {
-			t.Logf("herald (pid %d) log tail:\n%s", p.cmd.Process.Pid, p.logs.tail(8<<10))
+			t.Logf("herald (pid %d) log tail:\n%s", p.cmd.Process.Pid, p.logs.Tail(8<<10))
 		}
 	})
 	hc := &http.Client{Timeout: time.Second}
@@ -209,7 +210,7 @@ func startHerald(t *testing.T, bin, cfgPath string) *heraldProc {
 	for {
 		select {
 		case <-p.exited:
-			t.Fatalf("herald exited before it was ready: %v\n%s", p.cmd.ProcessState, p.logs.tail(8<<10))
+			t.Fatalf("herald exited before it was ready: %v\n%s", p.cmd.ProcessState, p.logs.Tail(8<<10))
 		default:
 		}
 		if resp, err := hc.Get("http://" + p.addr + "/ready"); err == nil {
@@ -219,7 +220,7 @@ func startHerald(t *testing.T, bin, cfgPath string) *heraldProc {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("herald not ready on %s within 15s\n%s", p.addr, p.logs.tail(8<<10))
+			t.Fatalf("herald not ready on %s within 15s\n%s", p.addr, p.logs.Tail(8<<10))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -365,7 +366,7 @@ func TestWebhookDataDirInUse(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- server.Run(ctx, cfg, server.Options{Version: "test", Stderr: &syncBuffer{},
+		done <- server.Run(ctx, cfg, server.Options{Version: "test", Stderr: &testlog.Buffer{},
 			OnListen: func(net.Addr) { t.Error("a second server on the same data_dir started listening") }})
 	}()
 	select {

@@ -13,6 +13,7 @@ import (
 	"github.com/lesismal/nbio/logging"
 	"github.com/spf13/cobra"
 
+	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/loadgen"
 )
 
@@ -212,13 +213,20 @@ unless --keep-going.`
 	return c
 }
 
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func parseRates(s string) ([]float64, error) {
 	var out []float64
-	for _, p := range strings.Split(s, ",") {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			continue
-		}
+	for _, p := range splitList(s) {
 		v, err := strconv.ParseFloat(p, 64)
 		if err != nil || v <= 0 {
 			return nil, fmt.Errorf("--rate: %q is not a positive number", p)
@@ -233,17 +241,12 @@ func parseRates(s string) ([]float64, error) {
 
 // parseAddrs parses the --ws-addrs list ("" = none).
 func parseAddrs(s string) ([]string, error) {
-	var out []string
-	for _, a := range strings.Split(s, ",") {
-		a = strings.TrimSpace(a)
-		if a == "" {
-			continue
-		}
+	out := splitList(s)
+	for _, a := range out {
 		host, port, err := net.SplitHostPort(a)
-		if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p <= 0 || p > 65535 {
-			return nil, fmt.Errorf("--ws-addrs: %q is not host:port", a)
+		if p, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil || p == 0 || !config.ValidHost(host) {
+			return nil, fmt.Errorf("--ws-addrs: %q is not host:port (a host name or IP address and a port in 1-65535)", a)
 		}
-		out = append(out, a)
 	}
 	return out, nil
 }

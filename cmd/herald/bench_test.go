@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -127,12 +128,22 @@ func TestBenchUsageErrors(t *testing.T) {
 	if code, _, errOut := runBenchCLI(t, "bench", "fanout", "--rate", "1,x"); code != exitUsage || !strings.Contains(errOut, "--rate") {
 		t.Errorf("bad rate: exit %d: %s", code, errOut)
 	}
-	for _, bad := range []string{"127.0.0.1", "127.0.0.1:x", ":6001", "127.0.0.1:6001,h:0"} {
+	for _, bad := range []string{"127.0.0.1", "127.0.0.1:x", ":6001", "127.0.0.1:6001,h:0", "h:65536", "bad host:6001", "[::1:6001"} {
 		if code, _, errOut := runBenchCLI(t, "bench", "idle", "--ws-addrs", bad); code != exitUsage || !strings.Contains(errOut, "--ws-addrs") {
 			t.Errorf("--ws-addrs %q: exit %d: %s", bad, code, errOut)
 		}
 	}
 	if code, _, _ := runBenchCLI(t, "bench", "idle", "--port", "1", "--connections", "1", "--duration", "100ms", "--progress", "0"); code != exitFailure {
 		t.Errorf("unreachable server: exit %d, want %d", code, exitFailure)
+	}
+}
+
+func TestParseAddrs(t *testing.T) {
+	got, err := parseAddrs(" 127.0.0.1:6001,,[::1]:6002 , node-b.internal:6003")
+	if want := []string{"127.0.0.1:6001", "[::1]:6002", "node-b.internal:6003"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("parseAddrs = %q, %v; want %q", got, err, want)
+	}
+	if got, err := parseAddrs(""); err != nil || got != nil {
+		t.Errorf(`parseAddrs("") = %q, %v`, got, err)
 	}
 }

@@ -50,11 +50,10 @@ written: the default app is not generated.`,
 // clusterMode describes how the configured server shares state, never with
 // the Redis password.
 func clusterMode(cfg config.Config) string {
-	r := cfg.Redis
-	if !r.Enabled() {
+	if !cfg.Redis.Enabled() {
 		return "single node (in memory)"
 	}
-	s := fmt.Sprintf("cluster mode: %s prefix %s", r.Redacted(), r.Prefix)
+	s := "cluster mode: " + cfg.Redis.String() // redacted
 	if cfg.NodeID != "" {
 		s += " node " + cfg.NodeID
 	}

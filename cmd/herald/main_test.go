@@ -205,7 +205,7 @@ func TestServeClusterConfig(t *testing.T) {
 	}
 	env[config.EnvRedisURL] = "redis://:pw-123456@10.0.0.5:6379/x"
 	r = cli(t, env, nil, "serve", "--config", file)
-	if r.code != exitUsage || r.ran || !strings.Contains(r.stderr, `redis.url: redis://:***@10.0.0.5:6379/x: database number "x"`) ||
+	if r.code != exitUsage || r.ran || !strings.Contains(r.stderr, `redis.url: redis://:***@10.0.0.5:6379/x: invalid database number: "x"`) ||
 		strings.Contains(r.stderr, "pw-123456") {
 		t.Fatalf("bad url: exit %d ran %v stderr %q", r.code, r.ran, r.stderr)
 	}

@@ -83,14 +83,25 @@ type Message struct {
 	Version uint64 // presence member events: the channel's member version; 0 otherwise
 }
 
-// Handler is the node-local side (the hub). Deliver is called for every
-// message on a topic this node listens to, in topic order; it must not block
-// and must not call back into the broker. Reaped reports the transitions the
-// broker decided on its own (a dead node's connections removed): the
-// handler publishes their frames and emits their webhooks.
-// Local lists the node's own share of the shared state, which the broker
-// registers again when the backend lost it (a Redis restart) or may have
-// dropped it (this node's lease expired during an outage).
+// Handler is the node-local side (the hub).
+//
+// Deliver is called for every message on a topic this node listens to, in
+// topic order, possibly on the caller's goroutine with broker locks held
+// (memory): it must not block and must not call back into the broker, and
+// the handler must not hold a lock Deliver takes while it calls the
+// broker. Messages may still arrive shortly after Unlisten.
+//
+// Reaped reports the transitions the broker decided on its own (a dead
+// node's connections removed, a share registered again): the handler
+// publishes their frames and emits their webhooks. It may be called from
+// two goroutines at once.
+//
+// Local lists the node's own share of the shared state; the broker merges
+// it with what its own calls registered when the backend lost the share (a
+// Redis restart) or dropped it (this node was reaped). The broker may call
+// it while other calls wait, so it must not wait for a lock held across a
+// broker call; and the handler removes a connection from what Local lists
+// before it calls Leave, SignOut or RemoveConnection for it.
 type Handler interface {
 	Deliver(Message)
 	Reaped(ctx context.Context, changes []Change)
@@ -99,7 +110,6 @@ type Handler interface {
 
 // LocalState is one node's share of the shared state.
 type LocalState struct {
-	Topics        []Topic        // topics with local interest
 	Subscriptions []JoinRequest  // without frames
 	SignIns       []SignIn       // signed-in connections
 	Connections   map[string]int // per app, connections counted with AddConnection
@@ -251,10 +261,14 @@ type Broker interface {
 	RemoveConnection(ctx context.Context, app string) error
 	// Connections counts app's connections in the cluster.
 	Connections(ctx context.Context, app string) (int, error)
-	// Allow takes one token from the cluster-wide bucket named key
-	// (rate per second, burst); when empty it says how long until the next.
+	// Allow takes one token from the cluster-wide bucket named key (rate
+	// per second; burst, <= 0 meaning max(1, rate)); when empty it says how
+	// long until the next.
 	Allow(ctx context.Context, key string, rate float64, burst int) (wait time.Duration, ok bool, err error)
 }
+
+// An adapter that holds connections (redis) also has Close, which its
+// owner calls once Run has returned.
 
 // Factory builds a broker for its node-local handler (the hub builds its
 // broker with itself as the handler).

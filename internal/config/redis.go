@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/redis/rueidis"
 )
 
 // RedisConfig turns on cluster mode: every node of a cluster points at the
@@ -19,7 +22,7 @@ import (
 type RedisConfig struct {
 	// URL is redis://[[user]:password@]host[:port][/db], rediss://… for TLS,
 	// or unix://[[user]:password@]/path/to/redis.sock[?db=N]; query
-	// parameters are those of rueidis.ParseURL. Env HERALD_REDIS_URL.
+	// parameters: RedisURLParams. Env HERALD_REDIS_URL.
 	// It may hold a password: print Redacted, never URL.
 	URL string `yaml:"url"`
 	// Prefix starts every key and pub/sub channel, so that several clusters
@@ -34,7 +37,8 @@ func (r RedisConfig) Enabled() bool { return r.URL != "" }
 
 // Redacted returns URL with its password replaced by "***" ("" when URL is
 // empty). A user name without a password is replaced too, since it is often
-// a password written without its leading ':'. When URL does not parse
+// a password written without its leading ':', and so is the value of a query
+// parameter not in RedisURLParams (?password=…). When URL does not parse
 // cleanly, everything up to its last '@' is replaced.
 func (r RedisConfig) Redacted() string { return redactURL(r.URL) }
 
@@ -62,6 +66,11 @@ const (
 	nodeIDSuffixLen   = 12 // hex digits of randomness in a generated node id
 )
 
+// RedisURLParams are the query parameters redis.url may have: those of
+// rueidis.ParseURL that the Redis broker honours. Any other is refused
+// (most likely a typo, or a password in the query, which is not read).
+var RedisURLParams = []string{"addr", "db", "master_set", "dial_timeout", "write_timeout", "skip_verify", "client_name"}
+
 func redactURL(s string) string {
 	if s == "" {
 		return ""
@@ -73,13 +82,21 @@ func redactURL(s string) string {
 		// before the last '@' instead.
 		at := strings.LastIndex(s, "@")
 		if at < 0 {
-			return s // no user information anywhere
+			// No user information; a query may still hold a ?password=.
+			if q := strings.IndexByte(s, '?'); q >= 0 {
+				return s[:q] + "?***"
+			}
+			return s
 		}
 		scheme := ""
 		if i := strings.Index(s, "://"); i >= 0 && i < at {
 			scheme = s[:i+3]
 		}
 		return scheme + "***@" + s[at+1:]
+	}
+	if q := maskUnknownParams(u.RawQuery); q != u.RawQuery {
+		u.RawQuery = q
+		s = u.String()
 	}
 	if u.User == nil {
 		return s
@@ -95,6 +112,22 @@ func redactURL(s string) string {
 		return u.Scheme + "://***@" + u.Host
 	}
 	return u.Scheme + "://" + user + "@" + rest
+}
+
+// maskUnknownParams replaces the value of every parameter of the raw query
+// q that is not in RedisURLParams with "***".
+func maskUnknownParams(q string) string {
+	if q == "" {
+		return q
+	}
+	parts := strings.Split(q, "&")
+	for i, p := range parts {
+		k, _, hasValue := strings.Cut(p, "=")
+		if uk, err := url.QueryUnescape(k); hasValue && (err != nil || !slices.Contains(RedisURLParams, uk)) {
+			parts[i] = k + "=***"
+		}
+	}
+	return strings.Join(parts, "&")
 }
 
 func (v *validator) redis(r RedisConfig) {
@@ -123,7 +156,7 @@ func (v *validator) redisURL(path, s string) {
 		var ue *url.Error
 		if !strings.Contains(s, "@") && errors.As(err, &ue) {
 			// Without user information the parser's reason holds no secret.
-			v.add(path, "%q is not a URL: %v", s, ue.Err)
+			v.add(path, "%q is not a URL: %v", shown, ue.Err)
 		} else {
 			v.add(path, "%s is not a URL (percent-encode '@', ':', '/', '?', '#' and '%%' in the user name and password)", shown)
 		}
@@ -161,22 +194,21 @@ func (v *validator) redisURL(path, s string) {
 				v.add(path, "%s: port %q is not a number in 1-65535", shown, p)
 			}
 		}
-		switch db := strings.TrimPrefix(u.Path, "/"); {
-		case db == "":
-		case strings.Contains(db, "/"):
-			v.add(path, "%s: the path must be /<database number>, e.g. /0", shown)
-		default:
-			v.dbNumber(path, shown, db)
+	}
+	for k := range u.Query() {
+		if !slices.Contains(RedisURLParams, k) {
+			v.add(path, "%s: query parameter %q is not supported (only %s)", shown, k, strings.Join(RedisURLParams, ", "))
 		}
 	}
-	if q := u.Query(); q.Has("db") {
-		v.dbNumber(path, shown, q.Get("db"))
-	}
-}
-
-func (v *validator) dbNumber(path, shown, db string) {
-	if n, err := strconv.Atoi(db); err != nil || n < 0 {
-		v.add(path, "%s: database number %q is not a non-negative integer", shown, db)
+	// The database number (path or ?db=) and the values of dial_timeout,
+	// write_timeout and skip_verify: as the broker will read them. Its
+	// errors quote only the bad value.
+	opt, err := rueidis.ParseURL(s)
+	switch {
+	case err != nil:
+		v.add(path, "%s: %s", shown, strings.TrimPrefix(err.Error(), "redis: "))
+	case opt.SelectDB < 0:
+		v.add(path, "%s: database number %q is not a non-negative integer", shown, strconv.Itoa(opt.SelectDB))
 	}
 }
 

@@ -79,6 +79,10 @@ func TestRedisRedacted(t *testing.T) {
 		{"redis://u:sec/ret@redis.internal", "redis://***@redis.internal"},
 		{"redis:secret@redis.internal", "***@redis.internal"},
 		{"redis://[::1", "redis://[::1"},
+		// A password in the query (redis-py's ?password=) is not read, but hidden.
+		{"redis://redis.internal:6379/0?password=secret&db=1", "redis://redis.internal:6379/0?password=***&db=1"},
+		{"redis://u:secret@redis.internal?pass%77ord=secret", "redis://u:***@redis.internal?pass%77ord=***"},
+		{"redis://[::1?password=secret", "redis://[::1?***"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -123,6 +127,9 @@ func TestRedisPasswordNeverPrinted(t *testing.T) {
 		"unix://herald:" + pw + "@localhost/redis.sock",   // host in unix://
 		"redis:herald:" + pw + "@redis.internal",          // no slashes
 		"redis://herald:" + pw + "@redis.internal/0/1?x=", // bad path
+		"redis://redis.internal/0?password=" + pw,         // password as a query parameter
+		"redis://redis.internal:0/0?password=" + pw,       // … with another problem
+		"redis://[::1?password=" + pw,                     // … in a URL that does not parse
 	} {
 		c := Config{Redis: RedisConfig{URL: u}}
 		err := c.Validate()
@@ -167,10 +174,15 @@ func TestValidateRedisURL(t *testing.T) {
 		{"redis://bad_host!:6379", `"bad_host!" is not an IP address or host name`},
 		{"redis://redis.internal:0", `port "0" is not a number in 1-65535`},
 		{"redis://redis.internal:65536", `port "65536" is not a number in 1-65535`},
-		{"redis://redis.internal/abc", `database number "abc" is not a non-negative integer`},
+		{"redis://redis.internal/abc", `invalid database number: "abc"`},
 		{"redis://redis.internal/-1", `database number "-1" is not a non-negative integer`},
-		{"redis://redis.internal/0/1", "the path must be /<database number>"},
-		{"redis://redis.internal?db=x", `database number "x" is not a non-negative integer`},
+		{"redis://redis.internal/0/1", "invalid URL path: /0/1"},
+		{"redis://redis.internal?db=x", `invalid database number: "x"`},
+		{"redis://redis.internal?db=-3", `database number "-3" is not a non-negative integer`},
+		{"redis://redis.internal?dial_timeout=5", `invalid dial timeout: "5"`},
+		{"rediss://redis.internal?skip_verify=maybe", `invalid skip verify: "maybe"`},
+		{"redis://redis.internal?pool_size=4", `redis://redis.internal?pool_size=***: query parameter "pool_size" is not supported (only addr, db,`},
+		{"redis://redis.internal:6379/0?password=s3cret&db=1", `redis://redis.internal:6379/0?password=***&db=1: query parameter "password" is not supported`},
 		{"unix://?db=-2", `database number "-2"`},
 		{"redis://redis.internal#x", "must not have a #fragment"},
 		{"redis://:12/pw@redis.internal", "redis://***@redis.internal: '@' after the host; percent-encode '@' in a password as %40"},
@@ -282,7 +294,7 @@ func TestValidateRedisAllAtOnce(t *testing.T) {
 	want := []string{
 		"port:",
 		"redis.url: redis://:***@redis.internal:99999/x: port",
-		"redis.url: redis://:***@redis.internal:99999/x: database number",
+		"redis.url: redis://:***@redis.internal:99999/x: invalid database number",
 		"redis.prefix:",
 		"node_id:",
 	}

@@ -54,9 +54,11 @@ type Client struct {
 
 type subscription struct {
 	channel string
-	userID  string          // presence member id; "" otherwise
+	userID  string          // presence member id (never empty there); "" otherwise
 	info    json.RawMessage // presence member info (re-sync needs it)
 }
+
+func (s subscription) presence() bool { return s.userID != "" }
 
 // SocketID is the id announced in connection_established.
 func (c *Client) SocketID() string { return c.socketID }

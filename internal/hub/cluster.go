@@ -2,7 +2,7 @@ package hub
 
 import (
 	"context"
-	"log/slog"
+	"errors"
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/broker"
@@ -62,9 +62,9 @@ func (h *Hub) lookupApp(ctx context.Context, id string) *apps.App {
 		return nil
 	}
 	a, err := h.apps.ByID(ctx, id)
-	if err != nil || a == nil {
-		if err != nil {
-			h.log.Log(ctx, slog.LevelWarn, "app lookup failed for a cluster change", "app_id", id, "err", err)
+	if err != nil {
+		if !errors.Is(err, apps.ErrNotFound) { // a deleted app's leftovers need no report
+			h.log.Warn("app lookup failed for a cluster change", "app_id", id, "err", err)
 		}
 		return nil
 	}
@@ -76,14 +76,7 @@ func (h *Hub) lookupApp(ctx context.Context, id string) *apps.App {
 // own calls registered.
 func (h *Hub) Local() broker.LocalState {
 	st := broker.LocalState{Connections: map[string]int{}}
-	topics := map[broker.Topic]struct{}{}
-	h.clientsMu.RLock()
-	list := make([]*Client, 0, len(h.clients))
-	for _, c := range h.clients {
-		list = append(list, c)
-	}
-	h.clientsMu.RUnlock()
-	for _, c := range list {
+	for _, c := range h.allClients() {
 		if c.gone.Load() {
 			continue
 		}
@@ -98,22 +91,13 @@ func (h *Hub) Local() broker.LocalState {
 			continue
 		}
 		for _, s := range c.subs {
-			presence := s.userID != "" || protocol.Classify(s.channel).Type == protocol.Presence
 			st.Subscriptions = append(st.Subscriptions, broker.JoinRequest{App: app.ID, Channel: s.channel,
-				SocketID: c.socketID, Presence: presence, Member: broker.Member{UserID: s.userID, Info: s.info}})
-			topics[broker.Topic{App: app.ID, Kind: broker.ChannelTopic, Name: s.channel}] = struct{}{}
+				SocketID: c.socketID, Presence: s.presence(), Member: broker.Member{UserID: s.userID, Info: s.info}})
 		}
 		if u := c.user; u != nil {
 			st.SignIns = append(st.SignIns, broker.SignIn{App: app.ID, UserID: u.id, SocketID: c.socketID})
-			topics[broker.Topic{App: app.ID, Kind: broker.UserTopic, Name: u.id}] = struct{}{}
-			for _, w := range u.watchlist {
-				topics[broker.Topic{App: app.ID, Kind: broker.WatchTopic, Name: w}] = struct{}{}
-			}
 		}
 		c.mu.Unlock()
-	}
-	for t := range topics {
-		st.Topics = append(st.Topics, t)
 	}
 	return st
 }

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -219,5 +220,88 @@ func TestClusterOutageDeliversLocally(t *testing.T) {
 	}
 	if got := sb.names(); len(got) != 0 {
 		t.Fatalf("other node's subscriber got %v", got)
+	}
+}
+
+// slowJoin wraps a broker: before runs while a Join is in flight, as the
+// channel's other traffic would during a round trip to Redis.
+type slowJoin struct {
+	broker.Broker
+	before func()
+}
+
+func (b *slowJoin) Join(ctx context.Context, r broker.JoinRequest) (broker.JoinResult, error) {
+	if f := b.before; f != nil {
+		b.before = nil
+		f()
+	}
+	return b.Broker.Join(ctx, r)
+}
+
+func slowJoinHub(t *testing.T) (*Hub, *slowJoin) {
+	t.Helper()
+	sj := &slowJoin{}
+	h := New(Config{}, Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(prometheus.NewRegistry()),
+		Broker: func(hd broker.Handler) broker.Broker { sj.Broker = memory.New(memory.Config{}, hd); return sj }})
+	return h, sj
+}
+
+// TestJoinBufferOverflowLeavesNothingBehind: a connection that misses more
+// than the join buffer holds while its join is in flight is closed with
+// 4100, and its disconnect leaves the channel everywhere (the broker's
+// count and the local channel index).
+func TestJoinBufferOverflowLeavesNothingBehind(t *testing.T) {
+	h, sj := slowJoinHub(t)
+	c, s := connect(t, h, testApp)
+	sj.before = func() {
+		for range maxJoinBuffer + 1 {
+			if err := h.Publish(ctx, testApp.ID, "news", "ev", "{}", ""); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	if err := h.Subscribe(ctx, c, protocol.SubscribeData{Channel: "news"}); err != nil {
+		t.Fatal(err)
+	}
+	if s.closeCode != 4100 {
+		t.Fatalf("close code %d, want 4100", s.closeCode)
+	}
+	h.Disconnect(c) // what the transport's close callback does
+	if st, err := h.Channel(ctx, testApp.ID, "news"); err != nil || st.Subscriptions != 0 {
+		t.Fatalf("after disconnect: %+v, %v; want no subscription left", st, err)
+	}
+	k := chanKey{testApp.ID, "news"}
+	sh := h.shardFor(k)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if sh.channels[k] != nil {
+		t.Fatal("the local channel is still indexed")
+	}
+}
+
+// TestCacheJoinDuringPublishes: events published on a cache channel while
+// a join is in flight reach the joiner once, in order: the cached one (the
+// newest at the time it is read), nothing older after it.
+func TestCacheJoinDuringPublishes(t *testing.T) {
+	h, sj := slowJoinHub(t)
+	c, s := connect(t, h, testApp)
+	sj.before = func() {
+		for _, d := range []string{`"e1"`, `"e2"`} {
+			if err := h.Publish(ctx, testApp.ID, "cache-x", "ev", d, ""); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	if err := h.Subscribe(ctx, c, protocol.SubscribeData{Channel: "cache-x"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range s.events() {
+		d, _ := e["data"].(string)
+		got = append(got, e["event"].(string)+":"+d)
+	}
+	want := []string{"pusher_internal:subscription_succeeded:{}", `ev:"e2"`}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("frames %q, want %q", got, want)
 	}
 }

@@ -32,8 +32,9 @@ type Event struct {
 	SubscriptionCount int    // subscription_count
 }
 
-// Observer receives events. Observe is called with hub locks held, so it
-// must not block and must not call back into the hub: queue and return.
+// Observer receives events. Observe may be called with a connection's lock
+// held, so it must not block and must not call back into the hub: queue and
+// return.
 type Observer interface {
 	Observe(Event)
 }

@@ -306,15 +306,21 @@ func (h *Hub) ConnectionCount(appID string) int {
 // connection is closed with code (4200 makes clients reconnect elsewhere).
 func (h *Hub) CloseAll(code int, reason string) {
 	h.closing.Store(true)
+	for _, c := range h.allClients() {
+		c.Close(code, reason)
+	}
+}
+
+// allClients copies the live connections, so work on them happens outside
+// clientsMu.
+func (h *Hub) allClients() []*Client {
 	h.clientsMu.RLock()
+	defer h.clientsMu.RUnlock()
 	list := make([]*Client, 0, len(h.clients))
 	for _, c := range h.clients {
 		list = append(list, c)
 	}
-	h.clientsMu.RUnlock()
-	for _, c := range list {
-		c.Close(code, reason)
-	}
+	return list
 }
 
 // newSocketID returns "<a>.<b>" with two random decimal integers, the format

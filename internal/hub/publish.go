@@ -59,7 +59,7 @@ func (h *Hub) Deliver(m broker.Message) {
 func (h *Hub) deliverChannel(m broker.Message) {
 	k := chanKey{m.Topic.App, m.Topic.Name}
 	s := h.shardFor(k)
-	bp := clientSlicePool.Get().(*[]*Client)
+	bp := getClients()
 	list := (*bp)[:0]
 	s.mu.RLock()
 	ch := s.channels[k]
@@ -78,7 +78,15 @@ func (h *Hub) deliverChannel(m broker.Message) {
 		}
 		s.mu.RUnlock()
 	}
-	h.sendAll(m.Topic.App, list, m.Frame, m.Except, nil)
+	h.sendAll(m.Topic.App, list, m.Frame, m.Except)
+	putClients(bp, list)
+}
+
+// getClients and putClients lend a slice for copying a subscriber list
+// under a lock: deliveries allocate none.
+func getClients() *[]*Client { return clientSlicePool.Get().(*[]*Client) }
+
+func putClients(bp *[]*Client, list []*Client) {
 	clear(list)
 	*bp = list[:0]
 	clientSlicePool.Put(bp)
@@ -116,11 +124,11 @@ func (h *Hub) collectLocked(ch *channel, m broker.Message, list []*Client) []*Cl
 // cores and coalesce what piles up, so the deliverer returns at once.
 const directFanout = 64
 
-func (h *Hub) sendAll(appID string, list []*Client, frame []byte, exceptID string, exceptClient *Client) int {
+func (h *Hub) sendAll(appID string, list []*Client, frame []byte, exceptID string) int {
 	n := 0
 	queue := len(list) > directFanout
 	for _, c := range list {
-		if c == exceptClient || (exceptID != "" && c.socketID == exceptID) {
+		if exceptID != "" && c.socketID == exceptID {
 			continue
 		}
 		if c.deliver(frame, queue) {

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -192,27 +193,36 @@ func (h *Hub) join(ctx context.Context, c *Client, name string, info protocol.Ch
 	}
 	s.mu.Lock()
 	delete(ch.pending, c)
+	// Subscribed here as at the broker, whatever follows: Disconnect
+	// undoes both.
+	ch.subs[c] = struct{}{}
+	c.subs = append(c.subs, subscription{channel: name, userID: m.UserID, info: m.UserInfo})
 	if buf.over {
 		s.mu.Unlock()
 		c.SlowConsumer(ErrSlowConsumer)
-		return nil // Disconnect (from the close) leaves the broker
+		return nil
 	}
-	ch.subs[c] = struct{}{}
-	c.subs = append(c.subs, subscription{channel: name, userID: m.UserID, info: m.UserInfo})
 	c.deliver(succeededFrame(name, presence, res.Members), true)
+	frames := buf.frames
 	if info.Cache {
 		if cacheFrame != nil {
 			c.deliver(cacheFrame, true)
+			// The cache holds the newest publish that came before the read:
+			// what was kept up to it is older, or it again.
+			for j := len(frames) - 1; j >= 0; j-- {
+				if bytes.Equal(frames[j], cacheFrame) {
+					frames = frames[j+1:]
+					break
+				}
+			}
 		} else {
 			c.deliver(protocol.CacheMiss(name), true)
 		}
 	}
-	for i, f := range buf.frames {
-		if presence && buf.versions[i] > 0 && buf.versions[i] <= res.Version {
+	skipped := len(buf.frames) - len(frames)
+	for i, f := range frames {
+		if v := buf.versions[skipped+i]; presence && v > 0 && v <= res.Version {
 			continue // in the snapshot already
-		}
-		if cacheFrame != nil && i == 0 && string(f) == string(cacheFrame) {
-			continue // the publish that filled the cache, seen twice
 		}
 		c.deliver(f, true)
 	}
@@ -331,7 +341,7 @@ func (h *Hub) leave(ctx context.Context, c *Client, sub subscription) {
 	h.dropIfEmptyLocked(s, k, ch)
 	s.mu.Unlock()
 
-	presence := sub.userID != "" || protocol.Classify(sub.channel).Type == protocol.Presence
+	presence := sub.presence()
 	req := broker.LeaveRequest{App: app.ID, Channel: sub.channel, SocketID: c.socketID, Presence: presence, UserID: sub.userID}
 	if presence {
 		req.MemberRemoved = protocol.MemberRemoved(sub.channel, sub.userID)

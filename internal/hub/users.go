@@ -188,7 +188,9 @@ func (h *Hub) signOut(ctx context.Context, c *Client, user *signedInUser) {
 // deliverUser hands a message on a user's topic to its local connections:
 // a #server-to-user- event, or a request to close them.
 func (h *Hub) deliverUser(m broker.Message) {
-	list := h.userConns(m.Topic.App, m.Topic.Name, nil)
+	bp := getClients()
+	list := h.userConns(m.Topic.App, m.Topic.Name, (*bp)[:0])
+	defer putClients(bp, list)
 	switch m.Kind {
 	case broker.Terminate:
 		frame := protocol.ErrorFrame(protocol.CodeUnauthorized, "You got disconnected by the app.")
@@ -197,31 +199,22 @@ func (h *Hub) deliverUser(m broker.Message) {
 			c.Close(protocol.CodeUnauthorized, "You got disconnected by the app.")
 		}
 	default:
-		h.sendAll(m.Topic.App, list, m.Frame, m.Except, nil)
+		h.sendAll(m.Topic.App, list, m.Frame, m.Except)
 	}
 }
 
 // deliverWatch tells the local connections watching a user that it came
 // online or went offline.
 func (h *Hub) deliverWatch(m broker.Message) {
-	k := chanKey{m.Topic.App, m.Topic.Name}
+	bp := getClients()
+	list := (*bp)[:0]
 	h.users.mu.RLock()
-	set := h.users.watchers[k]
-	list := make([]*Client, 0, len(set))
-	for w := range set {
+	for w := range h.users.watchers[chanKey{m.Topic.App, m.Topic.Name}] {
 		list = append(list, w)
 	}
 	h.users.mu.RUnlock()
-	n := 0
-	for _, w := range list {
-		if m.Except != "" && w.socketID == m.Except {
-			continue
-		}
-		if w.deliver(m.Frame, len(list) > directFanout) {
-			n++
-		}
-	}
-	h.m.MessagesSent.WithLabelValues(m.Topic.App).Add(float64(n))
+	h.sendAll(m.Topic.App, list, m.Frame, m.Except)
+	putClients(bp, list)
 }
 
 // userConns copies the local connections signed in as user.

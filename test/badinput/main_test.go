@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/server"
+	"github.com/heraldhq/herald/internal/testlog"
 )
 
 // The apps of the one test server: app 1 is the one every row talks to;
@@ -44,7 +45,7 @@ const (
 var addr string
 
 // logs holds the server log; its tail is printed when the suite fails.
-var logs = &syncBuffer{}
+var logs = &testlog.Buffer{}
 
 // by is the healthy bystander connection every row is checked against.
 var by *bystander
@@ -93,7 +94,7 @@ func run(m *testing.M) int {
 	case addr = <-listening:
 	case err := <-done:
 		cancel()
-		fmt.Fprintf(os.Stderr, "badinput: server.Run returned before listening: %v\n%s", err, logs.tail(8<<10))
+		fmt.Fprintf(os.Stderr, "badinput: server.Run returned before listening: %v\n%s", err, logs.Tail(8<<10))
 		return 1
 	case <-time.After(5 * time.Second):
 		_ = stop()
@@ -104,7 +105,7 @@ func run(m *testing.M) int {
 	var err error
 	if by, err = newBystander(); err != nil {
 		_ = stop()
-		fmt.Fprintf(os.Stderr, "badinput: bystander: %v\n%s", err, logs.tail(8<<10))
+		fmt.Fprintf(os.Stderr, "badinput: bystander: %v\n%s", err, logs.Tail(8<<10))
 		return 1
 	}
 	code := m.Run()
@@ -118,7 +119,7 @@ func run(m *testing.M) int {
 		code = 1
 	}
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "server log (tail):\n%s\n", logs.tail(16<<10))
+		fmt.Fprintf(os.Stderr, "server log (tail):\n%s\n", logs.Tail(16<<10))
 	}
 	return code
 }
@@ -236,31 +237,4 @@ func bystanderCheck() error {
 		return fmt.Errorf("bystander check: the bystander received frames nobody sent it: %q", s)
 	}
 	return nil
-}
-
-// ------------------------------------------------------------------ logs
-
-// syncBuffer collects the server log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.b = append(b.b, p...)
-	if len(b.b) > 1<<20 {
-		b.b = append([]byte(nil), b.b[len(b.b)-(256<<10):]...)
-	}
-	return len(p), nil
-}
-
-func (b *syncBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.b) > n {
-		return "..." + string(b.b[len(b.b)-n:])
-	}
-	return string(b.b)
 }

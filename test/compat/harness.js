@@ -183,6 +183,22 @@ function makeSelfSignedCert(dir) {
 // ---------------------------------------------------------------------------
 // server process
 
+/**
+ * Appends proc's stdout and stderr to holder.output (interleaved; when it
+ * grows past max, the older half is dropped), echoed on our stderr as
+ * `[holder.name] …` with HERALD_COMPAT_LOG=1.
+ */
+function captureOutput(holder, proc, max) {
+  const onData = (chunk) => {
+    const s = chunk.toString();
+    holder.output += s;
+    if (holder.output.length > max) holder.output = holder.output.slice(-max / 2);
+    if (process.env.HERALD_COMPAT_LOG === '1') process.stderr.write(`[${holder.name}] ${s}`);
+  };
+  proc.stdout.on('data', onData);
+  proc.stderr.on('data', onData);
+}
+
 // Servers still running when this process exits (a crash, a forced exit) are
 // killed so no herald outlives the test run.
 // The same goes for redis-server processes (liveRedis, see RedisServer).
@@ -252,14 +268,7 @@ class HeraldServer {
       env: this.extraEnv ? { ...process.env, ...this.extraEnv } : process.env,
     });
     liveServers.add(this);
-    const onData = (chunk) => {
-      const s = chunk.toString();
-      this.output += s;
-      if (this.output.length > 2_000_000) this.output = this.output.slice(-1_000_000);
-      if (process.env.HERALD_COMPAT_LOG === '1') process.stderr.write(`[${this.name}] ${s}`);
-    };
-    this.proc.stdout.on('data', onData);
-    this.proc.stderr.on('data', onData);
+    captureOutput(this, this.proc, 2_000_000);
     this.proc.stderr.on('data', (chunk) => {
       if (this.stderr.length < 1_000_000) this.stderr += chunk.toString();
     });
@@ -542,6 +551,19 @@ async function subscribed(client, channelName, timeoutMs = 5000) {
   return channel;
 }
 
+/**
+ * Calls client.signin() and waits for pusher:signin_success as user `id`
+ * and for the #server-to-user-<id> subscription; returns the client.
+ */
+async function signedIn(client, id, timeoutMs = 5000) {
+  client.signin();
+  await waitFor(() => client.user.user_data && client.user.user_data.id === id, timeoutMs,
+    `${client.label}: pusher:signin_success for ${id} (pusher.user.user_data set)`);
+  await waitFor(() => client.user.serverToUserChannel && client.user.serverToUserChannel.subscribed, timeoutMs,
+    `${client.label}: subscription to #server-to-user-${id} succeeded`);
+  return client;
+}
+
 /** Records every (data, metadata) that reaches `eventName` on `channel`. */
 function collect(channel, eventName) {
   const got = [];
@@ -783,14 +805,7 @@ class RedisServer {
     this.proc = proc;
     this.exited = null;
     liveRedis.add(this);
-    const onData = (chunk) => {
-      const s = chunk.toString();
-      this.output += s;
-      if (this.output.length > 1_000_000) this.output = this.output.slice(-500_000);
-      if (process.env.HERALD_COMPAT_LOG === '1') process.stderr.write(`[${this.name}] ${s}`);
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
+    captureOutput(this, proc, 1_000_000);
     this.exitPromise = new Promise((resolve) => {
       proc.on('exit', (code, signal) => {
         if (this.proc === proc) {
@@ -1039,6 +1054,7 @@ module.exports = {
   runScenario,
   safeJSON,
   scenario,
+  signedIn,
   yamlString,
   sleep,
   startCluster,

@@ -45,6 +45,8 @@
 //   - A SignIn of a socket already signed in as that user changes nothing
 //     (first false); a SignOut of one that is not changes nothing (last
 //     false).
+//   - PublishCached with ttl <= 0 leaves no earlier event behind: Cached
+//     then finds nothing or the new event.
 //   - Allow's buckets start full; burst <= 0 means max(1, rate).
 //   - RemoveConnection is called on the node that added the connection.
 //   - Reaping a dead node reports, across all survivors' Handlers, each of
@@ -59,7 +61,6 @@ package brokertest
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -112,7 +113,6 @@ type Recorder struct {
 	mu      sync.Mutex
 	msgs    []broker.Message
 	reports [][]broker.Change
-	local   broker.LocalState
 }
 
 var _ broker.Handler = (*Recorder)(nil)
@@ -135,19 +135,9 @@ func (r *Recorder) Reaped(_ context.Context, changes []broker.Change) {
 	r.mu.Unlock()
 }
 
-// Local returns what SetLocal set.
-func (r *Recorder) Local() broker.LocalState {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.local
-}
-
-// SetLocal sets what Local returns.
-func (r *Recorder) SetLocal(s broker.LocalState) {
-	r.mu.Lock()
-	r.local = s
-	r.mu.Unlock()
-}
+// Local returns an empty share: the suite's nodes re-register only what
+// their own calls made.
+func (r *Recorder) Local() broker.LocalState { return broker.LocalState{} }
 
 // Messages returns the messages delivered so far, in delivery order.
 func (r *Recorder) Messages() []broker.Message {
@@ -167,27 +157,6 @@ func (r *Recorder) On(t broker.Topic) []broker.Message {
 		}
 	}
 	return out
-}
-
-// WaitOn waits until at least n messages were delivered on t and returns
-// all of them.
-func (r *Recorder) WaitOn(t testing.TB, topic broker.Topic, n int) []broker.Message {
-	t.Helper()
-	var got []broker.Message
-	Eventually(t, func() error {
-		if got = r.On(topic); len(got) < n {
-			return fmt.Errorf("%d of %d messages on %v: %q", len(got), n, topic, Frames(got))
-		}
-		return nil
-	})
-	return got
-}
-
-// Reports returns the Reaped calls so far, each call's changes in order.
-func (r *Recorder) Reports() [][]broker.Change {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.reports)
 }
 
 // Changes returns every change reported so far, in report order.

@@ -2,7 +2,6 @@ package brokertest
 
 import (
 	"maps"
-	"slices"
 	"testing"
 
 	"github.com/heraldhq/herald/internal/broker"
@@ -48,9 +47,7 @@ func testDuplicateJoin(t *testing.T, s *suite) {
 		t.Fatalf("duplicate join moved the version from %d to %d", first.Version, again.Version)
 	}
 	checkLeave(t, "one leave", s.pleave(t, a, ch, "1.1", "u1"), "gone=true vacated=true subs=0")
-	if got := Frames(b.rec.WaitOn(t, s.chTopic(ch), 2)); !slices.Equal(got, []string{"added:u1:1.1", "removed:u1"}) {
-		t.Fatalf("member frames %q, want one added and one removed", got)
-	}
+	s.wantFrames(t, s.chTopic(ch), []string{"added:u1:1.1", "removed:u1"}, b)
 }
 
 // testLeaveUnknown: leaving with a socket id that did not join is a no-op.
@@ -69,9 +66,7 @@ func testLeaveUnknown(t *testing.T, s *suite) {
 		t.Fatalf("members %q, want u1 still", got)
 	}
 	checkLeave(t, "real leave", s.pleave(t, a, ch, "1.1", "u1"), "gone=true vacated=true subs=0")
-	if got := Frames(b.rec.WaitOn(t, s.chTopic(ch), 2)); !slices.Equal(got, []string{"added:u1:1.1", "removed:u1"}) {
-		t.Fatalf("member frames %q, want one added and one removed", got)
-	}
+	s.wantFrames(t, s.chTopic(ch), []string{"added:u1:1.1", "removed:u1"}, b)
 }
 
 // testPresence: members are users across nodes; first and last
@@ -123,17 +118,7 @@ func testPresence(t *testing.T, s *suite) {
 		{Topic: tp, Frame: []byte("removed:u1"), Version: l1.Version},
 		{Topic: tp, Frame: []byte("removed:u0"), Version: l0.Version},
 	}
-	for i, n := range []node{a, b} {
-		got := n.rec.WaitOn(t, tp, len(want))
-		if len(got) != len(want) {
-			t.Fatalf("node %d: %s, want %s", i, fmtMessages(got), fmtMessages(want))
-		}
-		for j := range want {
-			if !sameMessage(got[j], want[j]) {
-				t.Fatalf("node %d: %s, want %s", i, fmtMessages(got), fmtMessages(want))
-			}
-		}
-	}
+	s.wantMessages(t, tp, want, a, b)
 }
 
 // testMaxMembers: a join that would add a member past MaxMembers is Full
@@ -159,10 +144,8 @@ func testMaxMembers(t *testing.T, s *suite) {
 	}
 	checkLeave(t, "u2 leaves", s.pleave(t, b, ch, "2.1", "u2"), "gone=true vacated=false subs=2")
 	checkJoin(t, "u3 once there is room", s.pjoin(t, a, ch, "1.3", "u3", `{}`, 2), "full=false occupied=false new=true subs=3 members=[u1={} u3={}]")
-	want := []string{"added:u1:1.1", "added:u2:2.1", "removed:u2", "added:u3:1.3"}
-	if got := Frames(b.rec.WaitOn(t, tp, len(want))); !slices.Equal(got, want) {
-		t.Fatalf("member frames %q, want %q (nothing for the Full join)", got, want)
-	}
+	// Nothing for the Full join.
+	s.wantFrames(t, tp, []string{"added:u1:1.1", "added:u2:2.1", "removed:u2", "added:u3:1.3"}, b)
 }
 
 // testVersionAcrossVacancy: a channel occupied again (on one node, then

@@ -26,17 +26,7 @@ func testPublish(t *testing.T, s *suite) {
 		noErr(t, "Publish", ns[i%3].Publish(ctx, m)) // c publishes without listening
 		want = append(want, m)
 	}
-	for i, n := range []node{a, b} {
-		got := n.rec.WaitOn(t, tp, len(want))
-		if len(got) != len(want) {
-			t.Fatalf("node %d got %d messages, want %d: %s", i, len(got), len(want), fmtMessages(got))
-		}
-		for j := range got {
-			if !sameMessage(got[j], want[j]) {
-				t.Fatalf("node %d message %d = %s, want %s (all: %s)", i, j, fmtMessage(got[j]), fmtMessage(want[j]), fmtMessages(got))
-			}
-		}
-	}
+	s.wantMessages(t, tp, want, a, b)
 	noErr(t, "Publish to a topic nobody listens to", a.Publish(ctx, broker.Message{Topic: s.chTopic("nobody"), Frame: []byte("x")}))
 
 	if !s.multi(t) {
@@ -45,11 +35,12 @@ func testPublish(t *testing.T, s *suite) {
 	// c did not listen: after it does, the next message is its first.
 	noErr(t, "Listen", c.Listen(ctx, tp))
 	noErr(t, "Publish", a.Publish(ctx, broker.Message{Topic: tp, Frame: []byte("after")}))
-	if got := Frames(c.rec.WaitOn(t, tp, 1)); len(got) != 1 || got[0] != "after" {
-		t.Fatalf("non-listening node got %q, want only the message published after it listened", got)
+	got := s.settled(t, tp, c, b)
+	if f := Frames(got[0]); len(f) != 1 || f[0] != "after" {
+		t.Fatalf("non-listening node got %q, want only the message published after it listened", f)
 	}
-	if got := Frames(b.rec.WaitOn(t, tp, len(want)+1)); got[len(got)-1] != "after" {
-		t.Fatalf("listening node's last message %q, want after", got[len(got)-1])
+	if f := Frames(got[1]); f[len(f)-1] != "after" {
+		t.Fatalf("listening node's last message %q, want after", f[len(f)-1])
 	}
 }
 
@@ -76,8 +67,9 @@ func testListenCounted(t *testing.T, s *suite) {
 	}
 	noErr(t, "Publish", b.Publish(ctx, broker.Message{Topic: tp, Frame: []byte("one")}))
 	noErr(t, "Publish", a.Publish(ctx, broker.Message{Topic: tp, Frame: []byte("two")}))
-	a.rec.WaitOn(t, tp, 2)
-	if got := a.rec.Messages(); len(got) != 2 || string(got[0].Frame) != "one" || string(got[1].Frame) != "two" {
-		t.Fatalf("after two Listens and one Unlisten got %s, want one and two on %v only", fmtMessages(got), tp)
+	// Once the marker is in, nothing (a second copy included) can follow.
+	s.wantFrames(t, tp, []string{"one", "two"}, a)
+	if got := a.rec.Messages(); len(got) != 3 {
+		t.Fatalf("after two Listens and one Unlisten got %s, want one, two and the marker on %v only", fmtMessages(got), tp)
 	}
 }

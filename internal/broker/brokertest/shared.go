@@ -30,9 +30,12 @@ func testCache(t *testing.T, s *suite) {
 	check("d1")
 	noErr(t, "PublishCached", b.PublishCached(ctx, broker.Message{Topic: tp, Frame: []byte("f2")}, "ev", "d2", time.Minute))
 	check("d2")
-	if got := Frames(b.rec.WaitOn(t, tp, 2)); !slices.Equal(got, []string{"f1", "f2"}) {
-		t.Fatalf("frames %q, want f1 f2", got)
+	// ttl 0 caches nothing, but d2 is no longer the last event.
+	noErr(t, "PublishCached", a.PublishCached(ctx, broker.Message{Topic: tp, Frame: []byte("f3")}, "ev", "d3", 0))
+	if e, ok, err := b.Cached(ctx, s.app, "cache-news"); err != nil || ok && e.Data != "d3" {
+		t.Fatalf("Cached after a ttl-0 event = %+v, %v, %v; want nothing or d3", e, ok, err)
 	}
+	s.wantFrames(t, tp, []string{"f1", "f2", "f3"}, b)
 	for _, k := range [][2]string{{s.app, "cache-other"}, {s.app + "-other", "cache-news"}} {
 		if e, ok, err := a.Cached(ctx, k[0], k[1]); err != nil || ok {
 			t.Fatalf("Cached %s %s = %+v, %v, %v; want nothing", k[0], k[1], e, ok, err)
@@ -129,13 +132,7 @@ func testUsers(t *testing.T, s *suite) {
 	online(a, false, false)
 	conns(a, 0)
 
-	want := []broker.Message{{Topic: wt, Frame: []byte("online:1.1")}, {Topic: wt, Frame: []byte("offline:2.1")}}
-	for i, n := range []node{a, b} {
-		got := n.rec.WaitOn(t, wt, 2)
-		if len(got) != 2 || !sameMessage(got[0], want[0]) || !sameMessage(got[1], want[1]) {
-			t.Fatalf("node %d: %s, want %s", i, fmtMessages(got), fmtMessages(want))
-		}
-	}
+	s.wantMessages(t, wt, []broker.Message{{Topic: wt, Frame: []byte("online:1.1")}, {Topic: wt, Frame: []byte("offline:2.1")}}, a, b)
 }
 
 // testConnections: connections are counted per app across nodes, against

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,6 +164,50 @@ func (s *suite) members(t *testing.T, n node, channel string) string {
 		t.Fatalf("Members %s: %v", channel, err)
 	}
 	return fmtMembers(ms)
+}
+
+// settled publishes a marker on tp from ns[0] and waits until each of ns
+// (all listening to tp) got it; it returns, per node, the messages on tp
+// before the marker. Topic order makes these lists final: nothing published
+// before the marker can still arrive, so a missing extra message is a
+// conclusive check.
+func (s *suite) settled(t *testing.T, tp broker.Topic, ns ...node) [][]broker.Message {
+	t.Helper()
+	marker := fmt.Appendf(nil, "settled-%016x", rand.Uint64())
+	noErr(t, "Publish", ns[0].Publish(t.Context(), broker.Message{Topic: tp, Frame: marker}))
+	out := make([][]broker.Message, len(ns))
+	for i, n := range ns {
+		Eventually(t, func() error {
+			got := n.rec.On(tp)
+			end := slices.IndexFunc(got, func(m broker.Message) bool { return bytes.Equal(m.Frame, marker) })
+			if end < 0 {
+				return fmt.Errorf("node %d: marker not yet delivered on %v after %s", i, tp, fmtMessages(got))
+			}
+			out[i] = got[:end]
+			return nil
+		})
+	}
+	return out
+}
+
+// wantMessages checks that each of ns got exactly want on tp.
+func (s *suite) wantMessages(t *testing.T, tp broker.Topic, want []broker.Message, ns ...node) {
+	t.Helper()
+	for i, got := range s.settled(t, tp, ns...) {
+		if !slices.EqualFunc(got, want, sameMessage) {
+			t.Fatalf("node %d on %v:\n got %s\nwant %s", i, tp, fmtMessages(got), fmtMessages(want))
+		}
+	}
+}
+
+// wantFrames checks that each of ns got exactly the frames want on tp.
+func (s *suite) wantFrames(t *testing.T, tp broker.Topic, want []string, ns ...node) {
+	t.Helper()
+	for i, got := range s.settled(t, tp, ns...) {
+		if f := Frames(got); !slices.Equal(f, want) {
+			t.Fatalf("node %d on %v: frames %q, want %q", i, tp, f, want)
+		}
+	}
 }
 
 func (s *suite) stats(t *testing.T, n node, channel string) broker.ChannelStats {

@@ -14,16 +14,19 @@ type cacheEntry struct {
 
 // PublishCached stores the cache channel's last event and publishes m under
 // one lock, so the stored event is always the last one delivered. A ttl <= 0
-// caches nothing.
+// stores nothing but forgets the previous event: it is no longer the last.
 func (b *Broker) PublishCached(_ context.Context, m broker.Message, event, data string, ttl time.Duration) error {
 	if err := b.check(); err != nil {
 		return err
 	}
-	sh := b.st.chanShard(m.Topic.Name)
+	k := chanKey{m.Topic.App, m.Topic.Name}
+	sh := b.st.chanShard(k.name)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if ttl > 0 {
-		sh.cache[chanKey{m.Topic.App, m.Topic.Name}] = cacheEntry{event: event, data: data, expires: b.st.now().Add(ttl)}
+		sh.cache[k] = cacheEntry{event: event, data: data, expires: b.st.now().Add(ttl)}
+	} else {
+		delete(sh.cache, k)
 	}
 	b.st.publish(m)
 	return nil

@@ -144,11 +144,9 @@ func (b *Broker) leaveLocked(sh *chanShard, r broker.LeaveRequest) broker.LeaveR
 	}
 	delete(ch.subs, r.SocketID)
 	var res broker.LeaveResult
-	if s.user != "" {
-		if v, gone := sh.dropMemberLocked(ch, s.user); gone {
-			res.MemberGone, res.Version = true, v
-			b.st.publishFrame(channelTopic(r.App, r.Channel), r.MemberRemoved, "", v)
-		}
+	if s.user != "" && ch.dropMember(s.user) {
+		res.MemberGone, res.Version = true, sh.nextVersionLocked(ch)
+		b.st.publishFrame(channelTopic(r.App, r.Channel), r.MemberRemoved, "", res.Version)
 	}
 	res.Subscriptions = len(ch.subs)
 	if len(ch.subs) == 0 {
@@ -158,18 +156,18 @@ func (b *Broker) leaveLocked(sh *chanShard, r broker.LeaveRequest) broker.LeaveR
 	return res
 }
 
-// dropMemberLocked removes one of user's subscriptions; gone when it was
-// the last, with the removal's version.
-func (sh *chanShard) dropMemberLocked(ch *channel, user string) (uint64, bool) {
+// dropMember removes one of user's subscriptions; true when it was the
+// last, and the member is gone (the caller gives the removal its version).
+func (ch *channel) dropMember(user string) bool {
 	i, ok := ch.findMember(user)
 	if !ok {
-		return 0, false
+		return false
 	}
 	if ch.members[i].conns--; ch.members[i].conns > 0 {
-		return 0, false
+		return false
 	}
 	ch.members = slices.Delete(ch.members, i, i+1)
-	return sh.nextVersionLocked(ch), true
+	return true
 }
 
 // Channel returns the channel's cluster-wide counts (zero when unoccupied).

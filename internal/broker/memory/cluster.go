@@ -41,7 +41,7 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 }
 
 // Node adds a node delivering to h. An empty id gets a generated one; an id
-// in use by a live node panics.
+// in use by a live node, or a nil h, panics.
 func (c *Cluster) Node(id string, h broker.Handler) *Broker {
 	if h == nil {
 		panic("memory: Node with a nil Handler")
@@ -196,14 +196,8 @@ func (sh *chanShard) remove(isDead func(*Broker) bool, out []broker.Change) []br
 				continue
 			}
 			delete(ch.subs, id)
-			if s.user == "" {
-				continue
-			}
-			if i, ok := ch.findMember(s.user); ok {
-				if ch.members[i].conns--; ch.members[i].conns == 0 {
-					ch.members = slices.Delete(ch.members, i, i+1)
-					gone = append(gone, broker.Change{Kind: broker.MemberGone, App: k.app, Channel: k.name, UserID: s.user})
-				}
+			if s.user != "" && ch.dropMember(s.user) {
+				gone = append(gone, broker.Change{Kind: broker.MemberGone, App: k.app, Channel: k.name, UserID: s.user})
 			}
 		}
 		if len(ch.subs) == before {

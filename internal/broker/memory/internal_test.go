@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -68,6 +69,16 @@ func TestCacheTTL(t *testing.T) {
 	if n := cacheSize(b.st); n != 0 {
 		t.Fatalf("%d entries after purging an expired one", n)
 	}
+	// ttl 0 after a cached event: that event is no longer the last one.
+	if err := b.PublishCached(ctx, m, "ev", "d1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PublishCached(ctx, m, "ev", "d2", 0); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok, _ := b.Cached(ctx, "1", "cache-x"); ok {
+		t.Fatalf("Cached = %+v after a later event with ttl 0", e)
+	}
 }
 
 func cacheSize(st *state) int {
@@ -113,6 +124,16 @@ func TestAllowClock(t *testing.T) {
 		t.Fatal("a full bucket was kept")
 	}
 	allow(0, 0, true, 0) // no limit
+	allow(-1, 0, true, 0)
+	allow(math.NaN(), 0, true, 0)
+	// A wait beyond a Duration's range is the longest Duration, not the
+	// undefined (on amd64, negative) conversion clamped to 1ns.
+	if _, ok, _ := b.Allow(ctx, "slow", 1e-12, 1); !ok {
+		t.Fatal("a new bucket refused")
+	}
+	if wait, ok, err := b.Allow(ctx, "slow", 1e-12, 1); err != nil || ok || wait != math.MaxInt64 {
+		t.Fatalf("Allow at 1e-12/s = %v, %v, %v; want refused with the longest wait", wait, ok, err)
+	}
 }
 
 // TestReapOrder: a reaping report lists each channel's member changes in

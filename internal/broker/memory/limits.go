@@ -87,13 +87,13 @@ func (bk bucket) refill(now time.Time) float64 {
 }
 
 // Allow takes a token from key's bucket (rate per second, burst tokens;
-// burst <= 0: max(1, rate); rate <= 0: no limit). Refused, it says how long
-// until a token is back.
+// burst <= 0: max(1, rate); rate <= 0 or NaN: no limit). Refused, it says
+// how long until a token is back.
 func (b *Broker) Allow(_ context.Context, key string, rate float64, burst int) (time.Duration, bool, error) {
 	if err := b.check(); err != nil {
 		return 0, false, err
 	}
-	if rate <= 0 {
+	if !(rate > 0) { // NaN too
 		return 0, true, nil
 	}
 	capacity := float64(burst)
@@ -120,6 +120,11 @@ func (b *Broker) Allow(_ context.Context, key string, rate float64, burst int) (
 	}
 	bk.tokens = tokens
 	st.buckets[key] = bk
-	wait := time.Duration(math.Ceil((1 - tokens) / rate * float64(time.Second)))
-	return max(wait, 1), false, nil
+	// A float beyond int64 converts to an undefined Duration (negative on
+	// amd64): a tiny rate must not say "retry at once".
+	wait := math.Ceil((1 - tokens) / rate * float64(time.Second))
+	if wait >= math.MaxInt64 {
+		return math.MaxInt64, false, nil
+	}
+	return max(time.Duration(wait), 1), false, nil
 }

@@ -33,9 +33,11 @@
 //     versions strictly increase for the life of the broker, across
 //     vacancies too (a stale member event can never look newer than a later
 //     snapshot), and are not consecutive.
-//   - PublishCached with ttl <= 0 publishes and caches nothing.
-//   - Allow: rate <= 0 means no limit; burst <= 0 means max(1, rate); a new
-//     bucket starts full; each call's rate and burst apply from then on.
+//   - PublishCached with ttl <= 0 publishes m and caches nothing; the
+//     channel's earlier event, no longer its last, is forgotten.
+//   - Allow: rate <= 0 (or NaN) means no limit; burst <= 0 means
+//     max(1, rate); a new bucket starts full; each call's rate and burst
+//     apply from then on; a wait too long for a Duration is the longest one.
 //   - AddConnection counts against the calling node; RemoveConnection
 //     removes one of the calling node's (none left: no-op).
 //   - Reaping reports, per channel, MemberGone for each user the dead node
@@ -89,7 +91,7 @@ type Broker struct {
 
 var _ broker.Broker = (*Broker)(nil)
 
-// New returns a single-node broker delivering to h.
+// New returns a single-node broker delivering to h; a nil h panics.
 func New(cfg Config, h broker.Handler) *Broker {
 	if h == nil {
 		panic("memory: New with a nil Handler")

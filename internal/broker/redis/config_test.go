@@ -18,6 +18,9 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	}{
 		"no URL":          {Config{}, "URL is required"},
 		"unparsable":      {Config{URL: "redis://user:secret@[::1"}, "URL"},
+		"slash in secret": {Config{URL: "redis://user:secret/x@localhost"}, "URL"},
+		"hash in secret":  {Config{URL: "redis://:secret#x@localhost"}, "URL"},
+		"bad escape":      {Config{URL: "redis://user:secret%zz@localhost"}, "URL"},
 		"wrong scheme":    {Config{URL: "http://localhost:6379"}, `scheme "http"`},
 		"no scheme":       {Config{URL: "localhost:6379"}, "scheme"},
 		"bad db":          {Config{URL: "redis://localhost/abc"}, "database"},

@@ -18,3 +18,7 @@ func (b *Broker) pttl(ctx context.Context, key string) (int64, error) {
 	}
 	return c.Do(ctx, c.B().Pttl().Key(key).Build()).AsInt64()
 }
+
+// crash stops the node as kill -9 would: Run returns without cleanup,
+// connections close, the lease is left to expire.
+func (b *Broker) crash() { b.Close() }

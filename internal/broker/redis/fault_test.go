@@ -51,7 +51,7 @@ func TestRestartResync(t *testing.T) {
 	topic := broker.Topic{App: "1", Kind: broker.ChannelTopic, Name: "presence-a"}
 	must[struct{}](t)(struct{}{}, n.Listen(ctx, topic))
 	j1, j2 := presenceJoin("1.1", "alice"), presenceJoin("1.2", "alice")
-	r := must[broker.JoinResult](t)(n.Join(ctx, j1))
+	must[broker.JoinResult](t)(n.Join(ctx, j1))
 	must[broker.JoinResult](t)(n.Join(ctx, j2))
 	plain := broker.JoinRequest{App: "1", Channel: "news", SocketID: "1.1"}
 	must[broker.JoinResult](t)(n.Join(ctx, plain))
@@ -60,7 +60,6 @@ func TestRestartResync(t *testing.T) {
 	j1.MemberAdded, j2.MemberAdded = nil, nil
 	n.hub.mu.Lock()
 	n.hub.local = broker.LocalState{
-		Topics:        []broker.Topic{topic},
 		Subscriptions: []broker.JoinRequest{j1, j2, plain},
 		SignIns:       []broker.SignIn{{App: "1", UserID: "alice", SocketID: "1.1"}},
 		Connections:   map[string]int{"1": 1},
@@ -82,7 +81,6 @@ func TestRestartResync(t *testing.T) {
 	if len(m) != 1 || m[0].UserID != "alice" || string(m[0].Info) != `{"u":"alice"}` {
 		t.Fatalf("members after re-sync %+v", m)
 	}
-	_ = r
 	st := must[broker.ChannelStats](t)(n.Channel(ctx, "1", "presence-a"))
 	if st != (broker.ChannelStats{Subscriptions: 2, Users: 1}) {
 		t.Fatalf("stats after re-sync %+v", st)
@@ -326,5 +324,35 @@ func TestReapedNodeComesBack(t *testing.T) {
 	})
 	if st := must[broker.ChannelStats](t)(b.Channel(ctx, "1", "presence-a")); st != (broker.ChannelStats{Subscriptions: 1, Users: 1}) {
 		t.Fatalf("stats after coming back %+v", st)
+	}
+}
+
+// TestScriptBugNotUnavailable: a script Redis runs and refuses because of
+// a bug (here a key of the wrong type: WRONGTYPE) is an error without
+// ErrUnavailable, counted, and Redis stays up; a refusal that says Redis
+// is not usable now (READONLY: a demoted master) stays ErrUnavailable.
+func TestScriptBugNotUnavailable(t *testing.T) {
+	srv := startRedis(t)
+	n := startNode(t, fastConfig(srv.URL()))
+	ctx := ctxT(t)
+	c := must[*client](t)(n.client(ctx))
+	must[struct{}](t)(struct{}{}, c.Do(ctx, c.B().Set().Key(n.keys.chans("1")).Value("not a hash").Build()).Error())
+	_, err := n.Join(ctx, broker.JoinRequest{App: "1", Channel: "c", SocketID: "1.1"})
+	if err == nil || isUnavailable(err) || !strings.Contains(err.Error(), "WRONGTYPE") {
+		t.Fatalf("join on a broken key: %v, want a WRONGTYPE error without ErrUnavailable", err)
+	}
+	if err := n.Ready(); err != nil {
+		t.Fatalf("a script error marked Redis down: %v", err)
+	}
+	if got := testutil.ToFloat64(n.m.CommandErrors.WithLabelValues("join")); got != 1 {
+		t.Fatalf("join errors counted %v, want 1", got)
+	}
+
+	// A replica refuses writes: that is an outage of the shared state.
+	must[struct{}](t)(struct{}{}, c.Do(ctx, c.B().Replicaof().Host("127.0.0.1").Port(1).Build()).Error())
+	t.Cleanup(func() { _ = c.Do(ctx, c.B().Replicaof().No().One().Build()).Error() })
+	_, err = n.Join(ctx, broker.JoinRequest{App: "2", Channel: "c", SocketID: "1.1"})
+	if !isUnavailable(err) {
+		t.Fatalf("join on a read-only replica: %v, want ErrUnavailable", err)
 	}
 }

@@ -25,25 +25,11 @@ func (b *Broker) Join(ctx context.Context, r broker.JoinRequest) (broker.JoinRes
 	}
 	b.gate.RLock()
 	defer b.gate.RUnlock()
-
 	k := sockKey{r.App, r.Channel, r.SocketID}
-	b.sh.mu.Lock()
-	_, dup := b.sh.subs[k]
-	if !dup {
-		b.sh.subs[k] = joined{presence: r.Presence, user: r.Member.UserID, info: r.Member.Info}
-	}
-	lease := b.sh.lease
-	b.sh.mu.Unlock()
-	undo := func() {
-		if !dup {
-			b.sh.mu.Lock()
-			delete(b.sh.subs, k)
-			b.sh.mu.Unlock()
-		}
-	}
-	if !dup {
+	lease, added := b.sh.join(k, joined{presence: r.Presence, user: r.Member.UserID, info: r.Member.Info})
+	if added {
 		if err := b.ensureApp(ctx, c, r.App); err != nil {
-			undo()
+			b.sh.unjoin(k)
 			return broker.JoinResult{}, err
 		}
 	}
@@ -52,35 +38,35 @@ func (b *Broker) Join(ctx context.Context, r broker.JoinRequest) (broker.JoinRes
 	if r.Presence && len(r.MemberAdded) > 0 {
 		head, tail = frameHead, messageTail(r.SocketID, r.MemberAdded)
 	}
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	arr, err := joinScript.Exec(cctx, c.Client, []string{b.keys.chans(r.App)}, []string{
-		b.keys.app(r.App), lease, r.Channel, flag(!dup), flag(r.Presence),
-		r.Member.UserID, string(r.Member.Info), strconv.Itoa(max(r.MaxMembers, 0)), head, tail,
-	}).ToArray()
-	if err == nil && len(arr) != 6 {
-		err = fmt.Errorf("join: %d replies, want 6", len(arr))
+	args := []string{b.keys.app(r.App), lease, r.Channel, flag(added), flag(r.Presence),
+		r.Member.UserID, string(r.Member.Info), strconv.Itoa(max(r.MaxMembers, 0)), head, tail}
+	var msg rueidis.RedisMessage
+	if added {
+		msg, err = b.execShare(ctx, c, "join", joinScript, b.keys.chans(r.App), args...)
+	} else { // only reads the state
+		msg, err = b.exec(ctx, c, "join", joinScript, b.keys.chans(r.App), args...)
 	}
+	arr, err := b.replies(ctx, "join", msg, err, 6)
 	if err != nil {
-		if !dup {
-			undo()
-			b.dirty.Store(true) // it may have been counted
+		if added {
+			b.sh.unjoin(k)
 		}
-		return broker.JoinResult{}, b.check(ctx, "join", err)
+		return broker.JoinResult{}, err
 	}
-	b.markUp()
-	var res broker.JoinResult
-	res.Full = asInt(arr[0]) == 1
-	res.Occupied = asInt(arr[1]) == 1
-	res.NewMember = asInt(arr[2]) == 1
-	res.Subscriptions = int(asInt(arr[3]))
-	res.Version = uint64(asInt(arr[4]))
+	res := broker.JoinResult{
+		Full:          asInt(arr[0]) == 1,
+		Occupied:      asInt(arr[1]) == 1,
+		NewMember:     asInt(arr[2]) == 1,
+		Subscriptions: int(asInt(arr[3])),
+	}
 	if res.Full {
-		undo()
-		res.Version = 0
+		if added {
+			b.sh.unjoin(k)
+		}
 		return res, nil
 	}
 	if r.Presence {
+		res.Version = uint64(asInt(arr[4]))
 		res.Members = members(arr[5])
 	}
 	return res, nil
@@ -95,50 +81,48 @@ func (b *Broker) Leave(ctx context.Context, r broker.LeaveRequest) (broker.Leave
 	}
 	b.gate.RLock()
 	defer b.gate.RUnlock()
-
-	k := sockKey{r.App, r.Channel, r.SocketID}
-	b.sh.mu.Lock()
-	j, ok := b.sh.subs[k]
-	delete(b.sh.subs, k)
-	lease := b.sh.lease
-	b.sh.mu.Unlock()
+	lease, j, ok := b.sh.leave(sockKey{r.App, r.Channel, r.SocketID})
 	if !ok {
 		// Not this node's socket: nothing changes; say the current count.
-		cctx, cancel := b.timeout(ctx)
-		defer cancel()
-		n, err := c.Do(cctx, c.B().Hget().Key(b.keys.chans(r.App)).Field(r.Channel).Build()).AsInt64()
-		if err != nil && !rueidis.IsRedisNil(err) {
-			return broker.LeaveResult{}, b.check(ctx, "leave", err)
-		}
-		b.markUp()
-		return broker.LeaveResult{Subscriptions: int(n)}, nil
+		msg, err := b.call(ctx, c, "leave", c.B().Hget().Key(b.keys.chans(r.App)).Field(r.Channel).Build())
+		return broker.LeaveResult{Subscriptions: int(asInt(msg))}, err
 	}
 
 	var head, tail string
 	if j.presence && len(r.MemberRemoved) > 0 {
 		head, tail = frameHead, messageTail("", r.MemberRemoved)
 	}
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	arr, err := leaveScript.Exec(cctx, c.Client, []string{b.keys.chans(r.App)}, []string{
-		b.keys.app(r.App), lease, r.Channel, flag(j.presence), j.user, head, tail,
-	}).ToArray()
-	if err == nil && len(arr) != 4 {
-		err = fmt.Errorf("leave: %d replies, want 4", len(arr))
-	}
+	// On failure the socket is not put back: a retried Leave must not
+	// uncount another socket. Registering the share again settles
+	// Redis's counts.
+	msg, err := b.execShare(ctx, c, "leave", leaveScript, b.keys.chans(r.App),
+		b.keys.app(r.App), lease, r.Channel, flag(j.presence), j.user, head, tail)
+	arr, err := b.replies(ctx, "leave", msg, err, 4)
 	if err != nil {
-		// Not put back: a retried Leave must not uncount another socket.
-		// Registering the share again settles Redis's counts.
-		b.dirty.Store(true)
-		return broker.LeaveResult{}, b.check(ctx, "leave", err)
+		return broker.LeaveResult{}, err
 	}
-	b.markUp()
 	return broker.LeaveResult{
 		MemberGone:    asInt(arr[0]) == 1,
 		Vacated:       asInt(arr[1]) == 1,
 		Subscriptions: int(asInt(arr[2])),
 		Version:       uint64(asInt(arr[3])),
 	}, nil
+}
+
+// replies reads a script's array reply of n elements (want 0: any
+// number); a reply of another shape is a bug (see check).
+func (b *Broker) replies(ctx context.Context, op string, msg rueidis.RedisMessage, err error, want int) ([]rueidis.RedisMessage, error) {
+	if err != nil {
+		return nil, err
+	}
+	arr, err := msg.ToArray()
+	if err == nil && want > 0 && len(arr) != want {
+		err = fmt.Errorf("%s: %d replies, want %d: %w", op, len(arr), want, errReply)
+	}
+	if err != nil {
+		return nil, b.check(ctx, op, err)
+	}
+	return arr, nil
 }
 
 // Channel returns a channel's cluster-wide counts.
@@ -152,15 +136,16 @@ func (b *Broker) Channel(ctx context.Context, app, channel string) (broker.Chann
 	res := c.DoMulti(cctx,
 		c.B().Hget().Key(b.keys.chans(app)).Field(channel).Build(),
 		c.B().Hlen().Key(b.keys.mem(app, channel)).Build())
-	subs, err := res[0].AsInt64()
-	if err != nil && !rueidis.IsRedisNil(err) {
-		return broker.ChannelStats{}, b.check(ctx, "channel", err)
+	for _, r := range res {
+		if err := b.check(ctx, "channel", r.Error()); err != nil {
+			return broker.ChannelStats{}, err
+		}
 	}
+	subs, _ := res[0].AsInt64() // nil: no subscription
 	users, err := res[1].AsInt64()
 	if err != nil {
 		return broker.ChannelStats{}, b.check(ctx, "channel", err)
 	}
-	b.markUp()
 	return broker.ChannelStats{Subscriptions: int(subs), Users: int(users)}, nil
 }
 
@@ -170,15 +155,16 @@ func (b *Broker) Channels(ctx context.Context, app, prefix string) (map[string]b
 	if err != nil {
 		return nil, err
 	}
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	arr, err := channelsScript.Exec(cctx, c.Client, []string{b.keys.chans(app)}, []string{b.keys.app(app), prefix}).ToArray()
-	if err != nil {
-		return nil, b.check(ctx, "channels", err)
+	msg, err := b.exec(ctx, c, "channels", channelsScript, b.keys.chans(app), b.keys.app(app), prefix)
+	arr, err := b.replies(ctx, "channels", msg, err, 0)
+	if err == nil && len(arr)%3 != 0 {
+		err = b.check(ctx, "channels", fmt.Errorf("channels: %d replies, want triples: %w", len(arr), errReply))
 	}
-	b.markUp()
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[string]broker.ChannelStats, len(arr)/3)
-	for i := 0; i+2 < len(arr); i += 3 {
+	for i := 0; i < len(arr); i += 3 {
 		name, _ := arr[i].ToString()
 		out[name] = broker.ChannelStats{Subscriptions: int(asInt(arr[i+1])), Users: int(asInt(arr[i+2]))}
 	}
@@ -191,13 +177,10 @@ func (b *Broker) Members(ctx context.Context, app, channel string) ([]broker.Mem
 	if err != nil {
 		return nil, err
 	}
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	msg, err := c.Do(cctx, c.B().Hgetall().Key(b.keys.mem(app, channel)).Build()).ToMessage()
+	msg, err := b.call(ctx, c, "members", c.B().Hgetall().Key(b.keys.mem(app, channel)).Build())
 	if err != nil {
-		return nil, b.check(ctx, "members", err)
+		return nil, err
 	}
-	b.markUp()
 	return members(msg), nil
 }
 

@@ -11,10 +11,7 @@ import (
 	"github.com/heraldhq/herald/internal/broker"
 )
 
-var (
-	errReply     = errors.New("unexpected reply")
-	errTopicKind = errors.New("unknown topic kind")
-)
+var errTopicKind = errors.New("unknown topic kind")
 
 // Listen makes this node receive t's messages until the matching
 // Unlisten. Every call waits until Redis confirmed the subscription (at
@@ -141,7 +138,7 @@ func (b *Broker) subConn(c *client, app string) *subConn {
 	default:
 	}
 	s := &subConn{
-		b: b, app: app,
+		b:          b,
 		topics:     map[string]*listened{},
 		subscribed: map[string]bool{},
 		round:      make(chan struct{}),
@@ -162,11 +159,9 @@ func (b *Broker) Publish(ctx context.Context, m broker.Message) error {
 	if err != nil {
 		return err
 	}
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	err = c.Do(cctx, c.B().Spublish().Channel(b.keys.topic(m.Topic)).
-		Message(rueidis.BinaryString(encodeMessage(m))).Build()).Error()
-	return b.check(ctx, "publish", err)
+	_, err = b.call(ctx, c, "publish", c.B().Spublish().Channel(b.keys.topic(m.Topic)).
+		Message(rueidis.BinaryString(encodeMessage(m))).Build())
+	return err
 }
 
 // PublishCached stores the cache channel's last event for ttl and
@@ -179,13 +174,10 @@ func (b *Broker) PublishCached(ctx context.Context, m broker.Message, event, dat
 	if err != nil {
 		return err
 	}
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	err = cacheScript.Exec(cctx, c.Client, []string{b.keys.cache(m.Topic.App, m.Topic.Name)}, []string{
+	_, err = b.exec(ctx, c, "publish_cached", cacheScript, b.keys.cache(m.Topic.App, m.Topic.Name),
 		encodeCache(event, data), msString(max(ttl, time.Millisecond)),
-		b.keys.topic(m.Topic), rueidis.BinaryString(encodeMessage(m)),
-	}).Error()
-	return b.check(ctx, "publish_cached", err)
+		b.keys.topic(m.Topic), rueidis.BinaryString(encodeMessage(m)))
+	return err
 }
 
 // Cached returns a cache channel's last event if it has not expired.

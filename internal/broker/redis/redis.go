@@ -63,6 +63,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,6 +74,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/metrics"
 )
 
@@ -124,9 +127,6 @@ type Config struct {
 	// per app with listeners on Redis Cluster, where an app's topics share
 	// a slot). Default 64.
 	PoolSize int
-	// PipelineConns is the number of connections commands are
-	// auto-pipelined on, per Redis server: 1, 2, 4 or 8. Default 2.
-	PipelineConns int
 }
 
 // Deps are the broker's collaborators.
@@ -144,11 +144,15 @@ const (
 	defaultDialTimeout    = 2 * time.Second
 	defaultWriteTimeout   = 5 * time.Second
 	defaultPoolSize       = 64
-	defaultPipelineConns  = 2
+	// pipelineMultiplex is log2 of the connections commands are
+	// auto-pipelined on, per Redis server: 2.
+	pipelineMultiplex = 1
 
 	// redialEvery is how soon after a failed connection attempt callers
 	// get that failure again instead of dialling themselves.
 	redialEvery = 250 * time.Millisecond
+	// bugLogEvery spaces the logs of calls failing from a bug.
+	bugLogEvery = 10 * time.Second
 )
 
 // Broker is the Redis broker. Build it with New; call Run to keep the
@@ -166,8 +170,9 @@ type Broker struct {
 	dialErr error     // last failed dial, under dialMu
 	dialAt  time.Time // when it failed
 
-	health atomic.Pointer[error] // nil pointer: never connected; *nil: up
-	state  sync.Mutex            // orders markUp/markDown
+	health      atomic.Pointer[error] // nil pointer: never connected; *nil: up
+	state       sync.Mutex            // orders markUp/markDown
+	bugLoggedAt atomic.Int64          // unix ns of logBug's last log
 
 	subsMu sync.Mutex
 	subs   map[string]*subConn // by partition: app on Redis Cluster, "" otherwise
@@ -241,7 +246,7 @@ func withDefaults(cfg Config) (Config, error) {
 	if cfg.NodeID == "" {
 		cfg.NodeID = randomHex(4)
 	}
-	if !validNodeID(cfg.NodeID) {
+	if !config.ValidNodeID(cfg.NodeID) { // the rule herald check-config applies
 		return cfg, fmt.Errorf("redis broker: node id %q: want 1 to 64 letters, digits, '.', '_' or '-'", cfg.NodeID)
 	}
 	def := func(d *time.Duration, v time.Duration) {
@@ -261,17 +266,7 @@ func withDefaults(cfg Config) (Config, error) {
 	if cfg.PoolSize <= 0 {
 		cfg.PoolSize = defaultPoolSize
 	}
-	if cfg.PipelineConns <= 0 {
-		cfg.PipelineConns = defaultPipelineConns
-	}
 	return cfg, nil
-}
-
-// knownParams are the URL query parameters rueidis.ParseURL reads and we
-// allow; anything else is most likely a typo that would be ignored.
-var knownParams = map[string]bool{
-	"addr": true, "db": true, "master_set": true, "dial_timeout": true, "write_timeout": true,
-	"skip_verify": true, "client_name": true,
 }
 
 func clientOption(cfg Config) (rueidis.ClientOption, error) {
@@ -285,7 +280,8 @@ func clientOption(cfg Config) (rueidis.ClientOption, error) {
 		return rueidis.ClientOption{}, fmt.Errorf("redis broker: URL scheme %q: want redis, rediss or unix", u.Scheme)
 	}
 	for k := range u.Query() {
-		if !knownParams[k] {
+		if !slices.Contains(config.RedisURLParams, k) { // those rueidis.ParseURL reads; others are typos
+
 			return rueidis.ClientOption{}, fmt.Errorf("redis broker: URL parameter %q is not supported", k)
 		}
 	}
@@ -307,7 +303,7 @@ func clientOption(cfg Config) (rueidis.ClientOption, error) {
 	opt.BlockingPoolSize = cfg.PoolSize
 	opt.BlockingPoolCleanup = time.Minute
 	opt.BlockingPoolMinSize = 1
-	opt.PipelineMultiplex = pipelineMultiplex(cfg.PipelineConns)
+	opt.PipelineMultiplex = pipelineMultiplex
 	opt.ReadBufferEachConn = 256 << 10
 	opt.WriteBufferEachConn = 256 << 10
 	opt.DisableCache = true // no client-side caching: no CLIENT TRACKING
@@ -324,36 +320,16 @@ func clientOption(cfg Config) (rueidis.ClientOption, error) {
 	return opt, nil
 }
 
-// pipelineMultiplex turns a connection count into rueidis's log2 form.
-func pipelineMultiplex(conns int) int {
-	m := 0
-	for 1<<(m+1) <= conns && m < 3 {
-		m++
-	}
-	return m
-}
-
-// redactErr drops the URL (it may hold a password) from url.Parse errors.
+// redactErr hides url.Parse errors: they quote the URL or a piece of it,
+// and the piece can be the password ("redis://u:pa/ss@h" reads "u:pa" as
+// host and port, and reports the port ":pa"). rueidis.ParseURL's own
+// errors quote only the scheme, path or query.
 func redactErr(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err
+		return errors.New("malformed (details hidden: they may quote the password)")
 	}
 	return err
-}
-
-func validNodeID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func randomHex(n int) string {
@@ -375,9 +351,8 @@ func (b *Broker) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	return b.check(ctx, "ping", c.Do(cctx, c.B().Ping().Build()).Error())
+	_, err = b.call(ctx, c, "ping", c.B().Ping().Build())
+	return err
 }
 
 // Ready reports whether Redis answered the last heartbeat or command.
@@ -443,11 +418,33 @@ func (b *Broker) timeout(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, b.cfg.CommandTimeout)
 }
 
+// call runs one command bounded by CommandTimeout and classifies its
+// error (see check).
+func (b *Broker) call(ctx context.Context, c *client, op string, cmd rueidis.Completed) (rueidis.RedisMessage, error) {
+	cctx, cancel := b.timeout(ctx)
+	defer cancel()
+	msg, err := c.Do(cctx, cmd).ToMessage()
+	return msg, b.check(ctx, op, err)
+}
+
+// exec runs one script the same way; key (KEYS[1]) routes it.
+func (b *Broker) exec(ctx context.Context, c *client, op string, s *rueidis.Lua, key string, args ...string) (rueidis.RedisMessage, error) {
+	cctx, cancel := b.timeout(ctx)
+	defer cancel()
+	msg, err := s.Exec(cctx, c.Client, []string{key}, args).ToMessage()
+	return msg, b.check(ctx, op, err)
+}
+
 // check classifies the error of a call made with (a child of) ctx: nil
-// marks Redis up; an error is counted under op and wrapped with
-// broker.ErrUnavailable, and when it is not a Redis reply (a timeout, a
-// broken connection) it marks Redis down. When ctx itself ended, the
-// caller gave up: its error is returned as is.
+// (or a nil reply) marks Redis up and returns nil. When ctx itself ended,
+// the caller gave up: its error is returned as is. Otherwise the error is
+// counted under op and:
+//   - a failure only a bug explains (a script error, a reply of the wrong
+//     shape) is logged and returned without broker.ErrUnavailable: Redis
+//     answered, and retrying will not help;
+//   - any other error wraps broker.ErrUnavailable, and when it is not a
+//     Redis reply (a timeout, a broken connection: the call may or may not
+//     have run) it also marks Redis down.
 func (b *Broker) check(ctx context.Context, op string, err error) error {
 	if err == nil || rueidis.IsRedisNil(err) {
 		b.markUp()
@@ -457,6 +454,11 @@ func (b *Broker) check(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("redis %s: %w", op, ctx.Err())
 	}
 	b.m.CommandErrors.WithLabelValues(op).Inc()
+	if isBug(err) {
+		b.markUp()
+		b.logBug(op, err)
+		return fmt.Errorf("redis %s: %w", op, err)
+	}
 	if !isReply(err) {
 		b.markDown(err)
 	}
@@ -467,11 +469,47 @@ func (b *Broker) unavailable(op string, err error) error {
 	return fmt.Errorf("redis %s: %w: %w", op, broker.ErrUnavailable, err)
 }
 
+// logBug logs what isBug found, at most once every bugLogEvery: a broken
+// script fails every call.
+func (b *Broker) logBug(op string, err error) {
+	now := time.Now().UnixNano()
+	last := b.bugLoggedAt.Load()
+	if last != 0 && now-last < int64(bugLogEvery) || !b.bugLoggedAt.CompareAndSwap(last, now) {
+		return
+	}
+	b.log.Error("redis call failed: Redis answered what the broker does not expect (a bug or a Redis too old, not an outage)",
+		"op", op, "err", err)
+}
+
+// errReply marks a reply whose shape the caller does not expect.
+var errReply = errors.New("unexpected reply")
+
 // isReply tells a Redis error reply (the command ran and was refused)
 // from a transport failure (it may or may not have run).
 func isReply(err error) bool {
 	_, ok := rueidis.IsRedisErr(err)
 	return ok
+}
+
+// isBug tells the errors only a bug explains: a reply of the wrong shape,
+// or an error reply with the generic ERR or WRONGTYPE code (a Lua error,
+// wrong arguments, a key of the wrong type). The codes of operational
+// refusals (LOADING, BUSY, READONLY, MASTERDOWN, CLUSTERDOWN, TRYAGAIN,
+// OOM, NOAUTH, NOPERM...) mean Redis is not usable now: unavailable.
+func isBug(err error) bool {
+	var num *strconv.NumError
+	if errors.Is(err, errReply) || rueidis.IsParseErr(err) || errors.As(err, &num) {
+		return true
+	}
+	re, ok := rueidis.IsRedisErr(err)
+	if !ok {
+		return false
+	}
+	code, msg, _ := strings.Cut(re.Error(), " ")
+	if code == "ERR" && strings.HasPrefix(msg, "max number of clients") {
+		return false // a refusal under load, not a bug
+	}
+	return code == "ERR" || code == "WRONGTYPE"
 }
 
 func (b *Broker) markUp() {

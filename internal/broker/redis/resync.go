@@ -59,14 +59,13 @@ func (b *Broker) moveShare(ctx context.Context, c *client, app, old, nw string, 
 			args[4] = "1"
 		}
 
-		cctx, cancel := b.timeout(ctx)
-		arr, err := shareScript.Exec(cctx, c.Client, []string{b.keys.chans(app)}, args).ToArray()
-		cancel()
-		if err == nil && (len(arr)-1)%6 != 0 {
-			err = fmt.Errorf("share: %d replies: %w", len(arr), errReply)
+		msg, err := b.exec(ctx, c, "share", shareScript, b.keys.chans(app), args...)
+		arr, err := b.replies(ctx, "share", msg, err, 0)
+		if err == nil && (len(arr) == 0 || (len(arr)-1)%6 != 0) {
+			err = b.check(ctx, "share", fmt.Errorf("share: %d replies: %w", len(arr), errReply))
 		}
 		if err != nil {
-			return changes, b.check(ctx, "share", err)
+			return changes, err
 		}
 		first = false
 		for i := 1; i+5 < len(arr); i += 6 {
@@ -87,9 +86,11 @@ func (b *Broker) moveShare(ctx context.Context, c *client, app, old, nw string, 
 
 // leaseApps lists the apps where lease has state, per P:node:lease:apps.
 func (b *Broker) leaseApps(ctx context.Context, c *client, lease string) ([]string, error) {
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	apps, err := c.Do(cctx, c.B().Smembers().Key(b.keys.nodeApps(lease)).Build()).AsStrSlice()
+	msg, err := b.call(ctx, c, "reap", c.B().Smembers().Key(b.keys.nodeApps(lease)).Build())
+	if err != nil {
+		return nil, err
+	}
+	apps, err := msg.AsStrSlice()
 	if err != nil {
 		return nil, b.check(ctx, "reap", err)
 	}
@@ -145,12 +146,8 @@ func (b *Broker) reregisterLocked(ctx context.Context, c *client) ([]broker.Chan
 	b.sh.mu.Unlock()
 
 	lease := b.newLeaseID()
-	cctx, cancel := b.timeout(ctx)
-	err := heartbeatScript.Exec(cctx, c.Client, []string{b.keys.nodes()},
-		[]string{lease, msString(b.cfg.LeaseTTL), "new"}).Error()
-	cancel()
-	if err != nil {
-		return nil, b.check(ctx, "heartbeat", err)
+	if _, err := b.beat(ctx, c, lease, "new"); err != nil {
+		return nil, err
 	}
 	b.sh.mu.Lock()
 	b.sh.lease, b.sh.leased, b.sh.apps, b.sh.retired = lease, true, map[string]bool{}, olds

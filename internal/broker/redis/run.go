@@ -82,26 +82,21 @@ func (b *Broker) heartbeat(ctx context.Context) {
 	if !leased {
 		mode = "new"
 	}
-	cctx, cancel := b.timeout(ctx)
-	ok, err := heartbeatScript.Exec(cctx, c.Client, []string{b.keys.nodes()},
-		[]string{lease, msString(b.cfg.LeaseTTL), mode}).AsInt64()
-	cancel()
-	if err := b.check(ctx, "heartbeat", err); err != nil {
+	ok, err := b.beat(ctx, c, lease, mode)
+	if err != nil {
 		return
 	}
 	switch {
-	case ok == 0:
+	case !ok:
 		// Reaped by a survivor: the others were told our members left, so
 		// registering them again is news (member_added...). Otherwise Redis
 		// lost its data (a restart without persistence): nobody was told
 		// anything, and registering again must be silent.
-		cctx, cancel := b.timeout(ctx)
-		n, err := c.Do(cctx, c.B().Exists().Key(b.keys.reaped(lease)).Build()).AsInt64()
-		cancel()
-		if err := b.check(ctx, "heartbeat", err); err != nil {
+		msg, err := b.call(ctx, c, "heartbeat", c.B().Exists().Key(b.keys.reaped(lease)).Build())
+		if err != nil {
 			return
 		}
-		if n > 0 {
+		if asInt(msg) > 0 {
 			b.log.Warn("lease expired and this node was reaped: registering the node's share again")
 			b.startReregister(ctx, c, "reaped", true)
 		} else {
@@ -117,6 +112,13 @@ func (b *Broker) heartbeat(ctx context.Context) {
 		}
 		b.sh.mu.Unlock()
 	}
+}
+
+// beat runs the heartbeat script on lease: mode "new" creates it, "renew"
+// extends it only while it is live (ok false: gone or expired).
+func (b *Broker) beat(ctx context.Context, c *client, lease, mode string) (ok bool, err error) {
+	msg, err := b.exec(ctx, c, "heartbeat", heartbeatScript, b.keys.nodes(), lease, msString(b.cfg.LeaseTTL), mode)
+	return asInt(msg) == 1, err
 }
 
 // startReregister registers the share again in the background, so the
@@ -144,9 +146,11 @@ func (b *Broker) reap(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	cctx, cancel := b.timeout(ctx)
-	dead, err := expiredScript.Exec(cctx, c.Client, []string{b.keys.nodes()}, []string{"32"}).AsStrSlice()
-	cancel()
+	msg, err := b.exec(ctx, c, "reap", expiredScript, b.keys.nodes(), "32")
+	if err != nil {
+		return
+	}
+	dead, err := msg.AsStrSlice()
 	if b.check(ctx, "reap", err) != nil {
 		return
 	}
@@ -157,12 +161,15 @@ func (b *Broker) reap(ctx context.Context) {
 		if slices.Contains(own, lease) || ctx.Err() != nil {
 			continue
 		}
-		cctx, cancel := b.timeout(ctx)
-		err := c.Do(cctx, c.B().Set().Key(b.keys.reapClaim(lease)).Value(b.cfg.NodeID).Nx().
-			Px(b.claimTTL()).Build()).Error()
-		cancel()
-		if err != nil {
-			_ = b.check(ctx, "reap", err) // nil reply: claimed by another survivor
+		msg, err := b.call(ctx, c, "reap", c.B().Set().Key(b.keys.reapClaim(lease)).Value(b.cfg.NodeID).Nx().
+			Px(b.claimTTL()).Build())
+		if err != nil || msg.IsNil() { // nil reply: claimed by another survivor
+			continue
+		}
+		// Another survivor may have reaped it since the list was read (its
+		// claim goes with the lease): then there is nothing left to do.
+		if score, err := b.call(ctx, c, "reap", c.B().Zscore().Key(b.keys.nodes()).Member(lease).Build()); err != nil || score.IsNil() {
+			_, _ = b.call(ctx, c, "reap", c.B().Del().Key(b.keys.reapClaim(lease)).Build())
 			continue
 		}
 		changes, err := b.reapLease(ctx, c, lease)
@@ -183,11 +190,8 @@ func (b *Broker) reap(ctx context.Context) {
 func (b *Broker) reapLease(ctx context.Context, c *client, lease string) ([]broker.Change, error) {
 	// Marked first: the reaped node, if it comes back, must announce its
 	// members again (see heartbeat).
-	cctx, cancel := b.timeout(ctx)
-	err := c.Do(cctx, c.B().Set().Key(b.keys.reaped(lease)).Value("1").Ex(time.Hour).Build()).Error()
-	cancel()
-	if err != nil {
-		return nil, b.check(ctx, "reap", err)
+	if _, err := b.call(ctx, c, "reap", c.B().Set().Key(b.keys.reaped(lease)).Value("1").Ex(time.Hour).Build()); err != nil {
+		return nil, err
 	}
 	apps, err := b.leaseApps(ctx, c, lease)
 	if err != nil {
@@ -214,16 +218,6 @@ func (b *Broker) Nodes(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	n, err := nodesScript.Exec(cctx, c.Client, []string{b.keys.nodes()}, nil).AsInt64()
-	if err != nil {
-		return 0, b.check(ctx, "nodes", err)
-	}
-	b.markUp()
-	return int(n), nil
+	msg, err := b.exec(ctx, c, "nodes", nodesScript, b.keys.nodes())
+	return int(asInt(msg)), err
 }
-
-// crash stops the node as kill -9 would (for tests): Run returns without
-// cleanup, connections close, the lease is left to expire.
-func (b *Broker) crash() { b.Close() }

@@ -15,34 +15,38 @@ import (
 var luaFiles embed.FS
 
 var (
-	joinScript       = script("join.lua")
-	leaveScript      = script("leave.lua")
-	signInScript     = script("signin.lua")
-	signOutScript    = script("signout.lua")
-	addConnScript    = script("addconn.lua")
-	removeConnScript = script("removeconn.lua")
-	cacheScript      = script("cache.lua")
-	allowScript      = script("allow.lua")
-	heartbeatScript  = script("heartbeat.lua")
-	shareScript      = script("share.lua")
-	expiredScript    = readOnlyScript("expired.lua")
-	nodesScript      = readOnlyScript("nodes.lua")
-	channelsScript   = readOnlyScript("channels.lua")
+	joinScript       = script("join.lua", false)
+	leaveScript      = script("leave.lua", false)
+	signInScript     = script("signin.lua", false)
+	signOutScript    = script("signout.lua", false)
+	addConnScript    = script("addconn.lua", false)
+	removeConnScript = script("removeconn.lua", false)
+	cacheScript      = script("cache.lua", false)
+	allowScript      = script("allow.lua", false)
+	heartbeatScript  = script("heartbeat.lua", false)
+	shareScript      = script("share.lua", false)
+	expiredScript    = script("expired.lua", true)
+	nodesScript      = script("nodes.lua", true)
+	channelsScript   = script("channels.lua", true)
 )
 
-// source is lib.lua followed by the named script.
-func source(name string) string {
-	lib, err := luaFiles.ReadFile("lib.lua")
-	if err != nil {
-		panic(err)
+// lib holds the helpers every script starts with.
+var lib = mustRead("lib.lua")
+
+// script is lib.lua followed by the named script; a read-only one runs
+// with EVALSHA_RO.
+func script(name string, readOnly bool) *rueidis.Lua {
+	src := lib + "\n" + mustRead(name)
+	if readOnly {
+		return rueidis.NewLuaScriptReadOnly(src)
 	}
-	body, err := luaFiles.ReadFile(name)
-	if err != nil {
-		panic(err)
-	}
-	return string(lib) + "\n" + string(body)
+	return rueidis.NewLuaScript(src)
 }
 
-func script(name string) *rueidis.Lua { return rueidis.NewLuaScript(source(name)) }
-
-func readOnlyScript(name string) *rueidis.Lua { return rueidis.NewLuaScriptReadOnly(source(name)) }
+func mustRead(name string) string {
+	b, err := luaFiles.ReadFile(name)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}

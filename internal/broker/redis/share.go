@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/redis/rueidis"
+
 	"github.com/heraldhq/herald/internal/broker"
 )
 
@@ -47,6 +49,90 @@ func (s *share) init(lease string) {
 	s.subs = map[sockKey]joined{}
 	s.signed = map[signKey]string{}
 	s.conns = map[string]int{}
+}
+
+// The calls below record one socket's change before its Redis call and
+// return the lease to make that call under.
+
+// join records socket k's subscription unless it is recorded already.
+func (s *share) join(k sockKey, j joined) (lease string, added bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.subs[k]; !dup {
+		s.subs[k] = j
+		added = true
+	}
+	return s.lease, added
+}
+
+// leave forgets socket k's subscription; ok is false when it was unknown.
+func (s *share) leave(k sockKey) (lease string, j joined, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok = s.subs[k]
+	delete(s.subs, k)
+	return s.lease, j, ok
+}
+
+// signIn records socket k signed in as user unless it is recorded already.
+func (s *share) signIn(k signKey, user string) (lease string, added bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.signed[k]; !dup {
+		s.signed[k] = user
+		added = true
+	}
+	return s.lease, added
+}
+
+// signOut forgets socket k's sign-in; ok is false when it was unknown.
+func (s *share) signOut(k signKey) (lease, user string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	user, ok = s.signed[k]
+	delete(s.signed, k)
+	return s.lease, user, ok
+}
+
+// addConn counts one of app's connections (after Redis counted it).
+func (s *share) addConn(app string) {
+	s.mu.Lock()
+	s.conns[app]++
+	s.mu.Unlock()
+}
+
+// removeConn uncounts one of app's connections; ok is false when none
+// was counted.
+func (s *share) removeConn(app string) (lease string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns[app] <= 0 {
+		return s.lease, false
+	}
+	if s.conns[app]--; s.conns[app] == 0 {
+		delete(s.conns, app)
+	}
+	return s.lease, true
+}
+
+// currentLease is the lease share changes are made under.
+func (s *share) currentLease() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lease
+}
+
+// unjoin and unsignIn undo join and signIn after a failed call.
+func (s *share) unjoin(k sockKey) {
+	s.mu.Lock()
+	delete(s.subs, k)
+	s.mu.Unlock()
+}
+
+func (s *share) unsignIn(k signKey) {
+	s.mu.Lock()
+	delete(s.signed, k)
+	s.mu.Unlock()
 }
 
 // mergeLocked adds what the handler holds and the share does not: a
@@ -170,6 +256,18 @@ func (s *share) byAppLocked() map[string]*appShare {
 	return out
 }
 
+// execShare runs a script that changes the share. When it fails its
+// outcome is unknown (it may have run, and a Lua script that fails midway
+// keeps its writes), so the next heartbeat registers the share again.
+// Called under gate (read).
+func (b *Broker) execShare(ctx context.Context, c *client, op string, s *rueidis.Lua, key string, args ...string) (rueidis.RedisMessage, error) {
+	msg, err := b.exec(ctx, c, op, s, key, args...)
+	if err != nil {
+		b.dirty.Store(true)
+	}
+	return msg, err
+}
+
 // ensureApp makes sure the current lease exists and lists app before the
 // first state of the lease in app is written, so a survivor can always
 // find and reap it. Called under gate (read).
@@ -180,17 +278,13 @@ func (b *Broker) ensureApp(ctx context.Context, c *client, app string) error {
 	if ok {
 		return nil
 	}
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
 	if !leased {
-		err := heartbeatScript.Exec(cctx, c.Client, []string{b.keys.nodes()},
-			[]string{lease, msString(b.cfg.LeaseTTL), "new"}).Error()
-		if err != nil {
-			return b.check(ctx, "heartbeat", err)
+		if _, err := b.beat(ctx, c, lease, "new"); err != nil {
+			return err
 		}
 	}
-	if err := c.Do(cctx, c.B().Sadd().Key(b.keys.nodeApps(lease)).Member(app).Build()).Error(); err != nil {
-		return b.check(ctx, "register", err)
+	if _, err := b.call(ctx, c, "register", c.B().Sadd().Key(b.keys.nodeApps(lease)).Member(app).Build()); err != nil {
+		return err
 	}
 	b.sh.mu.Lock()
 	b.sh.leased = true

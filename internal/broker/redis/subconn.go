@@ -19,8 +19,7 @@ import (
 // Messages are delivered by rueidis's reader goroutine of the connection,
 // in the order Redis sent them.
 type subConn struct {
-	b   *Broker
-	app string // the partition's app on Redis Cluster (any of them otherwise)
+	b *Broker
 
 	mu         sync.Mutex
 	topics     map[string]*listened // wanted, by pub/sub channel

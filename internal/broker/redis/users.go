@@ -2,11 +2,10 @@ package redis
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strconv"
 	"time"
-
-	"github.com/redis/rueidis"
 
 	"github.com/heraldhq/herald/internal/broker"
 )
@@ -20,38 +19,22 @@ func (b *Broker) SignIn(ctx context.Context, app, userID, socketID string, onlin
 	}
 	b.gate.RLock()
 	defer b.gate.RUnlock()
-
 	k := signKey{app, socketID}
-	b.sh.mu.Lock()
-	_, dup := b.sh.signed[k]
-	if !dup {
-		b.sh.signed[k] = userID
-	}
-	lease := b.sh.lease
-	b.sh.mu.Unlock()
-	if dup {
+	lease, added := b.sh.signIn(k, userID)
+	if !added {
 		return false, nil
 	}
-	undo := func() {
-		b.sh.mu.Lock()
-		delete(b.sh.signed, k)
-		b.sh.mu.Unlock()
-	}
 	if err := b.ensureApp(ctx, c, app); err != nil {
-		undo()
+		b.sh.unsignIn(k)
 		return false, err
 	}
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	first, err := signInScript.Exec(cctx, c.Client, []string{b.keys.users(app)},
-		[]string{b.keys.app(app), lease, userID, watchMessage(online)}).AsInt64()
+	msg, err := b.execShare(ctx, c, "signin", signInScript, b.keys.users(app),
+		b.keys.app(app), lease, userID, watchMessage(online))
 	if err != nil {
-		undo()
-		b.dirty.Store(true)
-		return false, b.check(ctx, "signin", err)
+		b.sh.unsignIn(k)
+		return false, err
 	}
-	b.markUp()
-	return first == 1, nil
+	return asInt(msg) == 1, nil
 }
 
 // SignOut undoes SignIn; an unknown socket is a no-op.
@@ -62,26 +45,16 @@ func (b *Broker) SignOut(ctx context.Context, app, userID, socketID string, offl
 	}
 	b.gate.RLock()
 	defer b.gate.RUnlock()
-
-	k := signKey{app, socketID}
-	b.sh.mu.Lock()
-	user, ok := b.sh.signed[k]
-	delete(b.sh.signed, k)
-	lease := b.sh.lease
-	b.sh.mu.Unlock()
+	lease, user, ok := b.sh.signOut(signKey{app, socketID})
 	if !ok {
 		return false, nil
 	}
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	last, err := signOutScript.Exec(cctx, c.Client, []string{b.keys.users(app)},
-		[]string{b.keys.app(app), lease, user, watchMessage(offline)}).AsInt64()
+	msg, err := b.execShare(ctx, c, "signout", signOutScript, b.keys.users(app),
+		b.keys.app(app), lease, user, watchMessage(offline))
 	if err != nil {
-		b.dirty.Store(true)
-		return false, b.check(ctx, "signout", err)
+		return false, err
 	}
-	b.markUp()
-	return last == 1, nil
+	return asInt(msg) == 1, nil
 }
 
 // watchMessage is the payload of an online/offline frame ("" for none).
@@ -102,17 +75,19 @@ func (b *Broker) Online(ctx context.Context, app string, ids []string) ([]bool, 
 	if err != nil {
 		return nil, err
 	}
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	arr, err := c.Do(cctx, c.B().Hmget().Key(b.keys.users(app)).Field(ids...).Build()).ToArray()
+	msg, err := b.call(ctx, c, "online", c.B().Hmget().Key(b.keys.users(app)).Field(ids...).Build())
+	if err != nil {
+		return nil, err
+	}
+	arr, err := msg.ToArray()
+	if err == nil && len(arr) != len(ids) {
+		err = fmt.Errorf("online: %d replies for %d ids: %w", len(arr), len(ids), errReply)
+	}
 	if err != nil {
 		return nil, b.check(ctx, "online", err)
 	}
-	b.markUp()
 	for i := range out {
-		if i < len(arr) {
-			out[i] = asInt(arr[i]) > 0
-		}
+		out[i] = asInt(arr[i]) > 0
 	}
 	return out, nil
 }
@@ -123,14 +98,8 @@ func (b *Broker) UserConnections(ctx context.Context, app, userID string) (int, 
 	if err != nil {
 		return 0, err
 	}
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	n, err := c.Do(cctx, c.B().Hget().Key(b.keys.users(app)).Field(userID).Build()).AsInt64()
-	if err != nil && !rueidis.IsRedisNil(err) {
-		return 0, b.check(ctx, "user_connections", err)
-	}
-	b.markUp()
-	return int(n), nil
+	msg, err := b.call(ctx, c, "user_connections", c.B().Hget().Key(b.keys.users(app)).Field(userID).Build())
+	return int(asInt(msg)), err
 }
 
 // AddConnection counts a connection of app unless the cluster holds max.
@@ -144,24 +113,12 @@ func (b *Broker) AddConnection(ctx context.Context, app string, maxConns int) (b
 	if err := b.ensureApp(ctx, c, app); err != nil {
 		return false, err
 	}
-	b.sh.mu.Lock()
-	lease := b.sh.lease
-	b.sh.mu.Unlock()
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	ok, err := addConnScript.Exec(cctx, c.Client, []string{b.keys.conns(app)},
-		[]string{lease, strconv.Itoa(max(maxConns, 0))}).AsInt64()
-	if err != nil {
-		b.dirty.Store(true)
-		return false, b.check(ctx, "add_connection", err)
+	msg, err := b.execShare(ctx, c, "add_connection", addConnScript, b.keys.conns(app),
+		b.sh.currentLease(), strconv.Itoa(max(maxConns, 0)))
+	if err != nil || asInt(msg) != 1 {
+		return false, err
 	}
-	b.markUp()
-	if ok != 1 {
-		return false, nil
-	}
-	b.sh.mu.Lock()
-	b.sh.conns[app]++
-	b.sh.mu.Unlock()
+	b.sh.addConn(app)
 	return true, nil
 }
 
@@ -174,25 +131,12 @@ func (b *Broker) RemoveConnection(ctx context.Context, app string) error {
 	}
 	b.gate.RLock()
 	defer b.gate.RUnlock()
-	b.sh.mu.Lock()
-	if b.sh.conns[app] <= 0 {
-		b.sh.mu.Unlock()
+	lease, ok := b.sh.removeConn(app)
+	if !ok {
 		return nil
 	}
-	if b.sh.conns[app]--; b.sh.conns[app] == 0 {
-		delete(b.sh.conns, app)
-	}
-	lease := b.sh.lease
-	b.sh.mu.Unlock()
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	err = removeConnScript.Exec(cctx, c.Client, []string{b.keys.conns(app)}, []string{lease}).Error()
-	if err != nil {
-		b.dirty.Store(true)
-		return b.check(ctx, "remove_connection", err)
-	}
-	b.markUp()
-	return nil
+	_, err = b.execShare(ctx, c, "remove_connection", removeConnScript, b.keys.conns(app), lease)
+	return err
 }
 
 // Connections counts app's connections in the cluster.
@@ -201,13 +145,14 @@ func (b *Broker) Connections(ctx context.Context, app string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	vals, err := c.Do(cctx, c.B().Hvals().Key(b.keys.conns(app)).Build()).ToArray()
+	msg, err := b.call(ctx, c, "connections", c.B().Hvals().Key(b.keys.conns(app)).Build())
+	if err != nil {
+		return 0, err
+	}
+	vals, err := msg.ToArray()
 	if err != nil {
 		return 0, b.check(ctx, "connections", err)
 	}
-	b.markUp()
 	n := 0
 	for i := range vals {
 		n += int(asInt(vals[i]))
@@ -230,18 +175,18 @@ func (b *Broker) Allow(ctx context.Context, key string, rate float64, burst int)
 	if err != nil {
 		return 0, false, err
 	}
-	cctx, cancel := b.timeout(ctx)
-	defer cancel()
-	arr, err := allowScript.Exec(cctx, c.Client, []string{b.keys.bucket(key)}, []string{
-		strconv.FormatFloat(rate, 'g', -1, 64), strconv.FormatFloat(capacity, 'g', -1, 64),
-	}).ToArray()
+	msg, err := b.exec(ctx, c, "allow", allowScript, b.keys.bucket(key),
+		strconv.FormatFloat(rate, 'g', -1, 64), strconv.FormatFloat(capacity, 'g', -1, 64))
+	if err != nil {
+		return 0, false, err
+	}
+	arr, err := msg.ToArray()
 	if err == nil && len(arr) != 2 {
-		err = errReply
+		err = fmt.Errorf("allow: %d replies, want 2: %w", len(arr), errReply)
 	}
 	if err != nil {
 		return 0, false, b.check(ctx, "allow", err)
 	}
-	b.markUp()
 	if asInt(arr[0]) == 1 {
 		return 0, true, nil
 	}

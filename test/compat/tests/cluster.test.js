@@ -27,6 +27,7 @@ const {
   errorCode,
   jsonResponse,
   safeJSON,
+  signedIn,
   sleep,
   subscribed,
   uniq,
@@ -135,14 +136,6 @@ async function triggerStatus(sdk, channel, event, data) {
     if (err && err.status) return err.status;
     return `error: ${err && err.message}`;
   }
-}
-
-async function signedIn(c, id) {
-  c.signin();
-  await waitFor(() => c.user.user_data && c.user.user_data.id === id, WAIT_MS, `${c.label}: pusher:signin_success for ${id}`);
-  await waitFor(() => c.user.serverToUserChannel && c.user.serverToUserChannel.subscribed, WAIT_MS,
-    `${c.label}: subscription to #server-to-user-${id} succeeded`);
-  return c;
 }
 
 /** Whether a client stayed on its first connection (never reconnected). */
@@ -406,18 +399,25 @@ describe('cluster mode (3 nodes, one Redis)', () => {
     const misses = collect(ch, 'pusher:cache_miss');
     await subscribed(c, name, WAIT_MS);
     await waitFor(() => got.length >= 1, 2000, 'the cached event right after subscribing');
-    assert.deepEqual(got.map((g) => g.data), [{ v: 2 }], 'the last event published anywhere is cached');
+    await sleep(QUIET_MS);
+    assert.deepEqual(got.map((g) => g.data), [{ v: 2 }], 'the last event published anywhere is cached, and replayed once');
     assert.equal(misses.length, 0, 'no cache_miss');
     const { body } = await apiGet(cluster.node(0), `/channels/${name}`, { info: 'cache' });
     assert.ok(body.cache && JSON.parse(body.cache.data).v === 2, `GET info=cache on node 0: ${JSON.stringify(body)}`);
 
     // nothing cached anywhere: cache_miss on every node
     const empty = uniq('cache-empty-');
-    const m = await onNode(s, 0, { label: 'miss@n0' });
-    const chm = m.subscribe(empty);
-    const missesM = collect(chm, 'pusher:cache_miss');
-    await subscribed(m, empty, WAIT_MS);
-    await waitFor(() => missesM.length === 1, 2000, 'pusher:cache_miss on an empty cache channel');
+    const missed = [];
+    for (let i = 0; i < 3; i++) {
+      const m = await onNode(s, i, { label: `miss@n${i}` });
+      const chm = m.subscribe(empty);
+      missed[i] = { misses: collect(chm, 'pusher:cache_miss'), got: collect(chm, 'price') };
+      await subscribed(m, empty, WAIT_MS);
+    }
+    await waitFor(() => missed.every((x) => x.misses.length >= 1), 2000,
+      () => `pusher:cache_miss on an empty cache channel at every node (${missed.map((x) => x.misses.length)})`);
+    await sleep(QUIET_MS);
+    assert.deepEqual(missed.map((x) => [x.misses.length, x.got.length]), [[1, 0], [1, 0], [1, 0]], 'one cache_miss and no event per node');
   }));
 
   it('cluster: subscription_count events carry the cluster count', clusterScenario(opts('subcount'), async (s) => {
@@ -774,9 +774,13 @@ describe('cluster mode (3 nodes, one Redis)', () => {
   }));
 
   it('cluster: a bad redis.url stops herald at start with a clear message on stderr', async (t) => {
+    const secret = 'hunter2-topsecret';
     const cases = [
       { url: 'redis://127.0.0.1:1/0', want: [/redis/i, /127\.0\.0\.1:1\b/] },
       { url: 'http://x', want: [/redis\.url/, /redis:\/\//] },
+      // with a password: named, never printed
+      { url: `redis://herald:${secret}@127.0.0.1:1/0`, want: [/redis:\/\/herald:\*\*\*@127\.0\.0\.1:1\/0/] },
+      { url: `redis://127.0.0.1:1/0?password=${secret}`, want: [/redis\.url/, /"password" is not supported/] },
     ];
     await Promise.all(cases.map(async ({ url, want }, i) => {
       const srv = new HeraldServer({
@@ -802,6 +806,7 @@ describe('cluster mode (3 nodes, one Redis)', () => {
       assert.ok(took < 10_000, `${url}: exited after ${took} ms`);
       for (const re of want) assert.match(srv.stderr, re, `${url}: stderr names the problem`);
       assert.doesNotMatch(srv.output, /Cluster mode:/, `${url}: no cluster banner`);
+      assert.ok(!srv.output.includes(secret), `${url}: the password must not be printed:\n${srv.output}`);
     }));
   });
 });
