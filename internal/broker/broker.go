@@ -146,6 +146,8 @@ type Change struct {
 	Info    json.RawMessage // MemberBack
 	Count   int             // CountChanged
 	Version uint64          // MemberGone, MemberBack: the member version the change got
+	// HooksQueued: the broker queued this change's webhook itself.
+	HooksQueued bool
 }
 
 // Member is one presence member: a user id and the user_info the first of
@@ -166,6 +168,9 @@ type JoinRequest struct {
 	Member      Member
 	MaxMembers  int
 	MemberAdded []byte
+	// Hooks asks a broker with a HookQueue to queue the webhooks of the
+	// transitions this join causes (the app has webhooks).
+	Hooks bool
 }
 
 // JoinResult says what the join changed.
@@ -176,6 +181,7 @@ type JoinResult struct {
 	Members       []Member // presence: every member after the join, sorted by UserID
 	Version       uint64   // presence: the member version of Members
 	Subscriptions int      // subscriptions of the channel in the cluster after the join
+	HooksQueued   bool     // the broker queued the webhooks of Occupied and NewMember itself
 }
 
 // LeaveRequest removes one subscription made by Join.
@@ -186,6 +192,7 @@ type LeaveRequest struct {
 	UserID       string
 	// MemberRemoved is published when UserID's last connection left.
 	MemberRemoved []byte
+	Hooks         bool // as in JoinRequest
 }
 
 // LeaveResult says what the leave changed.
@@ -194,6 +201,7 @@ type LeaveResult struct {
 	Vacated       bool // no subscription left in the cluster
 	Subscriptions int
 	Version       uint64 // MemberGone: the version of the removal
+	HooksQueued   bool   // the broker queued the webhooks of MemberGone and Vacated itself
 }
 
 // ChannelStats is a channel's cluster-wide state.

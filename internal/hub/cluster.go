@@ -14,7 +14,8 @@ var _ broker.Handler = (*Hub)(nil)
 // Reaped publishes and reports the transitions the broker decided without
 // a connection at hand: a dead node's members and channels removed, or this
 // node's share registered again after the shared state was lost. The broker
-// reports each once for the cluster.
+// reports each once for the cluster, and queued the webhook of one that says
+// HooksQueued itself.
 func (h *Hub) Reaped(ctx context.Context, changes []broker.Change) {
 	for _, ch := range changes {
 		app := h.lookupApp(ctx, ch.App)
@@ -51,7 +52,7 @@ func (h *Hub) Reaped(ctx context.Context, changes []broker.Change) {
 				h.log.Warn("cluster change not published", "app_id", ch.App, "kind", ch.Kind, "err", err)
 			}
 		}
-		if ev != nil && app != nil {
+		if ev != nil && app != nil && !ch.HooksQueued { // queued: the broker's queue has it
 			h.emitApp(app, *ev)
 		}
 	}

@@ -39,12 +39,17 @@ type Observer interface {
 	Observe(Event)
 }
 
+// hasHooks says whether app wants webhooks: Join and Leave then ask the
+// broker to queue their transitions' hooks (a broker with a shared queue
+// does, and says HooksQueued; the hub then reports nothing itself).
+func hasHooks(app *apps.App) bool { return len(app.Webhooks) > 0 }
+
 // emit reports e when the app has webhooks configured; apps without
 // any pay nothing.
 func (h *Hub) emit(c *Client, e Event) { h.emitApp(c.curApp(), e) }
 
 func (h *Hub) emitApp(app *apps.App, e Event) {
-	if h.obs == nil || len(app.Webhooks) == 0 {
+	if h.obs == nil || !hasHooks(app) {
 		return
 	}
 	e.AppID = app.ID

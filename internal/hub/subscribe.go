@@ -158,7 +158,7 @@ func (h *Hub) join(ctx context.Context, c *Client, name string, info protocol.Ch
 	ch.pending[c] = buf
 	s.mu.Unlock()
 
-	req := broker.JoinRequest{App: app.ID, Channel: name, SocketID: c.socketID, Presence: presence}
+	req := broker.JoinRequest{App: app.ID, Channel: name, SocketID: c.socketID, Presence: presence, Hooks: hasHooks(app)}
 	if presence {
 		req.Member = broker.Member{UserID: m.UserID, Info: m.UserInfo}
 		req.MaxMembers = app.MaxPresenceMembers
@@ -172,7 +172,7 @@ func (h *Hub) join(ctx context.Context, c *Client, name string, info protocol.Ch
 		if err != nil {
 			// Joined at the broker but cannot answer: undo it.
 			h.b.Leave(context.WithoutCancel(ctx), broker.LeaveRequest{App: app.ID, Channel: name, SocketID: c.socketID,
-				Presence: presence, UserID: m.UserID, MemberRemoved: protocol.MemberRemoved(name, m.UserID)})
+				Presence: presence, UserID: m.UserID, MemberRemoved: protocol.MemberRemoved(name, m.UserID), Hooks: req.Hooks})
 		}
 	}
 	if err != nil || res.Full {
@@ -234,10 +234,10 @@ func (h *Hub) join(ctx context.Context, c *Client, name string, info protocol.Ch
 	}
 	s.mu.Unlock()
 
-	if res.Occupied {
+	if res.Occupied && !res.HooksQueued {
 		h.emitApp(app, Event{Kind: ChannelOccupied, Channel: name})
 	}
-	if res.NewMember {
+	if res.NewMember && !res.HooksQueued {
 		h.emitApp(app, Event{Kind: MemberAdded, Channel: name, UserID: m.UserID})
 	}
 	if info.Cache && cacheFrame == nil {
@@ -342,7 +342,8 @@ func (h *Hub) leave(ctx context.Context, c *Client, sub subscription) {
 	s.mu.Unlock()
 
 	presence := sub.presence()
-	req := broker.LeaveRequest{App: app.ID, Channel: sub.channel, SocketID: c.socketID, Presence: presence, UserID: sub.userID}
+	req := broker.LeaveRequest{App: app.ID, Channel: sub.channel, SocketID: c.socketID, Presence: presence, UserID: sub.userID,
+		Hooks: hasHooks(app)}
 	if presence {
 		req.MemberRemoved = protocol.MemberRemoved(sub.channel, sub.userID)
 	}
@@ -353,11 +354,13 @@ func (h *Hub) leave(ctx context.Context, c *Client, sub subscription) {
 		h.throttle.Log(h.log, slog.LevelWarn, "broker", "", "unsubscribe not recorded: shared state unavailable", "err", err)
 		return
 	}
-	if res.MemberGone {
+	if res.MemberGone && !res.HooksQueued {
 		h.emitApp(app, Event{Kind: MemberRemoved, Channel: sub.channel, UserID: sub.userID})
 	}
 	if res.Vacated {
-		h.emitApp(app, Event{Kind: ChannelVacated, Channel: sub.channel})
+		if !res.HooksQueued {
+			h.emitApp(app, Event{Kind: ChannelVacated, Channel: sub.channel})
+		}
 		return
 	}
 	if !presence && app.EnableSubscriptionCount {

@@ -12,7 +12,8 @@ type WebhookMetrics struct {
 	Events *prometheus.CounterVec
 	// Dropped counts events lost before they were stored, by reason:
 	// queue_full (max_queue reached), inbox_full (the writer fell behind),
-	// stopped (arrived after shutdown), app_not_found.
+	// stopped (arrived after shutdown), app_not_found, queue_error (the
+	// shared queue of cluster mode refused the entry).
 	Dropped *prometheus.CounterVec
 	// Requests counts delivery attempts by outcome: success, http_status,
 	// timeout, network, invalid_url, endpoint_removed, app_not_found, app_lookup.

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,13 +71,17 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
-	// The hub is built below, while the SQL store already polls in its own
-	// goroutine: app changes it sees close the connections of apps that
-	// were disabled or deleted once the hub exists.
-	var hubRef atomic.Pointer[hub.Hub]
+	// The SQL store polls in its own goroutine from here on; the changes it
+	// sees wait in appChanges until the run step below applies them to the
+	// hub (closing the connections of apps disabled or deleted).
+	appChanges := make(chan appChange, appChangeBacklog)
+	stopChanges := make(chan struct{}) // closed before the store: a last change never waits for the gone hub
 	sqlApps, err := openSQLStore(ctx, cfg, adminToken != "", log, func(old, cur *apps.App) {
-		if h := hubRef.Load(); h != nil && old != nil {
-			applyAppChange(h, old, cur, "App was deleted")
+		if old != nil { // a created app has no connections yet
+			select {
+			case appChanges <- appChange{old, cur}:
+			case <-stopChanges:
+			}
 		}
 	})
 	if err != nil {
@@ -87,6 +90,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if sqlApps != nil {
 		defer sqlApps.Close()
 	}
+	defer close(stopChanges)
 	staticApps := cfg.Apps
 	if sqlApps != nil && onlyGenerated(staticApps) {
 		if list, _ := sqlApps.List(ctx); len(list) > 0 {
@@ -121,12 +125,18 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		m.InitApp(a.ID) // series exist from the start, not from the first connection
 	}
 
-	// Webhooks keep a durable queue in the data directory; it is opened only
-	// when some app has endpoints, so a server without webhooks writes nothing.
+	cluster, err := openCluster(ctx, cfg, reg, log)
+	if err != nil {
+		return err
+	}
+
+	// One node keeps a durable webhook queue in the data directory, opened
+	// only when some app has endpoints (a server without webhooks writes
+	// nothing); a cluster node shares the queue in Redis instead.
 	var dispatcher *webhooks.Dispatcher
 	if anyWebhooks(store) || sqlApps != nil {
 		w := cfg.Webhooks
-		dispatcher, err = webhooks.New(webhooks.Config{
+		wcfg := webhooks.Config{
 			LeaveDelay:     w.LeaveDelay.D(),
 			BatchWindow:    w.BatchWindow.D(),
 			Timeout:        w.Timeout.D(),
@@ -134,8 +144,15 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			BatchMaxEvents: w.BatchMaxEvents,
 			MaxQueue:       w.MaxQueue,
 			Workers:        w.Workers,
-			Path:           webhooks.DBPath(cfg.DataDir),
-		}, webhooks.Deps{Apps: lookup, Logger: log, Metrics: metrics.NewWebhooks(reg)})
+		}
+		wdeps := webhooks.Deps{Apps: lookup, Logger: log, Metrics: metrics.NewWebhooks(reg)}
+		if cluster.enabled() {
+			wdeps.Queue = cluster
+			wdeps.Candidates = webhookApps(store, sqlApps)
+		} else {
+			wcfg.Path = webhooks.DBPath(cfg.DataDir)
+		}
+		dispatcher, err = webhooks.New(wcfg, wdeps)
 		if err != nil {
 			return fmt.Errorf("webhooks: %w", err)
 		}
@@ -149,11 +166,6 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	// Log lines that clients can cause are bounded per connection and per
 	// app; the rest are counted in a summary line per window.
 	throttle := logthrottle.New(logthrottle.Config{}, log)
-
-	cluster, err := openCluster(ctx, cfg, reg, log)
-	if err != nil {
-		return err
-	}
 
 	h := hub.New(hub.Config{
 		ActivityTimeout:    time.Duration(cfg.ActivityTimeout) * time.Second,
@@ -170,7 +182,6 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err := cluster.built(); err != nil {
 		return err
 	}
-	hubRef.Store(h)
 
 	capacity, restoreMemLimit := planCapacity(cfg.Limits, log)
 	defer restoreMemLimit()
@@ -262,6 +273,16 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	g.Go(func() error { return h.Run(gctx) })
 	g.Go(func() error { return throttle.Run(runCtx) })
 	g.Go(func() error { return gate.Run(gctx) })
+	g.Go(func() error {
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case c := <-appChanges:
+				applyAppChange(h, c.old, c.cur, "App was deleted")
+			}
+		}
+	})
 	if opts.Reload != nil && opts.LoadConfig != nil {
 		g.Go(func() error {
 			for {
@@ -274,10 +295,20 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			}
 		})
 	}
+	// The dispatcher runs until every connection has been closed at
+	// shutdown, so the leave events of closing clients are stored, not
+	// lost; in cluster mode it stops before the broker, so its last acks
+	// and its lease release still reach Redis.
+	webhooksCtx, stopWebhooks := context.WithCancel(context.Background())
+	defer stopWebhooks()
+	webhooksDone := make(chan struct{})
 	if dispatcher != nil {
-		// Runs until every connection has been closed at shutdown, so the
-		// leave events of closing clients are stored, not lost.
-		g.Go(func() error { return dispatcher.Run(runCtx) })
+		g.Go(func() error {
+			defer close(webhooksDone)
+			return dispatcher.Run(webhooksCtx)
+		})
+	} else {
+		close(webhooksDone)
 	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -352,6 +383,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		log.Warn("admin listener shutdown incomplete", "err", err)
 	}
 	_ = edge.Stop(shCtx)
+	stopWebhooks()
+	<-webhooksDone
 	stopRun()
 	err = g.Wait()
 	log.Info("stopped")
@@ -399,6 +432,31 @@ func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, ho))
 }
 
+// webhookApps lists the apps with webhook endpoints, from the config and
+// the SQL store: the apps whose shared webhook queue a cluster node may
+// deliver.
+func webhookApps(store *apps.Reloadable, sql *sqlstore.Store) func(context.Context) []string {
+	return func(ctx context.Context) []string {
+		var ids []string
+		seen := map[string]bool{}
+		add := func(list []*apps.App) {
+			for _, a := range list {
+				if len(a.Webhooks) > 0 && !seen[a.ID] {
+					seen[a.ID] = true
+					ids = append(ids, a.ID)
+				}
+			}
+		}
+		add(store.All())
+		if sql != nil {
+			if list, err := sql.List(ctx); err == nil { // from its cache: fails only when closed
+				add(list)
+			}
+		}
+		return ids
+	}
+}
+
 func anyWebhooks(store *apps.Reloadable) bool {
 	for _, a := range store.All() {
 		if len(a.Webhooks) > 0 {
@@ -426,6 +484,13 @@ func openSQLStore(ctx context.Context, cfg config.Config, forAdmin bool, log *sl
 	}
 	return s, nil
 }
+
+// appChange is an app the SQL store saw change (cur nil: deleted).
+type appChange struct{ old, cur *apps.App }
+
+// appChangeBacklog bounds the changes waiting for the run step; the store's
+// poll waits when it is full (only possible before the hub runs).
+const appChangeBacklog = 1024
 
 func onlyGenerated(list []config.App) bool {
 	for _, a := range list {

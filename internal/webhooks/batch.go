@@ -18,6 +18,7 @@ type pendingEvent struct {
 	seq    uint64
 	timeMS int64
 	json   []byte
+	en     *entry // cluster mode: the queue entry it came from
 }
 
 // endpoint is the loop's view of one endpoint's queue.
@@ -39,6 +40,11 @@ type batch struct {
 	first    time.Time // creation = first attempt; the retry window counts from here
 	next     time.Time // earliest next attempt
 	lastErr  string
+
+	// Cluster mode: the entries whose events it carries (acked once it is
+	// delivered or given up) and the lease they were read under.
+	entries []*entry
+	lease   *lease
 }
 
 func (d *Dispatcher) endpoint(id endpointID) *endpoint {
@@ -86,16 +92,24 @@ func (d *Dispatcher) schedule(now time.Time, free int) []job {
 func (d *Dispatcher) formBatch(id endpointID, ep *endpoint, now time.Time) {
 	n := min(len(ep.pending), d.cfg.BatchMaxEvents)
 	events := make([][]byte, n)
+	var entries []*entry
 	for i, p := range ep.pending[:n] {
 		events[i] = p.json
 		d.del(bucketEvents, p.seq)
+		if p.en != nil {
+			entries = append(entries, p.en)
+		}
 	}
 	d.seq++
 	b := &batch{
 		seq: d.seq, ep: id, count: n, first: now, next: now,
-		body: buildBody(ep.pending[0].timeMS, events),
+		body:    buildBody(ep.pending[0].timeMS, events),
+		entries: entries,
 	}
-	d.put(bucketBatches, b.seq, b.encode())
+	if len(entries) > 0 {
+		b.lease = entries[0].lease // one endpoint, one app, one lease
+	}
+	d.put(bucketBatches, b.seq, b)
 	d.stored += 1 - n
 	clear(ep.pending[:n])
 	ep.pending = ep.pending[n:]
@@ -111,14 +125,21 @@ func (d *Dispatcher) finish(r result, now time.Time) {
 	ep := d.endpoints[r.ep]
 	ep.inflight = false
 	b := ep.batches[0]
+	if b.lease != nil && !b.lease.active {
+		// The app's lease was lost while this was out: the next holder
+		// delivers its entries again; this result changes nothing.
+		d.dropBatch(ep, b)
+		return
+	}
 	if r.aborted {
-		return // shutdown interrupted it: not an attempt; resent after restart
+		return // shutdown interrupted it: not an attempt; resent after restart (or by the next lease holder)
 	}
 	b.attempts++
 	d.m.Requests.WithLabelValues(r.ep.App, r.outcome).Inc()
 	if r.outcome == outcomeSuccess {
 		d.m.Delivered.WithLabelValues(r.ep.App).Add(float64(b.count))
 		d.dropBatch(ep, b)
+		d.settleAll(b.entries)
 		d.fails.succeeded(r.ep)
 		return
 	}
@@ -131,6 +152,7 @@ func (d *Dispatcher) finish(r result, now time.Time) {
 		d.m.DeadBatches.WithLabelValues(r.ep.App, r.outcome).Inc()
 		d.m.DeadEvents.WithLabelValues(r.ep.App, r.outcome).Add(float64(b.count))
 		d.dropBatch(ep, b)
+		d.settleAll(b.entries)
 		f.dead, f.next = true, "dropped (retry window "+d.cfg.RetryWindow.String()+" over)"
 		if r.permanent {
 			f.next = "dropped (permanent failure)"
@@ -143,7 +165,7 @@ func (d *Dispatcher) finish(r result, now time.Time) {
 	if b.next.After(deadline) {
 		b.next = deadline
 	}
-	d.put(bucketBatches, b.seq, b.encode())
+	d.put(bucketBatches, b.seq, b)
 	f.next = "retry in " + dur(b.next.Sub(now)).String()
 	d.fails.failed(f)
 }
@@ -179,6 +201,9 @@ func (d *Dispatcher) nextWake(now time.Time, free bool) time.Duration {
 	}
 	if w, ok := d.fails.wait(); ok { // on the failure log's own clock
 		consider(now.Add(w))
+	}
+	if d.sh != nil && !d.sh.paused && !d.sh.pollAt.IsZero() { // cluster mode: the next queue read
+		consider(d.sh.pollAt)
 	}
 	if free {
 		for _, ep := range d.endpoints {

@@ -113,6 +113,7 @@ func decodeBatch(seq uint64, v []byte) (*batch, error) {
 type leaveRecord struct {
 	due time.Time
 	ev  hub.Event
+	en  *entry // cluster mode: the queue entry it came from (not stored)
 }
 
 func (r leaveRecord) encode() []byte {

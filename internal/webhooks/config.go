@@ -1,12 +1,14 @@
 package webhooks
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/metrics"
 )
 
@@ -23,6 +25,11 @@ const (
 	// its first failure is logged at once, then at most one summary per
 	// interval while it keeps failing, then the recovery.
 	DefaultFailureLogEvery = 30 * time.Second
+	// Cluster mode (Deps.Queue set). ClaimEvery must stay well under the
+	// broker's hook lease time (a third of it, say) or leases expire
+	// between renewals.
+	DefaultClaimEvery = time.Second
+	DefaultPollEvery  = 100 * time.Millisecond
 )
 
 // Fixed bounds; none is worth a configuration knob.
@@ -36,6 +43,15 @@ const (
 	backoffMax       = 60 * time.Second
 	openTimeout      = 2 * time.Second // a db locked by another process fails instead of hanging
 	userAgent        = "Herald-Webhooks/1"
+
+	// Cluster mode.
+	readPage     = 256             // entries per ReadHooks
+	readers      = 4               // concurrent ReadHooks calls (one per app at a time)
+	readQueue    = 64              // read requests waiting for a reader; more wait for the next poll
+	maxAckIDs    = 1000            // ids per AckHooks call
+	queueTimeout = 2 * time.Second // one call to the shared queue
+	flushTimeout = 2 * time.Second // writer and acker at shutdown, lease release
+	addRetryMax  = time.Second     // cap of the writer's backoff while the queue is down
 )
 
 // DBFile is the database file name inside the data directory.
@@ -54,8 +70,12 @@ type Config struct {
 	MaxQueue        int           // stored events + delayed leaves + batches
 	Workers         int           // concurrent requests overall
 	FailureLogEvery time.Duration // least time between two summaries about one failing endpoint
-	Path            string        // bbolt file; required (see DBPath)
+	Path            string        // bbolt file; required without Deps.Queue (see DBPath), unused with it
 	Now             func() time.Time
+
+	// Cluster mode only (Deps.Queue set).
+	ClaimEvery time.Duration // how often the hook leases are renewed and free ones taken
+	PollEvery  time.Duration // how often each held app's queue is read when it had nothing more
 
 	// Backoff of retries: backoffBase doubling up to backoffMax. Unexported
 	// so tests can shrink them without widening the API.
@@ -86,6 +106,8 @@ func (c Config) withDefaults() Config {
 	def(&c.backoffBase, backoffBase)
 	def(&c.backoffMax, backoffMax)
 	def(&c.FailureLogEvery, DefaultFailureLogEvery)
+	def(&c.ClaimEvery, DefaultClaimEvery)
+	def(&c.PollEvery, DefaultPollEvery)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -104,6 +126,15 @@ type Deps struct {
 	Logger  *slog.Logger            // nil: discard
 	Metrics *metrics.WebhookMetrics // nil: a private registry
 	Client  *http.Client            // nil: NewClient(Timeout); redirects are never followed
+
+	// Queue selects cluster mode: the webhook queue is the broker's shared
+	// one instead of a local database (Config.Path is not used). See the
+	// package doc, "Cluster mode".
+	Queue broker.HookQueue
+	// Candidates returns the ids of the apps that have webhooks: the apps
+	// whose hook leases this node competes for. Required with Queue;
+	// called about once per ClaimEvery, off the loop.
+	Candidates func(context.Context) []string
 }
 
 // NewClient returns the HTTP client used when Deps.Client is nil: the

@@ -29,7 +29,7 @@ func leaveKeyOf(e hub.Event) leaveKey {
 // leave/rejoin flapping cannot grow it past about twice the pending leaves.
 type leaves struct {
 	h     leaveHeap
-	byKey map[leaveKey]uint64 // -> seq of the live entry
+	byKey map[leaveKey]leaveEntry // the live entry (also in h, or held back: see keep)
 }
 
 type leaveEntry struct {
@@ -38,24 +38,60 @@ type leaveEntry struct {
 }
 
 func (l *leaves) add(seq uint64, r leaveRecord) {
-	if l.byKey == nil {
-		l.byKey = map[leaveKey]uint64{}
-	}
-	heap.Push(&l.h, leaveEntry{seq, r})
-	l.byKey[leaveKeyOf(r.ev)] = seq
+	e := leaveEntry{seq, r}
+	heap.Push(&l.h, e)
+	l.keep(e)
 }
 
-// cancel removes the pending leave that join cancels and returns its seq.
-func (l *leaves) cancel(join hub.Event) (uint64, bool) {
+// keep makes e live without queueing it in the heap: cluster mode holds a
+// due leave back until its app's queue has been read past its due time
+// (a join that cancels it may still be unread).
+func (l *leaves) keep(e leaveEntry) {
+	if l.byKey == nil {
+		l.byKey = map[leaveKey]leaveEntry{}
+	}
+	l.byKey[leaveKeyOf(e.rec.ev)] = e
+}
+
+// live reports whether e is still pending (no join cancelled it).
+func (l *leaves) live(e leaveEntry) bool {
+	cur, ok := l.byKey[leaveKeyOf(e.rec.ev)]
+	return ok && cur.seq == e.seq
+}
+
+// forget removes e (released or dropped outside popDue).
+func (l *leaves) forget(e leaveEntry) { delete(l.byKey, leaveKeyOf(e.rec.ev)) }
+
+// cancel removes the pending leave that join cancels and returns it.
+func (l *leaves) cancel(join hub.Event) (leaveEntry, bool) {
 	k := leaveKeyOf(join)
-	seq, ok := l.byKey[k]
+	e, ok := l.byKey[k]
 	if ok {
 		delete(l.byKey, k)
-		if len(l.h) > 2*len(l.byKey)+compactSlack {
-			l.compact()
+		l.maybeCompact()
+	}
+	return e, ok
+}
+
+// dropApp forgets every pending leave of app and returns how many.
+func (l *leaves) dropApp(app string) int {
+	n := 0
+	for k := range l.byKey {
+		if k.app == app {
+			delete(l.byKey, k)
+			n++
 		}
 	}
-	return seq, ok
+	if n > 0 {
+		l.maybeCompact()
+	}
+	return n
+}
+
+func (l *leaves) maybeCompact() {
+	if len(l.h) > 2*len(l.byKey)+compactSlack {
+		l.compact()
+	}
 }
 
 // compactSlack keeps small heaps from being rebuilt over and over.
@@ -66,7 +102,7 @@ const compactSlack = 64
 func (l *leaves) compact() {
 	live := l.h[:0]
 	for _, e := range l.h {
-		if l.byKey[leaveKeyOf(e.rec.ev)] == e.seq {
+		if l.live(e) {
 			live = append(live, e)
 		}
 	}
@@ -85,9 +121,8 @@ func (l *leaves) pending(e hub.Event) bool {
 func (l *leaves) popDue(now time.Time) (leaveEntry, bool) {
 	for len(l.h) > 0 && !l.h[0].rec.due.After(now) {
 		e := heap.Pop(&l.h).(leaveEntry)
-		k := leaveKeyOf(e.rec.ev)
-		if l.byKey[k] == e.seq {
-			delete(l.byKey, k)
+		if l.live(e) {
+			l.forget(e)
 			return e, true
 		}
 	}
@@ -147,4 +182,13 @@ func (c *cacheMisses) duplicate(e hub.Event, now time.Time) bool {
 		c.lastPrune = now
 	}
 	return false
+}
+
+// dropApp forgets app's recent cache misses.
+func (c *cacheMisses) dropApp(app string) {
+	for k := range c.seen {
+		if k[0] == app {
+			delete(c.seen, k)
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/metrics"
 )
@@ -32,7 +33,12 @@ type Dispatcher struct {
 
 	started   atomic.Bool
 	closeOnce sync.Once
-	db        *bolt.DB
+	db        *bolt.DB // nil in cluster mode
+
+	// Cluster mode (nil q: single-node mode).
+	q          broker.HookQueue
+	candidates func(context.Context) []string
+	sh         *shared
 
 	// Owned by the Run loop (and by New before Run starts).
 	seq       uint64
@@ -55,9 +61,14 @@ var _ hub.Observer = (*Dispatcher)(nil)
 // New opens (or creates) the database at cfg.Path and reloads what a
 // previous run left pending. Run must be called to deliver anything; it
 // closes the database when it returns (Close does when Run is never called).
+// With Deps.Queue there is no database: see "Cluster mode" in the package
+// doc.
 func New(cfg Config, deps Deps) (*Dispatcher, error) {
 	if deps.Apps == nil {
 		return nil, errors.New("webhooks: Deps.Apps is required")
+	}
+	if deps.Queue != nil && deps.Candidates == nil {
+		return nil, errors.New("webhooks: Deps.Candidates is required with Deps.Queue")
 	}
 	cfg = cfg.withDefaults()
 	d := &Dispatcher{
@@ -84,6 +95,11 @@ func New(cfg Config, deps Deps) (*Dispatcher, error) {
 	} else {
 		d.client = noRedirects(d.client)
 	}
+	if deps.Queue != nil {
+		d.q, d.candidates = deps.Queue, deps.Candidates
+		d.sh = newShared(cfg, d.log)
+		return d, nil
+	}
 	db, err := openDB(cfg.Path)
 	if err != nil {
 		return nil, err
@@ -99,7 +115,8 @@ func New(cfg Config, deps Deps) (*Dispatcher, error) {
 	return d, nil
 }
 
-// Observe queues e for the loop. It never blocks: the hub calls it with its
+// Observe queues e for the loop (in cluster mode, for the writer that
+// appends it to the shared queue). It never blocks: the hub calls it with its
 // locks held. When the inbox is full the event is dropped and counted; the
 // loop logs the warning so no I/O happens here.
 func (d *Dispatcher) Observe(e hub.Event) {
@@ -116,7 +133,8 @@ func (d *Dispatcher) Observe(e hub.Event) {
 }
 
 // Close releases the database when Run was never started (an aborted
-// start-up). After Run it does nothing.
+// start-up); after Run it does nothing. In cluster mode there is no
+// database: it only makes Observe drop.
 func (d *Dispatcher) Close() error {
 	if d.started.Load() {
 		return nil
@@ -127,7 +145,11 @@ func (d *Dispatcher) Close() error {
 
 func (d *Dispatcher) closeDB() error {
 	var err error
-	d.closeOnce.Do(func() { err = d.db.Close() })
+	d.closeOnce.Do(func() {
+		if d.db != nil {
+			err = d.db.Close()
+		}
+	})
 	return err
 }
 

@@ -1,7 +1,8 @@
 // Package webhooks delivers Pusher webhooks: it turns the hub's events into
 // signed, batched POSTs to each app's endpoints, with Pusher's leave delay,
 // retries with backoff, and a bbolt queue so pending webhooks survive a
-// restart.
+// restart (single-node mode) or the broker's shared queue (cluster mode,
+// below).
 //
 // # Flow
 //
@@ -36,4 +37,47 @@
 // Config.FailureLogEvery while it keeps failing (attempts, dropped batches,
 // events refused for a full queue) and an INFO line when it recovers. The
 // formats are in docs/webhooks-operations.md.
+//
+// # Cluster mode
+//
+// With Deps.Queue (a broker.HookQueue) the queue is the cluster's, in the
+// broker, and no database is opened. The broker appends the transitions'
+// hooks itself, in the step that decides them; Observe hands the rest
+// (client_event, cache_miss, subscription_count, and any transition that
+// reaches it) to a writer goroutine that appends them with AddHook in the
+// order it got them, through the same bounded inbox.
+//
+// One node at a time delivers an app's queue: the holder of its hook lease.
+// A claimer goroutine calls ClaimHooks with Deps.Candidates every
+// Config.ClaimEvery; reader goroutines read each held app's queue every
+// Config.PollEvery (again at once after a full page), from the oldest
+// unacked entry when the lease is new. Each entry becomes the hub event it
+// describes and takes the single-node path from accept on: leave delay,
+// cache_miss de-duplication, filters, batches, signing, retries, failure
+// log, metrics. The leave delay counts from the entry's time_ms (a new
+// holder may read it late), and a due leave also waits until its app's
+// queue has been read past its due time: reading a backlog, the rejoin that
+// cancels it may be in the next page.
+//
+// An entry is acked (AckHooks, by an acker goroutine) once nothing more
+// will be sent for it: every batch holding it delivered or given up, or it
+// was debounced, de-duplicated, unrouted or of an unknown app; a reference
+// count per entry tracks the endpoints still to deliver it. Nothing is
+// acked before its delivery finished, so the next holder of a dead node's
+// lease delivers what it left (at least once: a request in flight, or an
+// ack not yet written, is sent again).
+//
+// Losing a lease forgets the app's state in memory (a request in flight
+// finishes, but its result acks nothing); gaining one reads from the oldest
+// unacked entry. MaxQueue bounds memory by reading less: entries wait in the
+// shared queue instead of being dropped. Queue errors are logged rate-
+// limited and retried at the next tick; while ClaimHooks fails nothing new
+// is read or sent (the leases may have gone). At a clean stop in-flight
+// requests are cancelled and stay unacked, finished ones are acked, the
+// writer appends what the inbox still holds (for up to two seconds) and the
+// leases are released so another node takes over at once.
+//
+// The loop does no queue I/O itself: it exchanges values with those
+// goroutines over bounded channels, never blocking on them, and every call
+// has a timeout.
 package webhooks

@@ -52,12 +52,22 @@ func openDB(path string) (*bolt.DB, error) {
 
 func key(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
-// put and del queue writes for the next commit.
-func (d *Dispatcher) put(bucket []byte, seq uint64, val []byte) {
-	d.ops = append(d.ops, op{bucket, seq, val})
+// record is what put stores; encoded only when there is a database.
+type record interface{ encode() []byte }
+
+// put and del queue writes for the next commit. In cluster mode there is
+// no database (the shared queue holds the entries): they do nothing.
+func (d *Dispatcher) put(bucket []byte, seq uint64, r record) {
+	if d.db == nil {
+		return
+	}
+	d.ops = append(d.ops, op{bucket, seq, r.encode()})
 }
 
 func (d *Dispatcher) del(bucket []byte, seq uint64) {
+	if d.db == nil {
+		return
+	}
 	d.ops = append(d.ops, op{bucket: bucket, key: seq})
 }
 
@@ -66,6 +76,9 @@ func (d *Dispatcher) del(bucket []byte, seq uint64) {
 // that must exist before their requests are sent.
 func (d *Dispatcher) commit() error {
 	if len(d.ops) == 0 {
+		if d.db == nil { // cluster mode: only the metrics
+			d.countQueued()
+		}
 		return nil
 	}
 	err := d.db.Update(func(tx *bolt.Tx) error {
@@ -85,15 +98,20 @@ func (d *Dispatcher) commit() error {
 	})
 	clear(d.ops) // drop references to bodies
 	d.ops = d.ops[:0]
-	d.m.Queue.Set(float64(d.stored))
 	if err != nil {
+		d.m.Queue.Set(float64(d.stored))
 		return fmt.Errorf("webhooks: commit: %w", err)
 	}
+	d.countQueued()
+	return nil
+}
+
+func (d *Dispatcher) countQueued() {
+	d.m.Queue.Set(float64(d.stored))
 	for app, n := range d.queued {
 		d.m.Events.WithLabelValues(app, "queued").Add(float64(n))
 	}
 	clear(d.queued)
-	return nil
 }
 
 // load rebuilds the in-memory state from the database after a restart:

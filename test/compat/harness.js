@@ -763,6 +763,54 @@ function redisPing(port, timeoutMs = 1000) {
 }
 
 /**
+ * Sends one command (an array of strings) to the Redis server on port and
+ * resolves with its reply when it is a simple string, an integer, a bulk
+ * string or nil (null); rejects on an error reply, another reply type, an
+ * error or timeoutMs. For reading a key or two in tests, nothing more.
+ */
+function redisCommand(port, args, timeoutMs = 2000) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let buf = Buffer.alloc(0);
+    let settled = false;
+    const done = (err, value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const timer = setTimeout(() => done(new Error(`no answer to ${args[0]} within ${timeoutMs} ms`)), timeoutMs);
+    sock.on('connect', () => {
+      const parts = [`*${args.length}\r\n`];
+      for (const a of args) parts.push(`$${Buffer.byteLength(String(a))}\r\n${a}\r\n`);
+      sock.write(parts.join(''));
+    });
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      const eol = buf.indexOf('\r\n');
+      if (eol < 0) return;
+      const head = buf.subarray(1, eol).toString('utf8');
+      switch (String.fromCharCode(buf[0])) {
+        case '+': return done(null, head);
+        case ':': return done(null, Number(head));
+        case '-': return done(new Error(`${args[0]}: ${head}`));
+        case '$': {
+          const n = Number(head);
+          if (n < 0) return done(null, null);
+          if (buf.length < eol + 2 + n + 2) return; // more to come
+          return done(null, buf.subarray(eol + 2, eol + 2 + n).toString('utf8'));
+        }
+        default: return done(new Error(`${args[0]}: unsupported reply ${JSON.stringify(buf.toString('utf8').slice(0, 80))}`));
+      }
+    });
+    sock.on('error', (err) => done(err));
+    sock.on('close', () => done(new Error(`connection closed before the answer to ${args[0]}`)));
+  });
+}
+
+/**
  * A throw-away redis-server on 127.0.0.1: no config file, no persistence
  * (`--save "" --appendonly no`), its own temp dir. stop()/kill() end the
  * process but keep the port, restart() starts an empty server on the same
@@ -841,6 +889,11 @@ class RedisServer {
     }
     this.startedIn = Date.now() - t0;
     return this;
+  }
+
+  /** One command's reply (see redisCommand). */
+  command(args, timeoutMs) {
+    return redisCommand(this.port, args, timeoutMs);
   }
 
   /** SIGTERM (SIGKILL after 5 s), waits for the exit. Keeps the port for restart(). */

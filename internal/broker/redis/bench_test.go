@@ -195,6 +195,20 @@ func TestCommandsPerOp(t *testing.T) {
 			must[struct{}](t)(struct{}{}, n.PublishCached(ctx, broker.Message{Topic: topic, Frame: frame}, "e", "d", time.Minute))
 		}},
 		{"Allow", func(string) { must2(t)(n.Allow(ctx, "k", 100, 10)) }},
+		{"Join public, new, hooks", func(p string) {
+			must[broker.JoinResult](t)(n.Join(ctx, broker.JoinRequest{App: "1", Channel: p + "h", SocketID: p + "1", Hooks: true}))
+		}},
+		{"Join public, new, no hooks", func(p string) {
+			must[broker.JoinResult](t)(n.Join(ctx, broker.JoinRequest{App: "1", Channel: p + "n", SocketID: p + "1"}))
+		}},
+		{"Join presence, new, hooks", func(p string) { must[broker.JoinResult](t)(n.Join(ctx, hooksJoin(p+"3", p+"bob"))) }},
+		{"Leave presence, last, hooks", func(p string) { must[broker.LeaveResult](t)(n.Leave(ctx, hooksLeave(p+"3", p+"bob"))) }},
+		{"AddHook", func(string) {
+			must[struct{}](t)(struct{}{}, n.AddHook(ctx, broker.Hook{App: "1", Kind: broker.HookCacheMiss, Channel: "c"}))
+		}},
+		{"ReadHooks", func(string) { must[[]broker.Hook](t)(n.ReadHooks(ctx, "1", "", 100)) }},
+		{"AckHooks", func(string) { must[struct{}](t)(struct{}{}, n.AckHooks(ctx, "1", []string{"1-1", "1-2"})) }},
+		{"ClaimHooks, 1 app", func(string) { must[[]string](t)(n.ClaimHooks(ctx, []string{"1"})) }},
 	}
 	for _, o := range ops {
 		o.run("w.") // warm: app registered, script cached in Redis
@@ -220,7 +234,7 @@ func TestCommandsPerOp(t *testing.T) {
 			inner = nil
 		}
 		sort.Strings(inner)
-		t.Logf("%-26s round trips %d; inside its script: %s", o.what+":", sent, strings.Join(inner, " "))
+		t.Logf("%-30s round trips %d; inside its script: %s", o.what+":", sent, strings.Join(inner, " "))
 		if sent != 1 {
 			t.Errorf("%s: %d commands sent, want 1", o.what, sent)
 		}

@@ -2,8 +2,14 @@
 -- KEYS[1] P:{A}:chans
 -- ARGV    pa, M, C, add (1: count it; 0: only read the state, the socket
 --         is counted already), presence (1/0), U, info, max members (0 none),
---         head, tail (member_added message around its version; head '' = none)
+--         head, tail (member_added message around its version; head '' = none),
+--         hooks (1: queue the transitions' webhooks; 0: the app has none),
+--         queue cap (MAXLEN ~)
 -- Returns {full, occupied, new member, subscriptions, version, {U, info, ...}}
+-- Hooks cost: a join that changes no cluster-wide state (the usual one)
+-- runs no command for them. A transition writes P:{A}:hk once (DEL
+-- without hooks: nothing more), and with hooks adds one TIME and one XADD
+-- per hook: channel_occupied, then member_added.
 local pa, m, c = ARGV[1], ARGV[2], ARGV[3]
 local chans = KEYS[1]
 local presence = ARGV[5] == '1'
@@ -34,6 +40,15 @@ if ARGV[4] == '1' then
     occupied = 1
   end
   redis.call('SADD', pa .. 'nc:' .. m, c)
+  if occupied == 1 or newMember == 1 then
+    local on, cap = ARGV[11] == '1', ARGV[12]
+    if occupied == 1 then
+      transition(pa, on, cap, 'channel_occupied', c, '')
+    end
+    if newMember == 1 then
+      transition(pa, on, cap, 'member_added', c, ARGV[6])
+    end
+  end
 end
 local total = num(redis.call('HGET', chans, c))
 if not presence then

@@ -21,6 +21,10 @@ import (
 //	P:{A}:un:M         hash  U -> signed-in connections on lease M
 //	P:{A}:conns        hash  M -> connections counted by AddConnection
 //	P:{A}:cache:C      string   cache channel's last event (PX = its TTL)
+//	P:{A}:wh           stream   the app's webhook queue (hooks.go), MAXLEN ~ Config.HookQueueMax
+//	P:{A}:hk           string   "1" while the app's last join or leave transition asked
+//	                            for hooks: reaped and re-synced transitions are queued then
+//	P:{A}:whlease      string   hook lease: NodeID of the node delivering the queue (PX = HookLease)
 //	P:{A}:c:C          topic of channel C   (sharded pub/sub)
 //	P:{A}:u:U          topic of user U
 //	P:{A}:w:U          topic of U's watchers
@@ -45,6 +49,9 @@ func (k keys) mem(app, ch string) string     { return k.app(app) + "mem:" + ch }
 func (k keys) users(app string) string       { return k.app(app) + "users" }
 func (k keys) conns(app string) string       { return k.app(app) + "conns" }
 func (k keys) cache(app, ch string) string   { return k.app(app) + "cache:" + ch }
+func (k keys) hooks(app string) string       { return k.app(app) + "wh" }
+func (k keys) hookFlag(app string) string    { return k.app(app) + "hk" }
+func (k keys) hookLease(app string) string   { return k.app(app) + "whlease" }
 func (k keys) nodes() string                 { return k.prefix + ":nodes" }
 func (k keys) nodeApps(lease string) string  { return k.prefix + ":node:" + lease + ":apps" }
 func (k keys) reapClaim(lease string) string { return k.prefix + ":reap:" + lease }

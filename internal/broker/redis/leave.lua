@@ -1,8 +1,12 @@
 -- Leave: remove one subscription of lease M from channel C. A lease with
 -- no subscription there (its share was lost) changes nothing.
 -- KEYS[1] P:{A}:chans
--- ARGV    pa, M, C, presence (1/0), U, head, tail (member_removed)
+-- ARGV    pa, M, C, presence (1/0), U, head, tail (member_removed),
+--         hooks (1: queue the transitions' webhooks; 0: the app has none),
+--         queue cap (MAXLEN ~)
 -- Returns {member gone, vacated, subscriptions, version}
+-- Hooks cost as in join.lua: none unless the leave is a transition;
+-- member_removed is queued before channel_vacated.
 local pa, m, c = ARGV[1], ARGV[2], ARGV[3]
 local chans = KEYS[1]
 local subsKey = pa .. 'subs:' .. c
@@ -26,5 +30,14 @@ end
 local total, vacated = hdecr(chans, c), 0
 if total <= 0 then
   total, vacated = 0, 1
+end
+if gone == 1 or vacated == 1 then
+  local on, cap = ARGV[8] == '1', ARGV[9]
+  if gone == 1 then
+    transition(pa, on, cap, 'member_removed', c, ARGV[5])
+  end
+  if vacated == 1 then
+    transition(pa, on, cap, 'channel_vacated', c, '')
+  end
 end
 return {gone, vacated, total, version}

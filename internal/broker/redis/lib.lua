@@ -60,3 +60,39 @@ local function memberless(pa, c)
     redis.call('PEXPIRE', pa .. 'mv:' .. c, 3600000)
   end
 end
+
+-- Webhook queue (hooks.go). hookMS is the Redis clock in ms, read once
+-- per script run: the transitions of one step share a time.
+local hookMS
+local function hook(pa, cap, kind, c, u)
+  if not hookMS then
+    local t = redis.call('TIME')
+    hookMS = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  end
+  if u == '' then
+    redis.call('XADD', pa .. 'wh', 'MAXLEN', '~', cap, '*', 'k', kind, 'c', c, 't', hookMS)
+  else
+    redis.call('XADD', pa .. 'wh', 'MAXLEN', '~', cap, '*', 'k', kind, 'c', c, 'u', u, 't', hookMS)
+  end
+end
+
+-- hookMarked: P:{A}:hk was written in this run. Written once per
+-- transition-making run, so the flag follows the app's last transition.
+local hookMarked = false
+
+-- transition queues a join's or leave's transition when on (the request
+-- asked for hooks), and records in P:{A}:hk whether it did, which is what
+-- reaped and re-synced transitions follow (share.lua).
+local function transition(pa, on, cap, kind, c, u)
+  if not hookMarked then
+    hookMarked = true
+    if on then
+      redis.call('SET', pa .. 'hk', '1')
+    else
+      redis.call('DEL', pa .. 'hk')
+    end
+  end
+  if on then
+    hook(pa, cap, kind, c, u)
+  end
+end

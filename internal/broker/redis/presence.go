@@ -39,7 +39,8 @@ func (b *Broker) Join(ctx context.Context, r broker.JoinRequest) (broker.JoinRes
 		head, tail = frameHead, messageTail(r.SocketID, r.MemberAdded)
 	}
 	args := []string{b.keys.app(r.App), lease, r.Channel, flag(added), flag(r.Presence),
-		r.Member.UserID, string(r.Member.Info), strconv.Itoa(max(r.MaxMembers, 0)), head, tail}
+		r.Member.UserID, string(r.Member.Info), strconv.Itoa(max(r.MaxMembers, 0)), head, tail,
+		flag(r.Hooks), b.hookCap()}
 	var msg rueidis.RedisMessage
 	if added {
 		msg, err = b.execShare(ctx, c, "join", joinScript, b.keys.chans(r.App), args...)
@@ -58,6 +59,7 @@ func (b *Broker) Join(ctx context.Context, r broker.JoinRequest) (broker.JoinRes
 		Occupied:      asInt(arr[1]) == 1,
 		NewMember:     asInt(arr[2]) == 1,
 		Subscriptions: int(asInt(arr[3])),
+		HooksQueued:   r.Hooks,
 	}
 	if res.Full {
 		if added {
@@ -85,7 +87,7 @@ func (b *Broker) Leave(ctx context.Context, r broker.LeaveRequest) (broker.Leave
 	if !ok {
 		// Not this node's socket: nothing changes; say the current count.
 		msg, err := b.call(ctx, c, "leave", c.B().Hget().Key(b.keys.chans(r.App)).Field(r.Channel).Build())
-		return broker.LeaveResult{Subscriptions: int(asInt(msg))}, err
+		return broker.LeaveResult{Subscriptions: int(asInt(msg)), HooksQueued: r.Hooks}, err
 	}
 
 	var head, tail string
@@ -96,7 +98,7 @@ func (b *Broker) Leave(ctx context.Context, r broker.LeaveRequest) (broker.Leave
 	// uncount another socket. Registering the share again settles
 	// Redis's counts.
 	msg, err := b.execShare(ctx, c, "leave", leaveScript, b.keys.chans(r.App),
-		b.keys.app(r.App), lease, r.Channel, flag(j.presence), j.user, head, tail)
+		b.keys.app(r.App), lease, r.Channel, flag(j.presence), j.user, head, tail, flag(r.Hooks), b.hookCap())
 	arr, err := b.replies(ctx, "leave", msg, err, 4)
 	if err != nil {
 		return broker.LeaveResult{}, err
@@ -106,6 +108,7 @@ func (b *Broker) Leave(ctx context.Context, r broker.LeaveRequest) (broker.Leave
 		Vacated:       asInt(arr[1]) == 1,
 		Subscriptions: int(asInt(arr[2])),
 		Version:       uint64(asInt(arr[3])),
+		HooksQueued:   r.Hooks,
 	}, nil
 }
 

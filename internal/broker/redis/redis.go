@@ -23,6 +23,11 @@
 //     expired: they remove its share with the same scripts and report the
 //     transitions (member gone, vacated, count changed, offline) once to
 //     Handler.Reaped.
+//   - Cluster mode's webhooks go through one queue per app (a Redis
+//     stream, hooks.go): the scripts that decide a transition append its
+//     hook in the same step, so the queue follows the order of the state
+//     changes; one node at a time (the holder of the app's hook lease)
+//     delivers it.
 //   - A node registers its share under a lease id (NodeID~tag) that changes
 //     whenever the node registers its share again: after Redis lost it
 //     (restart, flush, expired lease) and after a call whose outcome is
@@ -49,10 +54,11 @@
 //     socket from what Local lists before (or while) calling Leave,
 //     SignOut or RemoveConnection for it.
 //
-// Lock order: Broker.gate, then Broker.sh.mu; dialMu, state, subsMu and
-// subConn.mu alone. No lock is held while calling Deliver or Reaped;
-// during Redis calls only gate is held (read by the calls that change the
-// share, write by a re-registration) and dialMu while dialling.
+// Lock order: Broker.gate, then Broker.sh.mu; dialMu, state, subsMu,
+// hookMu and subConn.mu alone. No lock is held while calling Deliver or
+// Reaped; during Redis calls only gate is held (read by the calls that
+// change the share, write by a re-registration), hookMu by ClaimHooks and
+// dialMu while dialling.
 package redis
 
 import (
@@ -127,6 +133,15 @@ type Config struct {
 	// per app with listeners on Redis Cluster, where an app's topics share
 	// a slot). Default 64.
 	PoolSize int
+	// HookQueueMax bounds each app's webhook queue (cluster mode, see
+	// hooks.go): beyond it the oldest entries are dropped. Trimming is
+	// approximate (XADD MAXLEN ~), so the queue may hold up to about a
+	// hundred more. Default 100000.
+	HookQueueMax int
+	// HookLease is how long a node's claim on an app's webhook queue holds
+	// without being renewed (ClaimHooks); a dead node's queues go to
+	// another node within it. Default 10s.
+	HookLease time.Duration
 }
 
 // Deps are the broker's collaborators.
@@ -144,6 +159,8 @@ const (
 	defaultDialTimeout    = 2 * time.Second
 	defaultWriteTimeout   = 5 * time.Second
 	defaultPoolSize       = 64
+	defaultHookQueueMax   = 100000
+	defaultHookLease      = 10 * time.Second
 	// pipelineMultiplex is log2 of the connections commands are
 	// auto-pipelined on, per Redis server: 2.
 	pipelineMultiplex = 1
@@ -180,6 +197,9 @@ type Broker struct {
 	gate sync.RWMutex // share calls (read) vs registering the share again (write)
 	sh   share        // under gate and sh.mu
 
+	hookMu   sync.Mutex      // serializes ClaimHooks and the release at Run's end
+	hookHeld map[string]bool // apps whose hook lease this node may hold, under hookMu
+
 	dirty       atomic.Bool    // a share call's outcome is unknown: register again
 	registering atomic.Bool    // a re-registration runs
 	noBeat      atomic.Bool    // tests: the heartbeat stops (a node too slow to renew its lease)
@@ -211,15 +231,16 @@ func New(cfg Config, deps Deps, h broker.Handler) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{
-		cfg:     cfg,
-		opt:     opt,
-		keys:    keys{prefix: cfg.Prefix},
-		h:       h,
-		log:     deps.Logger,
-		m:       deps.Metrics,
-		subs:    map[string]*subConn{},
-		stopRun: make(chan struct{}),
-		closed:  make(chan struct{}),
+		cfg:      cfg,
+		opt:      opt,
+		keys:     keys{prefix: cfg.Prefix},
+		h:        h,
+		log:      deps.Logger,
+		m:        deps.Metrics,
+		subs:     map[string]*subConn{},
+		hookHeld: map[string]bool{},
+		stopRun:  make(chan struct{}),
+		closed:   make(chan struct{}),
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
@@ -260,11 +281,15 @@ func withDefaults(cfg Config) (Config, error) {
 	def(&cfg.CommandTimeout, defaultCommandTimeout)
 	def(&cfg.DialTimeout, defaultDialTimeout)
 	def(&cfg.WriteTimeout, defaultWriteTimeout)
+	def(&cfg.HookLease, defaultHookLease)
 	if cfg.Heartbeat*2 > cfg.LeaseTTL {
 		return cfg, fmt.Errorf("redis broker: heartbeat %s must be at most half the lease TTL %s", cfg.Heartbeat, cfg.LeaseTTL)
 	}
 	if cfg.PoolSize <= 0 {
 		cfg.PoolSize = defaultPoolSize
+	}
+	if cfg.HookQueueMax <= 0 {
+		cfg.HookQueueMax = defaultHookQueueMax
 	}
 	return cfg, nil
 }

@@ -30,7 +30,7 @@ func (b *Broker) moveShare(ctx context.Context, c *client, app, old, nw string, 
 	ci, ui := 0, 0
 	first := true
 	for {
-		args := []string{pa, old, nw, strconv.Itoa(leftoverBudget), "0", "", "0"}
+		args := []string{pa, old, nw, strconv.Itoa(leftoverBudget), "0", "", b.hookCap(), "0"}
 		if first && nw != "" {
 			args[5] = strconv.Itoa(rec.conns)
 		}
@@ -44,7 +44,7 @@ func (b *Broker) moveShare(ctx context.Context, c *client, app, old, nw string, 
 			units += 1 + len(ch.members)
 			n++
 		}
-		args[6] = strconv.Itoa(n)
+		args[7] = strconv.Itoa(n)
 		nu := 0
 		at := len(args)
 		args = append(args, "0")
@@ -61,14 +61,14 @@ func (b *Broker) moveShare(ctx context.Context, c *client, app, old, nw string, 
 
 		msg, err := b.exec(ctx, c, "share", shareScript, b.keys.chans(app), args...)
 		arr, err := b.replies(ctx, "share", msg, err, 0)
-		if err == nil && (len(arr) == 0 || (len(arr)-1)%6 != 0) {
+		if err == nil && (len(arr) == 0 || (len(arr)-1)%7 != 0) {
 			err = b.check(ctx, "share", fmt.Errorf("share: %d replies: %w", len(arr), errReply))
 		}
 		if err != nil {
 			return changes, err
 		}
 		first = false
-		for i := 1; i+5 < len(arr); i += 6 {
+		for i := 1; i+6 < len(arr); i += 7 {
 			ch := broker.Change{Kind: broker.ChangeKind(asInt(arr[i])), App: app}
 			ch.Channel, _ = arr[i+1].ToString()
 			ch.UserID, _ = arr[i+2].ToString()
@@ -76,6 +76,7 @@ func (b *Broker) moveShare(ctx context.Context, c *client, app, old, nw string, 
 			ch.Info = rawJSON(info)
 			ch.Count = int(asInt(arr[i+4]))
 			ch.Version = uint64(asInt(arr[i+5]))
+			ch.HooksQueued = asInt(arr[i+6]) == 1
 			changes = append(changes, ch)
 		}
 		if last && (!final || asInt(arr[0]) == 0) {

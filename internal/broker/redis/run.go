@@ -15,8 +15,9 @@ import (
 // lease was lost) and looks for expired leases every ReapEvery. When ctx
 // ends it removes this node's lease and whatever share is left (the hub
 // has closed its connections by then, so normally nothing), reporting the
-// transitions to Handler.Reaped: a clean shutdown leaves no trace. Close
-// (or a crash) makes it return at once without that cleanup.
+// transitions to Handler.Reaped, and releases its hook leases (another node
+// takes over those webhook queues at once): a clean shutdown leaves no
+// trace. Close (or a crash) makes it return at once without that cleanup.
 func (b *Broker) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -43,6 +44,9 @@ func (b *Broker) Run(ctx context.Context) error {
 	c, err := b.client(cctx)
 	if err != nil {
 		return err
+	}
+	if err := b.releaseHooks(cctx, c); err != nil {
+		b.log.Warn("releasing the hook leases at shutdown failed; they expire after the hook lease", "err", err)
 	}
 	if err := b.retire(cctx, c); err != nil {
 		b.log.Warn("removing the node's share at shutdown failed", "err", err)

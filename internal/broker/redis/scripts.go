@@ -1,7 +1,9 @@
 package redis
 
 import (
+	"crypto/sha1"
 	"embed"
+	"encoding/hex"
 
 	"github.com/redis/rueidis"
 )
@@ -25,6 +27,7 @@ var (
 	allowScript      = script("allow.lua", false)
 	heartbeatScript  = script("heartbeat.lua", false)
 	shareScript      = script("share.lua", false)
+	hookLeaseScript  = script("hooklease.lua", false)
 	expiredScript    = script("expired.lua", true)
 	nodesScript      = script("nodes.lua", true)
 	channelsScript   = script("channels.lua", true)
@@ -32,6 +35,11 @@ var (
 
 // lib holds the helpers every script starts with.
 var lib = mustRead("lib.lua")
+
+// hookLeaseSHA is hooklease.lua's EVALSHA digest: ClaimHooks pipelines
+// many runs of it (rueidis's ExecMulti would load it on every server
+// first, one more round trip per call).
+var hookLeaseSHA = digest("hooklease.lua")
 
 // script is lib.lua followed by the named script; a read-only one runs
 // with EVALSHA_RO.
@@ -41,6 +49,13 @@ func script(name string, readOnly bool) *rueidis.Lua {
 		return rueidis.NewLuaScriptReadOnly(src)
 	}
 	return rueidis.NewLuaScript(src)
+}
+
+// digest is the SHA-1 Redis names the script by (its source as script
+// builds it).
+func digest(name string) string {
+	sum := sha1.Sum([]byte(lib + "\n" + mustRead(name)))
+	return hex.EncodeToString(sum[:])
 }
 
 func mustRead(name string) string {

@@ -5,22 +5,38 @@
 -- counts never drop to zero in between and nothing flaps).
 -- KEYS[1] P:{A}:chans
 -- ARGV    pa, OLD ('' none), NEW ('' none), budget, final (1/0),
---         NEW's counted connections ('' = leave as is),
+--         NEW's counted connections ('' = leave as is), queue cap (MAXLEN ~),
 --         n, then n channel records: C, subscriptions, k, then k members: U, connections, info
 --         u, then u user records: U, signed-in connections
 -- The listed channels and users get NEW's values and lose OLD's. When
 -- final, OLD's other channels and users (at most budget of them per call)
 -- and its counted connections are removed too.
--- Returns {more (final: OLD has leftovers, call again), then 6 fields per
--- transition: kind, C, U, info, count, version}; kinds are broker.ChangeKind:
--- 1 MemberGone, 2 Vacated, 3 Offline, 4 CountChanged, 5 MemberBack,
--- 6 Occupied, 7 Online.
+-- Returns {more (final: OLD has leftovers, call again), then 7 fields per
+-- transition: kind, C, U, info, count, version, queued}; kinds are
+-- broker.ChangeKind: 1 MemberGone, 2 Vacated, 3 Offline, 4 CountChanged,
+-- 5 MemberBack, 6 Occupied, 7 Online. queued is 1 when the transition's
+-- webhook was queued: the app's last join or leave transition asked for
+-- hooks (P:{A}:hk, read once, at the first transition that has a webhook).
 local pa, old, new = ARGV[1], ARGV[2], ARGV[3]
 local chans = KEYS[1]
 local out = {0}
+local hookKinds = {[1] = 'member_removed', [2] = 'channel_vacated', [5] = 'member_added', [6] = 'channel_occupied'}
+local hooksOn -- nil: P:{A}:hk not read yet
 local function change(kind, c, u, info, count, version)
+  local queued = 0
+  local hk = hookKinds[kind]
+  if hk then
+    if hooksOn == nil then
+      hooksOn = redis.call('GET', pa .. 'hk') == '1'
+    end
+    if hooksOn then
+      hook(pa, ARGV[7], hk, c, u)
+      queued = 1
+    end
+  end
   local n = #out
-  out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5], out[n + 6] = kind, c, u, info, count, version
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5], out[n + 6], out[n + 7] =
+    kind, c, u, info, count, version, queued
 end
 
 -- moveChannel gives NEW subs subscriptions and the members in list (U,
@@ -142,8 +158,8 @@ if new ~= '' and ARGV[6] ~= '' then
   end
 end
 
-local i = 8
-for _ = 1, tonumber(ARGV[7]) do
+local i = 9
+for _ = 1, tonumber(ARGV[8]) do
   local c, subs, k = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local list = {}
   for j = 1, k * 3 do
