@@ -17,8 +17,10 @@ rport=${REDIS_PORT:-16399}
 base=${BASE_PORT:-7001}
 mkdir -p "$out"
 pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+cleanup() { # nodes (and samplers) first, Redis last: the nodes leave cleanly
+  for ((k = ${#pids[@]} - 1; k >= 1; k--)); do kill "${pids[k]}" 2>/dev/null || true; done
+  for ((k = ${#pids[@]} - 1; k >= 1; k--)); do wait "${pids[k]}" 2>/dev/null || true; done
+  kill "${pids[0]}" 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
@@ -62,12 +64,23 @@ n1=$(pgrep -f "serve --config $out/node-1.yaml" | head -1)
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 rinfo() { redis-cli -p "$rport" info "$1" | tr -d '\r'; }
 redis-cli -p "$rport" config resetstat >/dev/null
+echo "# redis before: $(rinfo memory | grep -E '^used_memory:')"
+n1rss0=$(awk '/VmRSS/{print $2}' "/proc/$n1/status")
+echo "# node-1 RSS before: $n1rss0 kB"
+# Redis memory and node-1 RSS sampled while the scenario runs (peaks)
+( peak=0; while sleep 0.5; do m=$(rinfo memory | awk -F: '/^used_memory:/{print $2}'); [ -n "$m" ] && [ "$m" -gt "$peak" ] && peak=$m && echo "$peak" >"$out/redis-peak"; done ) &
+pids+=($!)
+( peak=0; while sleep 0.5; do m=$(awk '/VmRSS/{print $2}' "/proc/$n1/status" 2>/dev/null); [ -n "$m" ] && [ "$m" -gt "$peak" ] && peak=$m && echo "$peak" >"$out/node1-peak"; done ) &
+pids+=($!)
 r0=$(ticks "$rpid"); t0=$(date +%s.%N)
 echo "# nodes ${addrs[*]}, node-1 pid $n1, redis pid $rpid" >&2
 "$bin" bench --host 127.0.0.1 --port "$base" --ws-addrs "$(IFS=,; echo "${addrs[*]}")" --server-pid "$n1" "$@"
 r1=$(ticks "$rpid"); t1=$(date +%s.%N)
 echo "# redis: CPU $(( r1 - r0 )) ticks (1/100 s) over $(echo "$t1 - $t0" | bc) s wall"
 rinfo memory | grep -E '^(used_memory|used_memory_peak|used_memory_rss):' | sed 's/^/# redis /'
+echo "# redis used_memory sampled peak during the run: $(cat "$out/redis-peak" 2>/dev/null)"
+echo "# node-1 RSS sampled peak during the run: $(cat "$out/node1-peak" 2>/dev/null) kB"
+rm -f "$out/redis-peak" "$out/node1-peak"
 rinfo stats | grep -E '^total_commands_processed' | sed 's/^/# redis /'
 rinfo commandstats | sed -n 's/^cmdstat_\([a-z|]*\):calls=\([0-9]*\),usec=\([0-9]*\).*/# redis cmd \1 calls=\2 usec=\3/p'
 for i in 1 2 3; do

@@ -22,6 +22,7 @@ var layers = [][]string{
 	{"internal/httpapi"},
 	{"internal/webhooks"},
 	{"internal/hub"},
+	{"internal/policy"}, // what a client may do: the hub asks it before touching state
 	{"internal/broker"},
 	{"internal/apps"},
 	{"internal/beams"},

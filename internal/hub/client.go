@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/policy"
 )
 
 // Sink is the transport side of one connection. Neither Send nor Queue
@@ -49,7 +50,7 @@ type Client struct {
 	subs     []subscription // a slice: most connections hold few channels
 	tokens   float64        // client-event token bucket
 	tokensAt int64
-	user     *signedInUser // nil until pusher:signin succeeds
+	user     *policy.User // nil until pusher:signin succeeds
 }
 
 type subscription struct {

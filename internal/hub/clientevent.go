@@ -68,10 +68,3 @@ func (h *Hub) clientEventsPerSec(a *apps.App) int {
 	}
 	return h.cfg.ClientEventsPerSec
 }
-
-func (h *Hub) maxUserInfo(a *apps.App) int {
-	if a.MaxUserInfoBytes > 0 {
-		return a.MaxUserInfoBytes
-	}
-	return h.cfg.MaxUserInfoBytes
-}

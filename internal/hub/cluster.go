@@ -96,7 +96,7 @@ func (h *Hub) Local() broker.LocalState {
 				SocketID: c.socketID, Presence: s.presence(), Member: broker.Member{UserID: s.userID, Info: s.info}})
 		}
 		if u := c.user; u != nil {
-			st.SignIns = append(st.SignIns, broker.SignIn{App: app.ID, UserID: u.id, SocketID: c.socketID})
+			st.SignIns = append(st.SignIns, broker.SignIn{App: app.ID, UserID: u.ID, SocketID: c.socketID})
 		}
 		c.mu.Unlock()
 	}

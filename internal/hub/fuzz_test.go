@@ -14,6 +14,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/metrics"
+	"github.com/heraldhq/herald/internal/policy"
 	"github.com/heraldhq/herald/internal/protocol"
 	"github.com/heraldhq/herald/internal/signing"
 )
@@ -192,7 +193,7 @@ func checkRefusal(t *testing.T, err error) {
 	if err == nil {
 		return
 	}
-	var se *SubscriptionError
+	var se *policy.SubscriptionError
 	var pe *protocol.Error
 	if !errors.As(err, &se) && !errors.As(err, &pe) {
 		t.Fatalf("refusal %T %v is neither a SubscriptionError nor a protocol.Error", err, err)

@@ -22,6 +22,7 @@ import (
 	"github.com/heraldhq/herald/internal/broker/memory"
 	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/metrics"
+	"github.com/heraldhq/herald/internal/policy"
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
@@ -32,13 +33,13 @@ type Config struct {
 	ActivityTimeout    time.Duration // default 120s: silence after which we ping the client
 	PongTimeout        time.Duration // default 30s: wait after our ping before closing with 4201
 	SweepInterval      time.Duration // default 1s: liveness check period
-	MaxChannelNameLen  int           // default 200
+	MaxChannelNameLen  int           // default 200 (policy)
 	MaxEventNameLen    int           // default 200
-	MaxUserInfoBytes   int           // default 1024: presence channel_data size
-	MaxUserIDLen       int           // default 128
+	MaxUserInfoBytes   int           // default 1024 (policy): presence channel_data size
+	MaxUserIDLen       int           // default 128 (policy)
 	ClientEventsPerSec int           // default 10
 	MaxChannelsPerConn int           // default 1000
-	MaxWatchlistSize   int           // default 100: ids kept from a sign-in's watchlist
+	MaxWatchlistSize   int           // default 100 (policy): ids kept from a sign-in's watchlist
 	CacheTTL           time.Duration // default 30m: lifetime of a cache channel's last event
 	SigninTimeout      time.Duration // default 30s: require_signin grace period
 }
@@ -53,26 +54,14 @@ func (c *Config) setDefaults() {
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = time.Second
 	}
-	if c.MaxChannelNameLen <= 0 {
-		c.MaxChannelNameLen = protocol.DefaultMaxChannelNameLen
-	}
 	if c.MaxEventNameLen <= 0 {
 		c.MaxEventNameLen = 200
-	}
-	if c.MaxUserInfoBytes <= 0 {
-		c.MaxUserInfoBytes = 1024
-	}
-	if c.MaxUserIDLen <= 0 {
-		c.MaxUserIDLen = 128
 	}
 	if c.ClientEventsPerSec <= 0 {
 		c.ClientEventsPerSec = 10
 	}
 	if c.MaxChannelsPerConn <= 0 {
 		c.MaxChannelsPerConn = 1000
-	}
-	if c.MaxWatchlistSize <= 0 {
-		c.MaxWatchlistSize = 100
 	}
 	if c.CacheTTL <= 0 {
 		c.CacheTTL = 30 * time.Minute
@@ -102,6 +91,7 @@ type Deps struct {
 // Hub is safe for concurrent use.
 type Hub struct {
 	cfg      Config
+	pol      *policy.Policy // what a client may do: names, signatures, member and user data
 	log      *slog.Logger
 	throttle *logthrottle.Throttle
 	m        *metrics.Metrics
@@ -128,8 +118,11 @@ func New(cfg Config, deps Deps) *Hub {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	pol := policy.New(policy.Config{MaxChannelNameLen: cfg.MaxChannelNameLen, MaxUserIDLen: cfg.MaxUserIDLen,
+		MaxUserInfoBytes: cfg.MaxUserInfoBytes, MaxWatchlistSize: cfg.MaxWatchlistSize, Now: deps.Now})
 	h := &Hub{
 		cfg:      cfg,
+		pol:      pol,
 		log:      deps.Logger.With("component", "hub"),
 		throttle: deps.Throttle,
 		m:        deps.Metrics,

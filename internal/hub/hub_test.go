@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/metrics"
+	"github.com/heraldhq/herald/internal/policy"
 	"github.com/heraldhq/herald/internal/protocol"
 	"github.com/heraldhq/herald/internal/signing"
 )
@@ -169,7 +170,7 @@ func TestPresenceMembership(t *testing.T) {
 	}
 	// A third distinct user is over max_presence_members.
 	c, _ := connect(t, h, testApp)
-	var se *SubscriptionError
+	var se *policy.SubscriptionError
 	if err := h.Subscribe(ctx, c, presence(c, ch, `{"user_id":"3"}`)); !errors.As(err, &se) || se.Type != "LimitReached" {
 		t.Fatalf("third user: %v", err)
 	}
@@ -204,7 +205,7 @@ func TestSubscribeRefusals(t *testing.T) {
 		"presence nodata": {Channel: "presence-x", Auth: signing.AuthorizeChannel("app-key", "app-secret", c.socketID, "presence-x", nil)},
 	}
 	for name, d := range cases {
-		var se *SubscriptionError
+		var se *policy.SubscriptionError
 		if err := h.Subscribe(ctx, c, d); !errors.As(err, &se) {
 			t.Errorf("%s: want SubscriptionError, got %v", name, err)
 		}
@@ -364,21 +365,5 @@ func TestConcurrentSubscribeDisconnectLeavesNoChannel(t *testing.T) {
 	wg.Wait()
 	if st, _ := h.Channel(ctx, "1", "race"); st.Subscriptions > 0 {
 		t.Fatalf("channel still has %d subscribers after every client left", st.Subscriptions)
-	}
-}
-
-func TestDedupeDropsRepeatsAndEmptyIDs(t *testing.T) {
-	cases := []struct{ in, want []string }{
-		{nil, nil},
-		{[]string{""}, nil},
-		{[]string{"", ""}, nil},
-		{[]string{"a"}, []string{"a"}},
-		{[]string{"a", "a"}, []string{"a"}},
-		{[]string{"b", "", "a", "b"}, []string{"b", "a"}},
-	}
-	for _, c := range cases {
-		if got := dedupe(c.in); strings.Join(got, ",") != strings.Join(c.want, ",") || len(got) != len(c.want) {
-			t.Errorf("dedupe(%q) = %q, want %q", c.in, got, c.want)
-		}
 	}
 }

@@ -4,112 +4,43 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"log/slog"
 	"sort"
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/policy"
 	"github.com/heraldhq/herald/internal/protocol"
-	"github.com/heraldhq/herald/internal/signing"
 )
 
-// SubscriptionError is a refused subscription. The edge reports it as a
-// pusher:error (code null, hosted Pusher's form) and as a
-// pusher:subscription_error on the channel (what laravel-echo's .error()
-// listens for). The connection stays open.
-type SubscriptionError struct {
-	Channel string
-	Type    string // AuthError, InvalidChannel, LimitReached
-	Status  int    // HTTP-like status for the subscription_error payload
-	Message string
-}
-
-func (e *SubscriptionError) Error() string { return e.Message }
-
-func subErr(channel, typ string, status int, format string, args ...any) *SubscriptionError {
-	return &SubscriptionError{Channel: channel, Type: typ, Status: status, Message: fmt.Sprintf(format, args...)}
-}
-
-// Subscribe checks and performs a pusher:subscribe for c.
+// Subscribe performs a pusher:subscribe for c once the policy allows it
+// (name, signature, member); what needs this hub's state it decides here.
+// Refusals are *policy.SubscriptionError.
 func (h *Hub) Subscribe(ctx context.Context, c *Client, d protocol.SubscribeData) error {
-	name := d.Channel
-	info := protocol.Classify(name)
-	switch info.Type {
-	case protocol.Reserved:
-		return subErr(name, "InvalidChannel", 400, "Channel names starting with # are reserved")
-	case protocol.UserChannel:
-		return h.subscribeUserChannel(c, name)
-	}
-	if !protocol.ValidChannelName(name, h.cfg.MaxChannelNameLen) {
-		if len(name) > h.cfg.MaxChannelNameLen {
-			return subErr(name, "LimitReached", 400, "Channel name is longer than %d characters", h.cfg.MaxChannelNameLen)
+	app := c.curApp()
+	c.mu.Lock()
+	user := c.user
+	c.mu.Unlock()
+	sub, err := h.pol.Subscribe(app, c.socketID, d, user)
+	h.secretUsed(c, "channel", sub.Secret)
+	if err != nil {
+		if errors.Is(err, policy.ErrSignature) {
+			h.m.AuthFailures.WithLabelValues(app.ID, "channel_signature").Inc()
 		}
-		return subErr(name, "InvalidChannel", 400, "Invalid channel name %q: use only A-Z a-z 0-9 _ - = @ , . ;", truncate(name, 210))
-	}
-
-	var m protocol.Member
-	if info.Type.RequiresAuth() {
-		var cd *string
-		var signedIn *signedInUser
-		if info.Type == protocol.Presence {
-			if d.ChannelData == nil {
-				// A signed-in connection may join presence as its user (pusher-js
-				// sends no channel_data then, and signs socket_id:channel only).
-				c.mu.Lock()
-				signedIn = c.user
-				c.mu.Unlock()
-				if signedIn == nil {
-					return subErr(name, "AuthError", 401, "Presence channel subscriptions need channel_data or a signed-in connection")
-				}
-			}
-			cd = d.ChannelData
-		}
-		if !h.verify(c, "channel", func(secret string) bool {
-			return signing.VerifyChannel(c.curApp().Key, secret, c.socketID, name, cd, d.Auth)
-		}) {
-			h.m.AuthFailures.WithLabelValues(c.curApp().ID, "channel_signature").Inc()
-			return subErr(name, "AuthError", 401, "Invalid signature: expected HMAC SHA256 hex digest of %s",
-				truncate(signing.ChannelStringToSign(c.socketID, name, cd), 300))
-		}
-		if signedIn != nil {
-			m = protocol.Member{UserID: signedIn.id, UserInfo: signedIn.info}
-			if len(m.UserInfo) > h.maxUserInfo(c.curApp()) {
-				return subErr(name, "LimitReached", 413, "user_info is larger than %d bytes", h.maxUserInfo(c.curApp()))
-			}
-		} else if info.Type == protocol.Presence {
-			var err error
-			m, err = protocol.ParseChannelData(*d.ChannelData)
-			if err != nil {
-				return subErr(name, "AuthError", 400, "Invalid channel_data: %s", protocol.MessageOf(err))
-			}
-			if len(m.UserID) > h.cfg.MaxUserIDLen {
-				return subErr(name, "LimitReached", 400, "user_id is longer than %d characters", h.cfg.MaxUserIDLen)
-			}
-			if len(m.UserInfo) > h.maxUserInfo(c.curApp()) {
-				return subErr(name, "LimitReached", 413, "user_info is larger than %d bytes", h.maxUserInfo(c.curApp()))
-			}
-		}
-	}
-	if err := h.join(ctx, c, name, info, m); err != nil {
 		return err
 	}
-	if info.Type.RequiresAuth() {
+	if sub.Info.Type == protocol.UserChannel {
+		// Delivery goes by the user index, not the channel index.
+		c.Send(protocol.SubscriptionSucceeded(d.Channel))
+		return nil
+	}
+	if err := h.join(ctx, c, d.Channel, sub.Info, sub.Member); err != nil {
+		return err
+	}
+	if sub.Info.Type.RequiresAuth() {
 		c.authorized.Store(true)
 	}
-	return nil
-}
-
-// subscribeUserChannel accepts #server-to-user-<id> only from a connection
-// signed in as <id>. Delivery goes by the user index, not the channel index.
-func (h *Hub) subscribeUserChannel(c *Client, name string) error {
-	id, _ := protocol.UserChannelID(name)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.user == nil || c.user.id != id {
-		return subErr(name, "AuthError", 403, "Subscribing to %s requires a connection signed in as user %q", truncate(name, 210), truncate(id, 140))
-	}
-	c.Send(protocol.SubscriptionSucceeded(name))
 	return nil
 }
 
@@ -130,12 +61,12 @@ func (h *Hub) join(ctx context.Context, c *Client, name string, info protocol.Ch
 	if idx >= 0 {
 		if presence && c.subs[idx].userID != m.UserID {
 			// Re-subscribing under another identity would orphan the old member.
-			return subErr(name, "AuthError", 400, "Already subscribed to %s as user %q", name, c.subs[idx].userID)
+			return policy.AlreadySubscribedAs(name, c.subs[idx].userID)
 		}
 		return h.answerAgain(ctx, c, name, info)
 	}
 	if len(c.subs) >= h.cfg.MaxChannelsPerConn {
-		return subErr(name, "LimitReached", 400, "A connection may hold at most %d channels", h.cfg.MaxChannelsPerConn)
+		return policy.TooManyChannels(name, h.cfg.MaxChannelsPerConn)
 	}
 
 	topic := broker.Topic{App: app.ID, Kind: broker.ChannelTopic, Name: name}
@@ -184,7 +115,7 @@ func (h *Hub) join(ctx context.Context, c *Client, name string, info protocol.Ch
 		if err != nil {
 			return h.unavailable(name, err)
 		}
-		return subErr(name, "LimitReached", 4100, "Presence channel %s is full (%d members)", name, req.MaxMembers)
+		return policy.PresenceFull(name, req.MaxMembers)
 	}
 
 	var cacheFrame []byte
@@ -280,7 +211,7 @@ func (h *Hub) answerAgain(ctx context.Context, c *Client, name string, info prot
 // cannot be reached; the connection stays, the client may try again.
 func (h *Hub) unavailable(name string, err error) error {
 	h.throttle.Log(h.log, slog.LevelWarn, "broker", "", "subscription failed: shared state unavailable", "err", err)
-	return subErr(name, "ServiceUnavailable", 503, "Subscription to %s failed: the server cannot reach its cluster state, try again", truncate(name, 200))
+	return policy.Unavailable(name)
 }
 
 func (h *Hub) dropIfEmptyLocked(s *shard, k chanKey, ch *channel) {
@@ -375,18 +306,17 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// verify tries each secret the app accepts now (primary first) and counts
-// which generation matched, so operators see when old secrets fall out of use.
-func (h *Hub) verify(c *Client, kind string, check func(secret string) bool) bool {
-	for i, secret := range c.curApp().Secrets(h.now()) {
-		if check(secret) {
-			h.m.SecretUses.WithLabelValues(c.curApp().ID, kind, apps.SecretGeneration(i)).Inc()
-			if i > 0 {
-				h.throttle.Log(h.log, slog.LevelInfo, c.socketID, c.curApp().ID, "signature made with a previous secret",
-					"app_key", c.curApp().Key, "socket_id", c.socketID, "kind", kind)
-			}
-			return true
-		}
+// secretUsed counts which generation of the app's secrets verified a
+// client's signature (index i of apps.App.Secrets; policy.NoSecret when
+// none did), so operators see when old secrets fall out of use.
+func (h *Hub) secretUsed(c *Client, kind string, i int) {
+	if i == policy.NoSecret {
+		return
 	}
-	return false
+	app := c.curApp()
+	h.m.SecretUses.WithLabelValues(app.ID, kind, apps.SecretGeneration(i)).Inc()
+	if i > 0 {
+		h.throttle.Log(h.log, slog.LevelInfo, c.socketID, app.ID, "signature made with a previous secret",
+			"app_key", app.Key, "socket_id", c.socketID, "kind", kind)
+	}
 }

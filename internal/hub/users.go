@@ -2,23 +2,13 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/policy"
 	"github.com/heraldhq/herald/internal/protocol"
-	"github.com/heraldhq/herald/internal/signing"
 )
-
-// signedInUser is the identity a connection proved with pusher:signin.
-type signedInUser struct {
-	id        string
-	info      json.RawMessage
-	watchlist []string
-}
 
 // userIndex maps signed-in users to their connections, and watched users to
 // the connections watching them. A user is online while at least one of its
@@ -47,35 +37,19 @@ func removeFrom(m map[chanKey]map[*Client]struct{}, k chanKey, c *Client) {
 	}
 }
 
-// Signin handles pusher:signin. A bad signature or user_data is answered
-// with pusher:error 4009; the connection is closed too when the app
-// requires sign-in. Signing in again as the same user is answered again;
-// as another user it is refused.
+// Signin performs a pusher:signin for c once the policy allows it
+// (signature, user_data). A refusal is a pusher:error 4009, which closes
+// the connection too when the app requires sign-in. Signing in again as
+// the same user is answered again; as another user it is refused.
 func (h *Hub) Signin(ctx context.Context, c *Client, d protocol.SigninData) error {
-	refuse := func(format string, args ...any) error {
-		h.m.AuthFailures.WithLabelValues(c.curApp().ID, "signin").Inc()
-		return &protocol.Error{Code: protocol.CodeUnauthorized, Message: fmt.Sprintf(format, args...), Close: c.curApp().RequireSignin}
-	}
-	if !h.verify(c, "user", func(secret string) bool {
-		return signing.VerifyUser(c.curApp().Key, secret, c.socketID, d.UserData, d.Auth)
-	}) {
-		return refuse("Invalid signature: expected HMAC SHA256 hex digest of %s", truncate(c.socketID+"::user::"+d.UserData, 300))
-	}
-	ud, err := protocol.ParseUserData(d.UserData)
+	app := c.curApp()
+	s, err := h.pol.Signin(app, c.socketID, d)
+	h.secretUsed(c, "user", s.Secret)
 	if err != nil {
-		return refuse("Invalid user_data: %s", protocol.MessageOf(err))
+		h.m.AuthFailures.WithLabelValues(app.ID, "signin").Inc()
+		return err
 	}
-	if !protocol.ValidChannelName(ud.ID, h.cfg.MaxUserIDLen) {
-		return refuse("Invalid user id %q: at most %d characters from A-Z a-z 0-9 _ - = @ , . ;", truncate(ud.ID, 140), h.cfg.MaxUserIDLen)
-	}
-	if len(ud.UserInfo) > h.maxUserInfo(c.curApp()) {
-		return refuse("user_info is larger than %d bytes", h.maxUserInfo(c.curApp()))
-	}
-	watch, dropped := dedupe(ud.Watchlist), 0
-	if len(watch) > h.cfg.MaxWatchlistSize {
-		dropped = len(watch) - h.cfg.MaxWatchlistSize
-		watch = watch[:h.cfg.MaxWatchlistSize]
-	}
+	user := s.User
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -83,18 +57,17 @@ func (h *Hub) Signin(ctx context.Context, c *Client, d protocol.SigninData) erro
 		return nil
 	}
 	if c.user != nil {
-		if c.user.id != ud.ID {
-			return refuse("Connection is already signed in as user %q", truncate(c.user.id, 140))
+		if c.user.ID != user.ID {
+			h.m.AuthFailures.WithLabelValues(app.ID, "signin").Inc()
+			return policy.AlreadySignedIn(app, c.user.ID)
 		}
 		c.Send(protocol.SigninSuccess(d.UserData))
 		return nil
 	}
-	app := c.curApp()
-	user := &signedInUser{id: ud.ID, info: ud.UserInfo, watchlist: watch}
 	if err := h.listenUser(ctx, app.ID, user); err != nil {
 		return h.signinUnavailable(err)
 	}
-	if _, err := h.b.SignIn(ctx, app.ID, ud.ID, c.socketID, protocol.WatchlistEvents([]string{ud.ID}, nil)); err != nil {
+	if _, err := h.b.SignIn(ctx, app.ID, user.ID, c.socketID, protocol.WatchlistEvents([]string{user.ID}, nil)); err != nil {
 		h.unlistenUser(app.ID, user)
 		return h.signinUnavailable(err)
 	}
@@ -103,16 +76,14 @@ func (h *Hub) Signin(ctx context.Context, c *Client, d protocol.SigninData) erro
 
 	u := &h.users
 	u.mu.Lock()
-	addTo(u.conns, chanKey{app.ID, ud.ID}, c)
+	addTo(u.conns, chanKey{app.ID, user.ID}, c)
 	u.mu.Unlock()
 
 	c.Send(protocol.SigninSuccess(d.UserData))
-	if dropped > 0 {
-		c.Send(protocol.ErrorFrame(protocol.CodeWatchlistLimit, fmt.Sprintf(
-			"Watchlist limit exceeded: only the first %d ids are watched (%d dropped): %s",
-			len(watch), dropped, truncate(strings.Join(watch, ","), 2000))))
+	if w := s.Warning; w != nil {
+		c.Send(protocol.ErrorFrame(w.Code, w.Message))
 	}
-	if len(watch) > 0 {
+	if watch := user.Watchlist; len(watch) > 0 {
 		// Watching starts before the snapshot is read: a change in between
 		// arrives twice at worst, never not at all.
 		u.mu.Lock()
@@ -140,14 +111,14 @@ func (h *Hub) Signin(ctx context.Context, c *Client, d protocol.SigninData) erro
 
 func (h *Hub) signinUnavailable(err error) error {
 	h.throttle.Log(h.log, slog.LevelWarn, "broker", "", "sign-in failed: shared state unavailable", "err", err)
-	return &protocol.Error{Code: protocol.CodeReconnect, Message: "Sign-in failed: the server cannot reach its cluster state, try again"}
+	return policy.SigninUnavailable()
 }
 
 // listenUser makes this node receive what goes to user's connections and to
 // the watchers of the ids user watches.
-func (h *Hub) listenUser(ctx context.Context, appID string, user *signedInUser) error {
-	topics := []broker.Topic{{App: appID, Kind: broker.UserTopic, Name: user.id}}
-	for _, w := range user.watchlist {
+func (h *Hub) listenUser(ctx context.Context, appID string, user *policy.User) error {
+	topics := []broker.Topic{{App: appID, Kind: broker.UserTopic, Name: user.ID}}
+	for _, w := range user.Watchlist {
 		topics = append(topics, broker.Topic{App: appID, Kind: broker.WatchTopic, Name: w})
 	}
 	for i, t := range topics {
@@ -161,25 +132,25 @@ func (h *Hub) listenUser(ctx context.Context, appID string, user *signedInUser) 
 	return nil
 }
 
-func (h *Hub) unlistenUser(appID string, user *signedInUser) {
-	h.b.Unlisten(broker.Topic{App: appID, Kind: broker.UserTopic, Name: user.id})
-	for _, w := range user.watchlist {
+func (h *Hub) unlistenUser(appID string, user *policy.User) {
+	h.b.Unlisten(broker.Topic{App: appID, Kind: broker.UserTopic, Name: user.ID})
+	for _, w := range user.Watchlist {
 		h.b.Unlisten(broker.Topic{App: appID, Kind: broker.WatchTopic, Name: w})
 	}
 }
 
 // signOut removes a departing connection's identity, here and at the broker
 // (which tells the watchers when it was the user's last connection).
-func (h *Hub) signOut(ctx context.Context, c *Client, user *signedInUser) {
+func (h *Hub) signOut(ctx context.Context, c *Client, user *policy.User) {
 	app := c.curApp()
 	u := &h.users
 	u.mu.Lock()
-	removeFrom(u.conns, chanKey{app.ID, user.id}, c)
-	for _, w := range user.watchlist {
+	removeFrom(u.conns, chanKey{app.ID, user.ID}, c)
+	for _, w := range user.Watchlist {
 		removeFrom(u.watchers, chanKey{app.ID, w}, c)
 	}
 	u.mu.Unlock()
-	if _, err := h.b.SignOut(ctx, app.ID, user.id, c.socketID, protocol.WatchlistEvents(nil, []string{user.id})); err != nil {
+	if _, err := h.b.SignOut(ctx, app.ID, user.ID, c.socketID, protocol.WatchlistEvents(nil, []string{user.ID})); err != nil {
 		h.throttle.Log(h.log, slog.LevelWarn, "broker", "", "sign-out not recorded: shared state unavailable", "err", err)
 	}
 	h.unlistenUser(app.ID, user)
@@ -237,20 +208,4 @@ func (h *Hub) TerminateUser(ctx context.Context, appID, userID string) error {
 // in the cluster.
 func (h *Hub) UserConnectionCount(ctx context.Context, appID, userID string) (int, error) {
 	return h.b.UserConnections(ctx, appID, userID)
-}
-
-// dedupe drops repeated and empty ids, keeping the first occurrence's order.
-func dedupe(ids []string) []string {
-	if len(ids) == 0 {
-		return ids
-	}
-	seen := make(map[string]struct{}, len(ids))
-	out := ids[:0:0]
-	for _, id := range ids {
-		if _, ok := seen[id]; !ok && id != "" {
-			seen[id] = struct{}{}
-			out = append(out, id)
-		}
-	}
-	return out
 }

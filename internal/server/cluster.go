@@ -69,7 +69,7 @@ func openCluster(ctx context.Context, cfg config.Config, reg prometheus.Register
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err = probe.Ping(pctx)
+	err = probe.CheckServer(pctx)
 	cancel()
 	probe.Close()
 	if err != nil {

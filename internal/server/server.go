@@ -270,7 +270,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
 	g, gctx := errgroup.WithContext(runCtx)
-	g.Go(func() error { return h.Run(gctx) })
+	// The hub (and its broker) stops only at the end of the shutdown, also
+	// when another component failed: the leaves of closing clients and the
+	// dispatcher's last acks still need it.
+	g.Go(func() error { return h.Run(runCtx) })
 	g.Go(func() error { return throttle.Run(runCtx) })
 	g.Go(func() error { return gate.Run(gctx) })
 	g.Go(func() error {

@@ -15,6 +15,7 @@ import (
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/logthrottle"
+	"github.com/heraldhq/herald/internal/policy"
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
@@ -463,7 +464,7 @@ func (ss *session) protocolError(c *hub.Client, err error) {
 }
 
 func (ss *session) subscribeError(c *hub.Client, channel string, err error) {
-	var se *hub.SubscriptionError
+	var se *policy.SubscriptionError
 	if !errors.As(err, &se) {
 		ss.protocolError(c, err)
 		return
