@@ -24,6 +24,7 @@ func (h *Hub) Reaped(ctx context.Context, changes []broker.Change) {
 		var ev *Event
 		switch ch.Kind {
 		case broker.MemberGone:
+			h.forgetLost(ch.App, ch.Channel, ch.UserID)
 			m = broker.Message{Topic: topic, Frame: protocol.MemberRemoved(ch.Channel, ch.UserID), Version: ch.Version}
 			ev = &Event{Kind: MemberRemoved, Channel: ch.Channel, UserID: ch.UserID}
 		case broker.MemberBack:

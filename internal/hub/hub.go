@@ -30,9 +30,14 @@ const numShards = 64
 
 // Config holds the hub's limits. Zero values mean the documented default.
 type Config struct {
-	ActivityTimeout    time.Duration // default 120s: silence after which we ping the client
-	PongTimeout        time.Duration // default 30s: wait after our ping before closing with 4201
-	SweepInterval      time.Duration // default 1s: liveness check period
+	ActivityTimeout time.Duration // default 120s: silence after which we ping the client
+	PongTimeout     time.Duration // default 30s: wait after our ping before closing with 4201
+	SweepInterval   time.Duration // default 1s: liveness check period
+	// LostLeaveGrace is how long the broker must be reachable again after
+	// an outage before presence leaves it could not record are announced
+	// (lost.go): time for every node to register its share again.
+	// Default 6s (three heartbeats of the Redis broker).
+	LostLeaveGrace     time.Duration
 	MaxChannelNameLen  int           // default 200 (policy)
 	MaxEventNameLen    int           // default 200
 	MaxUserInfoBytes   int           // default 1024 (policy): presence channel_data size
@@ -53,6 +58,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = time.Second
+	}
+	if c.LostLeaveGrace <= 0 {
+		c.LostLeaveGrace = 6 * time.Second
 	}
 	if c.MaxEventNameLen <= 0 {
 		c.MaxEventNameLen = 200
@@ -108,6 +116,7 @@ type Hub struct {
 	perApp    map[string]int     // live connections per app id
 
 	users userIndex
+	lost  lostLeaves // presence leaves the broker could not record (lost.go)
 
 	closing atomic.Bool
 }
@@ -164,6 +173,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			case <-t.C:
 				h.sweep()
 				h.flushCounts(gctx)
+				h.announceLost(gctx)
 			}
 		}
 	})

@@ -281,8 +281,13 @@ func (h *Hub) leave(ctx context.Context, c *Client, sub subscription) {
 	res, err := h.b.Leave(ctx, req)
 	h.b.Unlisten(broker.Topic{App: app.ID, Kind: broker.ChannelTopic, Name: sub.channel})
 	if err != nil {
-		// The broker re-syncs this node's share when it is back.
+		// The broker re-syncs this node's share when it is back; a
+		// presence member it can no longer find then is announced gone
+		// (lost.go).
 		h.throttle.Log(h.log, slog.LevelWarn, "broker", "", "unsubscribe not recorded: shared state unavailable", "err", err)
+		if presence {
+			h.noteLost(app.ID, sub.channel, sub.userID)
+		}
 		return
 	}
 	if res.MemberGone && !res.HooksQueued {

@@ -812,6 +812,41 @@ describe('cluster mode (3 nodes, one Redis)', () => {
     assert.deepEqual(problems, [], 'through a Redis outage, clients that stayed connected and webhook receivers see nothing new');
   }));
 
+  it('cluster: a presence member who leaves during a Redis outage is announced gone after an empty restart', withReceiver('lostleave', async (s, receiver, t, cluster) => {
+    const app = WH;
+    const room = uniq('presence-lost-');
+    const cs = [];
+    const rs = [];
+    for (let i = 0; i < 3; i++) {
+      cs[i] = await onNode(s, i, { app, label: `u${i + 1}@n${i}`, user: { user_id: `u${i + 1}` } });
+      rs[i] = await joinPresence(cs[i], room);
+    }
+    await waitFor(() => rs[0].added.length === 2 && rs[1].added.length === 1, WAIT_MS, 'member_added before the outage');
+    await waitFor(() => receiver.names(room).filter((n) => n.startsWith('member_added')).length === 3, WAIT_MS,
+      () => `member_added webhooks before the outage (so far ${safeJSON(receiver.names())})`);
+
+    await s.redis.stop();
+    await waitFor(async () => (await cluster.node(2).rawRequest('GET', '/ready')).status === 503, 8000, 'node 2 sees the outage');
+    cs[2].disconnect(); // its leave cannot be recorded; the restarted Redis will not know u3 either
+    await sleep(1000);
+    const t1 = Date.now();
+    await s.redis.start(); // same port, no data
+    await waitFor(() => rs[0].removed.includes('u3') && rs[1].removed.includes('u3'), RECOVERY_BOUND_MS,
+      () => `member_removed for u3 at u1 and u2 after the restart (so far ${JSON.stringify(rs.map((r) => r.removed))})`);
+    const took = Date.now() - t1;
+    console.log(`# cluster: member who left during the outage announced gone ${took} ms after the empty Redis restart`);
+    s.note(`member_removed for the member who left during the outage: ${took} ms after the restart`);
+    await waitFor(() => receiver.names(room).includes('member_removed:u3'), WAIT_MS + LEAVE_DELAY_MS,
+      () => `member_removed webhook for u3 (so far ${safeJSON(receiver.names(room))})`);
+    await sleep(LEAVE_DELAY_MS + QUIET_MS);
+    assert.deepEqual(rs[0].removed, ['u3'], 'u1 got member_removed for u3 exactly once');
+    assert.deepEqual(rs[1].removed, ['u3'], 'u2 got member_removed for u3 exactly once');
+    assert.deepEqual(ids(rs[0].ch.members), ['u1', 'u2']);
+    assert.equal(count(receiver.names(room), 'member_removed:u3'), 1, 'one member_removed webhook for u3');
+    const { body } = await apiGet(cluster.node(0), `/channels/${room}/users`, undefined, app);
+    assert.deepEqual(body.users.map((u) => u.id).sort(), ['u1', 'u2'], 'the member list without u3');
+  }));
+
   it('cluster: a bad redis.url stops herald at start with a clear message on stderr', async (t) => {
     const secret = 'hunter2-topsecret';
     const cases = [
