@@ -48,12 +48,23 @@ type Hook struct {
 type HookQueue interface {
 	// ClaimHooks renews this node's hook leases of the apps in apps, takes
 	// those no node holds, releases the ones it holds of apps not listed,
-	// and returns the apps whose queues this node delivers now.
-	ClaimHooks(ctx context.Context, apps []string) ([]string, error)
+	// and returns the apps whose queues this node delivers now (held).
+	//
+	// fresh lists the apps of held whose lease this call took rather than
+	// renewed, or that the node cannot be sure it held without a break
+	// since its last successful call (an earlier call failed): another
+	// node may have delivered and acked entries meanwhile, so whatever
+	// the caller remembers of such an app is stale and it reads the queue
+	// again from the oldest entry. On an error held and fresh are nil.
+	ClaimHooks(ctx context.Context, apps []string) (held, fresh []string, err error)
 	// ReadHooks returns up to n entries of app's queue that come after the
 	// entry with id after ("" = from the oldest), oldest first.
 	ReadHooks(ctx context.Context, app, after string, n int) ([]Hook, error)
-	// AckHooks removes delivered (or given up) entries.
+	// AckHooks removes delivered (or given up) entries, only while this
+	// node holds app's hook lease; otherwise it removes nothing and
+	// succeeds: the entries are the holder's to deliver (again). An ack
+	// racing the next holder's reads could hide a join from it, which
+	// would then send the leave that join cancelled.
 	AckHooks(ctx context.Context, app string, ids []string) error
 	// AddHook appends h to its app's queue.
 	AddHook(ctx context.Context, h Hook) error

@@ -28,6 +28,18 @@ type WebhookMetrics struct {
 	Queue prometheus.Gauge
 	// RequestDuration is the latency of each attempt.
 	RequestDuration *prometheus.HistogramVec
+
+	// Cluster mode (the shared queue in the broker). QueuesHeld is how many
+	// apps' queues this node delivers (it holds their hook leases); it has
+	// no labels and is exported once cluster mode sets it.
+	QueuesHeld *prometheus.GaugeVec
+	// QueueEntriesRead counts the entries read from each app's shared
+	// queue (an entry read again after a lease moved counts again).
+	QueueEntriesRead *prometheus.CounterVec
+	// AcksDropped counts acks of finished entries that were not sent, by
+	// reason: lease_lost (the app's lease moved before they got through;
+	// the next holder sends those entries again: at least once).
+	AcksDropped *prometheus.CounterVec
 }
 
 // NewWebhooks creates the webhook collectors and registers them on reg.
@@ -50,6 +62,12 @@ func NewWebhooks(reg prometheus.Registerer) *WebhookMetrics {
 			Name: "herald_webhook_request_duration_seconds", Help: "Webhook request latency.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"app_id"}),
+		QueuesHeld: gauge(reg, "herald_webhook_queues_held",
+			"Apps whose shared webhook queue this node delivers (cluster mode)."),
+		QueueEntriesRead: counter(reg, "herald_webhook_queue_entries_read_total",
+			"Entries read from the shared webhook queue (cluster mode).", "app_id"),
+		AcksDropped: counter(reg, "herald_webhook_acks_dropped_total",
+			"Acks of delivered webhook entries not sent (the entries are delivered again), by reason.", "app_id", "reason"),
 	}
 	reg.MustRegister(m.Queue, m.RequestDuration)
 	return m

@@ -29,7 +29,7 @@ type clusterSetup struct {
 // the dispatcher runs (after hub.New).
 var _ broker.HookQueue = (*clusterSetup)(nil)
 
-func (c *clusterSetup) ClaimHooks(ctx context.Context, apps []string) ([]string, error) {
+func (c *clusterSetup) ClaimHooks(ctx context.Context, apps []string) (held, fresh []string, err error) {
 	return c.b.ClaimHooks(ctx, apps)
 }
 

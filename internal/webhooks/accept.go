@@ -35,7 +35,7 @@ func (d *Dispatcher) accept(ctx context.Context, e hub.Event, now time.Time, en 
 		en.hold()
 		d.leaves.add(d.seq, r)
 		d.put(bucketLeaves, d.seq, r)
-		d.stored++
+		d.count(en.leaseOf(), 1)
 		return
 	case hub.ChannelOccupied, hub.MemberAdded:
 		if l, ok := d.leaves.cancel(e); ok {
@@ -47,7 +47,7 @@ func (d *Dispatcher) accept(ctx context.Context, e hub.Event, now time.Time, en 
 			}
 			// Back within the leave delay: neither the leave nor this join is sent.
 			d.del(bucketLeaves, l.seq)
-			d.stored--
+			d.count(l.rec.en.leaseOf(), -1)
 			d.settle(l.rec.en)
 			d.m.Events.WithLabelValues(e.AppID, "debounced").Add(2)
 			return
@@ -81,7 +81,7 @@ func (d *Dispatcher) releaseDueLeaves(ctx context.Context, now time.Time) {
 
 func (d *Dispatcher) releaseLeave(ctx context.Context, l leaveEntry, now time.Time) {
 	d.del(bucketLeaves, l.seq) // same commit as the event records below
-	d.stored--
+	d.count(l.rec.en.leaseOf(), -1)
 	d.fanOut(ctx, l.rec.ev, now, l.rec.en)
 	d.settle(l.rec.en)
 }
@@ -112,7 +112,7 @@ func (d *Dispatcher) fanOut(ctx context.Context, e hub.Event, now time.Time, en 
 		}
 		d.seq++
 		d.put(bucketEvents, d.seq, eventRecord{ep: id, timeMS: e.TimeMS, json: body})
-		d.stored++
+		d.count(en.leaseOf(), 1)
 		ep := d.endpoint(id)
 		if len(ep.pending) == 0 {
 			ep.firstAt = now

@@ -110,7 +110,7 @@ func (d *Dispatcher) formBatch(id endpointID, ep *endpoint, now time.Time) {
 		b.lease = entries[0].lease // one endpoint, one app, one lease
 	}
 	d.put(bucketBatches, b.seq, b)
-	d.stored += 1 - n
+	d.count(b.lease, 1-n)
 	clear(ep.pending[:n])
 	ep.pending = ep.pending[n:]
 	if len(ep.pending) == 0 {
@@ -125,7 +125,7 @@ func (d *Dispatcher) finish(r result, now time.Time) {
 	ep := d.endpoints[r.ep]
 	ep.inflight = false
 	b := ep.batches[0]
-	if b.lease != nil && !b.lease.active {
+	if b.lease != nil && b.lease.lost.Load() {
 		// The app's lease was lost while this was out: the next holder
 		// delivers its entries again; this result changes nothing.
 		d.dropBatch(ep, b)
@@ -172,7 +172,7 @@ func (d *Dispatcher) finish(r result, now time.Time) {
 
 func (d *Dispatcher) dropBatch(ep *endpoint, b *batch) {
 	d.del(bucketBatches, b.seq)
-	d.stored--
+	d.count(b.lease, -1)
 	ep.batches[0] = nil
 	ep.batches = ep.batches[1:]
 }

@@ -49,6 +49,7 @@ const (
 	readers      = 4               // concurrent ReadHooks calls (one per app at a time)
 	readQueue    = 64              // read requests waiting for a reader; more wait for the next poll
 	maxAckIDs    = 1000            // ids per AckHooks call
+	maxAcks      = 10_000          // acks waiting (the queue refuses them) beyond which reading pauses
 	queueTimeout = 2 * time.Second // one call to the shared queue
 	flushTimeout = 2 * time.Second // writer and acker at shutdown, lease release
 	addRetryMax  = time.Second     // cap of the writer's backoff while the queue is down
@@ -83,6 +84,9 @@ type Config struct {
 	// logClock is the failure log's clock (nil: Now), so a test can step
 	// it by hand while deliveries run on the real one.
 	logClock func() time.Time
+	// maxAcks: cluster mode pauses reading while more acks than this
+	// wait (0: maxAcks).
+	maxAcks int
 }
 
 func (c Config) withDefaults() Config {
@@ -108,6 +112,7 @@ func (c Config) withDefaults() Config {
 	def(&c.FailureLogEvery, DefaultFailureLogEvery)
 	def(&c.ClaimEvery, DefaultClaimEvery)
 	def(&c.PollEvery, DefaultPollEvery)
+	defInt(&c.maxAcks, maxAcks)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

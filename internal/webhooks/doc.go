@@ -69,13 +69,27 @@
 //
 // Losing a lease forgets the app's state in memory (a request in flight
 // finishes, but its result acks nothing); gaining one reads from the oldest
-// unacked entry. MaxQueue bounds memory by reading less: entries wait in the
-// shared queue instead of being dropped. Queue errors are logged rate-
-// limited and retried at the next tick; while ClaimHooks fails nothing new
-// is read or sent (the leases may have gone). At a clean stop in-flight
-// requests are cancelled and stay unacked, finished ones are acked, the
-// writer appends what the inbox still holds (for up to two seconds) and the
-// leases are released so another node takes over at once.
+// unacked entry. A lease ClaimHooks reports fresh (it lapsed since the last
+// claim: the node was cut off, and another may have delivered and acked
+// meanwhile) counts as lost and gained: what the node remembered of the
+// app, a leave whose rejoin it never saw say, is stale. The acks of a lost
+// lease are dropped unsent (the broker ignores those of a node that does
+// not hold the lease anyway), and a new lease reads nothing while an ack
+// of an earlier one is under way: an ack landing between a holder's reads
+// could hide from it the join that cancels a leave it read.
+//
+// MaxQueue bounds memory by reading less: entries wait in the shared queue
+// instead of being dropped. An entry read counts as one record per
+// endpoint of its app, and each app holds at most its share of MaxQueue
+// (split among the held apps, at least min(256, MaxQueue/8)), so an app
+// whose endpoint fails stops its own reading, not the others'. While acks
+// fail, reading also stops once too many wait (maxAcks), which bounds
+// them. Queue errors are logged rate-limited and retried at the next tick;
+// while ClaimHooks fails nothing new is read or sent (the leases may have
+// gone). At a clean stop in-flight requests are cancelled and stay
+// unacked, finished ones are acked, the writer appends what the inbox
+// still holds (for up to two seconds) and the leases are released so
+// another node takes over at once.
 //
 // The loop does no queue I/O itself: it exchanges values with those
 // goroutines over bounded channels, never blocking on them, and every call

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
@@ -31,6 +32,14 @@ func (en *entry) hold() {
 	}
 }
 
+// leaseOf is the lease en was read under (nil: single-node mode).
+func (en *entry) leaseOf() *lease {
+	if en == nil {
+		return nil
+	}
+	return en.lease
+}
+
 // settle drops one reference to en (nil: single-node mode). The last one
 // acks it, unless the lease it was read under is gone: the next holder
 // reads and delivers it again.
@@ -38,10 +47,20 @@ func (d *Dispatcher) settle(en *entry) {
 	if en == nil {
 		return
 	}
-	if en.refs--; en.refs > 0 || !en.lease.active {
+	if en.refs--; en.refs > 0 || en.lease.lost.Load() {
 		return
 	}
-	d.sh.acks[en.lease.app] = append(d.sh.acks[en.lease.app], en.id)
+	d.sh.acks[en.lease] = append(d.sh.acks[en.lease], en.id)
+	d.sh.unsent++
+}
+
+// count adds delta to the records in memory, and in cluster mode to those
+// of the lease l they were read under (nil: single-node mode).
+func (d *Dispatcher) count(l *lease, delta int) {
+	d.stored += delta
+	if l != nil {
+		l.stored += delta
+	}
 }
 
 func (d *Dispatcher) settleAll(ens []*entry) {
@@ -52,25 +71,37 @@ func (d *Dispatcher) settleAll(ens []*entry) {
 
 // lease is this node's hold on one app's queue, as the last successful
 // ClaimHooks said. A lost lease is never reused (a regained app gets a new
-// one), so a read or request still out under the old one is recognised.
+// one, and so does an app whose lease ClaimHooks reports fresh), so a
+// read, a request or an ack still out under the old one is recognised.
 type lease struct {
-	app      string
-	active   bool   // false once lost
+	app string
+	// lost is set once, by the loop, when the lease goes; the acker reads
+	// it too, to drop the lease's acks unsent.
+	lost     atomic.Bool
 	cursor   string // id of the last entry read; "" = from the oldest unacked
 	reading  bool   // a ReadHooks is out
 	nextRead time.Time
 	caughtUp time.Time // when the last read that came back short was issued
+	stored   int       // records in memory read under this lease (see count)
+	reserved int       // records the read out may bring (readRoom)
+	full     bool      // its last read was refused for want of room (readRoom)
+	// sending counts the acker's AckHooks calls under way for the app,
+	// under any of its leases (one counter per app, shared). A new lease
+	// reads nothing until it is zero once: see requestReads.
+	sending *atomic.Int32
+	started bool // it passed that wait
 	// Due leaves held back until caughtUp passes their due time: the join
 	// that cancels one may still be unread (see holdBack).
 	waiting []leaveEntry
 }
 
 type readReq struct {
-	lease *lease // identifies the request; the readers never touch it
-	app   string
-	after string
-	n     int
-	at    time.Time
+	lease   *lease // identifies the request; the readers never touch it
+	app     string
+	after   string
+	n       int
+	reserve int // records reserved for what it brings
+	at      time.Time
 }
 
 type readRes struct {
@@ -80,38 +111,45 @@ type readRes struct {
 }
 
 type claimRes struct {
-	apps []string
-	err  error
+	apps, fresh []string
+	err         error
 }
 
 // shared is the loop's cluster-mode state and its channels to the I/O
 // goroutines.
 type shared struct {
-	leases   map[string]*lease   // the apps this node delivers
-	acks     map[string][]string // by app: ids not yet handed to the acker
-	reserved int                 // entries the reads out may still bring
-	pollAt   time.Time           // when requestReads has work; zero: none scheduled
-	paused   bool                // the last ClaimHooks failed: read and send nothing new
-	full     bool                // reading stopped at MaxQueue
+	leases   map[string]*lease        // the apps this node delivers
+	sending  map[string]*atomic.Int32 // by app: lease.sending, kept while the app is held or an ack is under way
+	acks     map[*lease][]string      // ids not yet handed to the acker
+	unsent   int                      // ids in acks
+	reserved int                      // records the reads out may still bring
+	pollAt   time.Time                // when requestReads has work; zero: none scheduled
+	paused   bool                     // the last ClaimHooks failed: read and send nothing new
+	stalled  bool                     // too many acks wait: read nothing (ackStalled)
 	errs     *queueErrors
+
+	// ackWaiting is how many ids the loop handed to the acker that are
+	// neither acked nor dropped yet: the loop adds, the acker subtracts.
+	ackWaiting atomic.Int64
 
 	reads    chan readReq // to the readers; the loop never blocks on it
 	readDone chan readRes
 	claims   chan claimRes
-	ackIn    chan map[string][]string // to the acker; closed at shutdown
+	ackIn    chan map[*lease][]string // to the acker; closed at shutdown
 }
 
 func newShared(cfg Config, log *slog.Logger) *shared {
 	return &shared{
-		leases: map[string]*lease{},
-		acks:   map[string][]string{},
-		errs:   &queueErrors{log: log, now: cfg.Now},
-		reads:  make(chan readReq, readQueue),
+		leases:  map[string]*lease{},
+		sending: map[string]*atomic.Int32{},
+		acks:    map[*lease][]string{},
+		errs:    &queueErrors{log: log, now: cfg.Now},
+		reads:   make(chan readReq, readQueue),
 		// Unbuffered: a claim's result is taken by the loop before the
 		// next ClaimHooks starts, so a lost lease is forgotten by then.
 		claims:   make(chan claimRes),
 		readDone: make(chan readRes),
-		ackIn:    make(chan map[string][]string),
+		ackIn:    make(chan map[*lease][]string),
 	}
 }
 
@@ -161,7 +199,7 @@ func (d *Dispatcher) runShared(ctx context.Context) error {
 		d.fails.flush(false)
 		timer.Reset(d.nextWake(now, p.free() > 0 && !sh.paused))
 
-		var ackOut chan<- map[string][]string // nil (never ready) when there is nothing to ack
+		var ackOut chan<- map[*lease][]string // nil (never ready) when there is nothing to ack
 		if len(sh.acks) > 0 {
 			ackOut = sh.ackIn
 		}
@@ -184,7 +222,8 @@ func (d *Dispatcher) runShared(ctx context.Context) error {
 		case r := <-sh.readDone:
 			d.applyRead(ctx, r)
 		case ackOut <- sh.acks:
-			sh.acks = map[string][]string{}
+			sh.ackWaiting.Add(int64(sh.unsent))
+			sh.acks, sh.unsent = map[*lease][]string{}, 0
 		case <-timer.C:
 		}
 	}
@@ -195,6 +234,7 @@ func (d *Dispatcher) shutdownShared(p *pool, io, tail *sync.WaitGroup) {
 	p.stop(func(r result) { d.finish(r, d.cfg.Now()) })
 	io.Wait() // ctx is done: the claimer and the readers return promptly
 	if len(d.sh.acks) > 0 {
+		d.sh.ackWaiting.Add(int64(d.sh.unsent))
 		select {
 		case d.sh.ackIn <- d.sh.acks:
 		case <-d.crash: // the acker is gone
@@ -205,13 +245,17 @@ func (d *Dispatcher) shutdownShared(p *pool, io, tail *sync.WaitGroup) {
 	if len(d.sh.leases) > 0 || d.sh.paused {
 		d.releaseLeases()
 	}
+	d.m.QueuesHeld.WithLabelValues().Set(0)
 	d.warnDrops(d.cfg.Now().Add(dropWarnEvery), "", "")
 	d.fails.flush(true)
 	d.countQueued()
 }
 
 // applyClaim makes the held apps those of c: a new lease reads from the
-// oldest unacked entry; a lost one is forgotten (dropLease).
+// oldest unacked entry; a lost one is forgotten (dropLease), and so is one
+// c reports fresh (the lease lapsed since the last claim, so another node
+// may have delivered and acked entries this one still remembers: a leave
+// whose rejoin it never saw, say).
 func (d *Dispatcher) applyClaim(c claimRes, now time.Time) {
 	sh := d.sh
 	if c.err != nil {
@@ -224,12 +268,15 @@ func (d *Dispatcher) applyClaim(c claimRes, now time.Time) {
 	sh.errs.ok()
 	sh.paused = false
 	held := make(map[string]bool, len(c.apps))
-	gained, lost := 0, 0
 	for _, app := range c.apps {
 		held[app] = true
-		if sh.leases[app] == nil {
-			sh.leases[app] = &lease{app: app, active: true}
-			gained++
+	}
+	gained, lost, retaken := 0, 0, 0
+	for _, app := range c.fresh {
+		if l := sh.leases[app]; l != nil && held[app] {
+			d.dropLease(l)
+			d.newLease(app)
+			retaken++
 		}
 	}
 	for app, l := range sh.leases {
@@ -238,18 +285,45 @@ func (d *Dispatcher) applyClaim(c claimRes, now time.Time) {
 			lost++
 		}
 	}
-	if gained+lost > 0 {
-		d.log.Info("webhook queues claimed", "gained", gained, "lost", lost, "held", len(sh.leases))
+	for app := range held {
+		if sh.leases[app] == nil {
+			d.newLease(app)
+			gained++
+		}
 	}
+	for app, n := range sh.sending {
+		if sh.leases[app] == nil && n.Load() == 0 {
+			delete(sh.sending, app) // no ack under way can start for it: its leases are lost
+		}
+	}
+	if gained+lost+retaken > 0 {
+		d.log.Info("webhook queues claimed", "gained", gained, "lost", lost, "retaken", retaken, "held", len(sh.leases))
+	}
+	d.m.QueuesHeld.WithLabelValues().Set(float64(len(sh.leases)))
 	sh.wake(now)
+}
+
+// newLease starts delivering app's queue, from the oldest unacked entry.
+func (d *Dispatcher) newLease(app string) {
+	n := d.sh.sending[app]
+	if n == nil {
+		n = &atomic.Int32{}
+		d.sh.sending[app] = n
+	}
+	d.sh.leases[app] = &lease{app: app, sending: n}
 }
 
 // dropLease forgets what l's app has in memory: pending events, batches
 // not in flight, delayed leaves. Its entries stay unacked for the next
 // holder; a request in flight finishes but its result is ignored (finish).
 func (d *Dispatcher) dropLease(l *lease) {
-	l.active = false
+	l.lost.Store(true)
 	delete(d.sh.leases, l.app)
+	if ids := d.sh.acks[l]; len(ids) > 0 {
+		d.m.AcksDropped.WithLabelValues(l.app, "lease_lost").Add(float64(len(ids)))
+		d.sh.unsent -= len(ids)
+		delete(d.sh.acks, l)
+	}
 	for id, ep := range d.endpoints {
 		if id.App != l.app {
 			continue
@@ -274,11 +348,35 @@ func (d *Dispatcher) dropLease(l *lease) {
 	d.misses.dropApp(l.app)
 }
 
-// readRoom is how many entries may be read now: MaxQueue bounds what is in
-// memory, counting what the reads out may bring. Cluster mode stops
-// reading instead of dropping: the entries wait in the shared queue.
-func (d *Dispatcher) readRoom() int {
-	return min(readPage, d.cfg.MaxQueue-d.stored-d.sh.reserved)
+// readRoom is how many entries of l's app may be read now. MaxQueue bounds
+// the records in memory, counting what the reads out may bring: an entry
+// becomes at most one record per endpoint of its app. Each app may hold
+// only its share of MaxQueue (appShare), so an app whose endpoint fails,
+// its batches kept for RetryWindow, stops its own reading and not the
+// others'. Cluster mode stops reading instead of dropping: the entries
+// wait in the shared queue. reserve is what to set aside for the read.
+func (d *Dispatcher) readRoom(ctx context.Context, l *lease) (n, reserve int) {
+	room := min(d.cfg.MaxQueue-d.stored-d.sh.reserved, d.appShare()-l.stored-l.reserved)
+	if room <= 0 {
+		return 0, 0
+	}
+	fan := 1
+	if a, err := d.lookupApp(ctx, l.app); err == nil {
+		fan = max(len(a.Webhooks), 1)
+	}
+	// At least one entry, or an app with more endpoints than room could
+	// never read: over the bound by fewer records than it has endpoints.
+	n = max(min(readPage, room/fan), 1)
+	return n, n * fan
+}
+
+// appShare is the most records one app may hold: MaxQueue split among the
+// held apps, but not under min(readPage, MaxQueue/8), so with many apps
+// each still reads whole pages; reading stops for every app only once
+// several of them fill their share (their failing endpoints keep them).
+func (d *Dispatcher) appShare() int {
+	q := d.cfg.MaxQueue
+	return max(q/max(len(d.sh.leases), 1), min(readPage, q/8), 1)
 }
 
 // requestReads asks the readers for the next page of every held app whose
@@ -288,7 +386,8 @@ func (d *Dispatcher) requestReads(ctx context.Context, now time.Time) {
 	if sh.paused || sh.pollAt.IsZero() || now.Before(sh.pollAt) {
 		return
 	}
-	sh.pollAt, sh.full = time.Time{}, false
+	sh.pollAt = time.Time{}
+	stalled := d.ackStalled()
 	for _, l := range sh.leases {
 		if l.reading {
 			continue
@@ -297,35 +396,68 @@ func (d *Dispatcher) requestReads(ctx context.Context, now time.Time) {
 			sh.wake(l.nextRead)
 			continue
 		}
-		n := d.readRoom()
-		if n <= 0 {
-			sh.full = true
+		if !l.started {
+			// An ack of an earlier lease of the app, sent before that lease
+			// was lost, could land after this one's first read and hide
+			// an entry it did not read yet (a join, from its leave): read
+			// once none is under way. The acker marks a call under way
+			// before it checks the lease, the loop marks a lease lost
+			// before it looks here: one of them sees the other.
+			if l.sending.Load() > 0 {
+				sh.wake(now.Add(d.cfg.PollEvery))
+				continue
+			}
+			l.started = true
+		}
+		n, reserve := 0, 0
+		if !stalled {
+			n, reserve = d.readRoom(ctx, l)
+		}
+		if l.full = n <= 0; l.full {
+			// Nothing is read, so nothing can catch up: its held-back
+			// leaves go by their time alone, or they could fill its
+			// share for good.
+			d.releaseWaiting(ctx, l, now, now)
 			sh.wake(now.Add(d.cfg.PollEvery))
-			break
+			continue
 		}
 		select {
-		case sh.reads <- readReq{lease: l, app: l.app, after: l.cursor, n: n, at: now}:
+		case sh.reads <- readReq{lease: l, app: l.app, after: l.cursor, n: n, reserve: reserve, at: now}:
 			l.reading = true
-			sh.reserved += n
+			l.reserved += reserve
+			sh.reserved += reserve
 		default: // the readers are behind
 			sh.wake(now.Add(d.cfg.PollEvery))
 		}
 	}
-	if sh.full {
-		// Nothing is read, so nothing can catch up: held-back leaves go
-		// by their time alone, or they could fill MaxQueue for good.
-		for _, l := range sh.leases {
-			d.releaseWaiting(ctx, l, now, now)
-		}
+}
+
+// ackStalled reports whether reading waits for the acks: while AckHooks
+// fails the delivered entries' acks pile up, so past Config.maxAcks
+// nothing more is read (and delivered) until they fall to half of it.
+// Dropping them instead would leave delivered entries in the queue, sent
+// again by the next holder long after, out of order with what followed.
+func (d *Dispatcher) ackStalled() bool {
+	sh := d.sh
+	waiting := sh.unsent + int(sh.ackWaiting.Load())
+	switch {
+	case !sh.stalled && waiting >= d.cfg.maxAcks:
+		sh.stalled = true
+		d.log.Warn("webhook queue reads paused: acks are not getting through", "waiting", waiting)
+	case sh.stalled && waiting <= d.cfg.maxAcks/2:
+		sh.stalled = false
+		d.log.Info("webhook queue reads resumed", "waiting", waiting)
 	}
+	return sh.stalled
 }
 
 // applyRead turns a page of entries into events through accept, as the
 // hub's events are in single-node mode.
 func (d *Dispatcher) applyRead(ctx context.Context, r readRes) {
 	sh := d.sh
-	sh.reserved -= r.n
 	l := r.lease
+	sh.reserved -= r.reserve
+	l.reserved -= r.reserve
 	if sh.leases[l.app] != l {
 		return // lost since: a new lease reads afresh
 	}
@@ -338,6 +470,9 @@ func (d *Dispatcher) applyRead(ctx context.Context, r readRes) {
 		return
 	}
 	sh.errs.ok()
+	if len(r.hooks) > 0 {
+		d.m.QueueEntriesRead.WithLabelValues(l.app).Add(float64(len(r.hooks)))
+	}
 	for _, h := range r.hooks {
 		l.cursor = h.ID
 		en := &entry{id: h.ID, lease: l, refs: 1} // the reading's reference, dropped below
@@ -358,11 +493,11 @@ func (d *Dispatcher) applyRead(ctx context.Context, r readRes) {
 
 // holdBack keeps a due leave until its app's queue has been read past its
 // due time: reading a backlog (a new lease holder, a queue outage), the
-// join that cancels it may be in the next page. While reading is stopped
-// at MaxQueue nothing is held back.
+// join that cancels it may be in the next page. While the app's reading is
+// stopped for want of room nothing is held back.
 func (d *Dispatcher) holdBack(le leaveEntry) bool {
 	l := le.rec.en.lease
-	if d.sh.full || !l.caughtUp.Before(le.rec.due) {
+	if l.full || !l.caughtUp.Before(le.rec.due) {
 		return false
 	}
 	d.leaves.keep(le)

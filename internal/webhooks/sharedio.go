@@ -29,10 +29,10 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		cctx, cancel := context.WithTimeout(ctx, queueTimeout)
-		apps, err := d.q.ClaimHooks(cctx, d.candidates(cctx))
+		apps, fresh, err := d.q.ClaimHooks(cctx, d.candidates(cctx))
 		cancel()
 		select {
-		case d.sh.claims <- claimRes{apps: apps, err: err}:
+		case d.sh.claims <- claimRes{apps: apps, fresh: fresh, err: err}:
 		case <-ctx.Done():
 			return
 		}
@@ -64,10 +64,14 @@ func (d *Dispatcher) readLoop(ctx context.Context) {
 // ackLoop removes delivered entries from the queue. A failed ack is kept
 // and tried again after ClaimEvery (new acks meanwhile only join it): an
 // entry left in the queue would be delivered again by the next lease
-// holder. When the loop closes ackIn it flushes once more, within
-// flushTimeout.
+// holder. The acks of a lease the loop has lost are dropped unsent: the
+// next holder may be reading the queue, and an ack landing between two of
+// its reads could hide a join from it. The acks waiting are counted in
+// ackWaiting: past Config.maxAcks the loop stops reading (ackStalled),
+// which bounds them. When the loop closes ackIn it flushes once more,
+// within flushTimeout.
 func (d *Dispatcher) ackLoop() {
-	pending := map[string][]string{}
+	pending := map[*lease][]string{}
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
@@ -83,8 +87,8 @@ func (d *Dispatcher) ackLoop() {
 				}
 				return
 			}
-			for app, ids := range m {
-				pending[app] = append(pending[app], ids...)
+			for l, ids := range m {
+				pending[l] = append(pending[l], ids...)
 			}
 			if backingOff {
 				continue
@@ -99,26 +103,36 @@ func (d *Dispatcher) ackLoop() {
 	}
 }
 
-// flushAcks acks pending within timeout, removing what succeeded, and
-// returns how many ids are left.
-func (d *Dispatcher) flushAcks(pending map[string][]string, timeout time.Duration) int {
+// flushAcks acks pending within timeout, removing what succeeded and
+// dropping the acks of lost leases, and returns how many ids are left.
+func (d *Dispatcher) flushAcks(pending map[*lease][]string, timeout time.Duration) int {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	left := 0
-	for app, ids := range pending {
+	for l, ids := range pending {
+		l.sending.Add(1) // before the check: see requestReads
+		if l.lost.Load() {
+			l.sending.Add(-1)
+			d.m.AcksDropped.WithLabelValues(l.app, "lease_lost").Add(float64(len(ids)))
+			d.sh.ackWaiting.Add(-int64(len(ids)))
+			delete(pending, l)
+			continue
+		}
 		for len(ids) > 0 && ctx.Err() == nil {
 			n := min(len(ids), maxAckIDs)
-			if err := d.q.AckHooks(ctx, app, ids[:n]); err != nil {
+			if err := d.q.AckHooks(ctx, l.app, ids[:n]); err != nil {
 				d.sh.errs.failed("ack", err)
 				break
 			}
 			d.sh.errs.ok()
+			d.sh.ackWaiting.Add(-int64(n))
 			ids = ids[n:]
 		}
+		l.sending.Add(-1)
 		if len(ids) == 0 {
-			delete(pending, app)
+			delete(pending, l)
 		} else {
-			pending[app] = ids
+			pending[l] = ids
 			left += len(ids)
 		}
 	}
@@ -131,7 +145,7 @@ func (d *Dispatcher) flushAcks(pending map[string][]string, timeout time.Duratio
 func (d *Dispatcher) releaseLeases() {
 	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	defer cancel()
-	if _, err := d.q.ClaimHooks(ctx, nil); err != nil {
+	if _, _, err := d.q.ClaimHooks(ctx, nil); err != nil {
 		d.log.Warn("webhook queue leases not released; other nodes take them when they expire", "err", err)
 	}
 }

@@ -35,7 +35,8 @@ const files = fs
 const args = [
   '--test',
   '--test-concurrency=1',
-  '--test-timeout=60000',
+  // per test file: the cluster fault tests wait out 10 s leases several times
+  '--test-timeout=120000',
   '--test-force-exit',
   '--test-reporter=spec',
   ...process.argv.slice(2),

@@ -24,7 +24,8 @@ var _ broker.HookQueue = (*Broker)(nil)
 //	n  subscription count
 //
 // Absent fields are zero. One node delivers an app's queue at a time: the
-// holder of P:{A}:whlease, renewed by ClaimHooks.
+// holder of P:{A}:whlease, renewed by ClaimHooks; only the holder's acks
+// remove entries.
 
 // hookCap is the MAXLEN ~ of the queues, as a script argument.
 func (b *Broker) hookCap() string { return strconv.Itoa(b.cfg.HookQueueMax) }
@@ -105,7 +106,12 @@ func decodeHook(app string, x rueidis.XRangeEntry) broker.Hook {
 	return h
 }
 
-// AckHooks removes entries of app's queue by id.
+// hookAckScript is AckHooks' script (declared here, beside its only user).
+var hookAckScript = script("hookack.lua", false)
+
+// AckHooks removes entries of app's queue by id, in one round trip, only
+// while this node holds the app's hook lease (hookack.lua): otherwise it
+// removes nothing and returns nil, the entries being the holder's.
 func (b *Broker) AckHooks(ctx context.Context, app string, ids []string) error {
 	if len(ids) == 0 {
 		return nil
@@ -114,21 +120,26 @@ func (b *Broker) AckHooks(ctx context.Context, app string, ids []string) error {
 	if err != nil {
 		return err
 	}
-	_, err = b.call(ctx, c, "ackhooks", c.B().Xdel().Key(b.keys.hooks(app)).Id(ids...).Build())
+	args := make([]string, 0, 2+len(ids))
+	args = append(append(args, b.keys.hookLease(app), b.cfg.NodeID), ids...)
+	_, err = b.exec(ctx, c, "ackhooks", hookAckScript, b.keys.hooks(app), args...)
 	return err
 }
 
 // ClaimHooks renews this node's hook leases of apps, takes the free ones
 // and releases those it held of apps not listed, in one round trip. Call
 // it well within Config.HookLease (a third of it, say): a lease not renewed
-// in time goes to another node. It returns the apps held now; on an error
-// it returns none (the caller delivers nothing until a call succeeds), and
+// in time goes to another node. It returns the apps held now and, among
+// them, the fresh ones: taken by this call, or renewed although the call
+// before failed for them (that call may have taken the lease after it
+// lapsed, so it may not have been held without a break). On an error it
+// returns none (the caller delivers nothing until a call succeeds), and
 // the leases whose outcome is unknown are renewed or released by the next
-// call.
-func (b *Broker) ClaimHooks(ctx context.Context, apps []string) ([]string, error) {
+// call, which reports them fresh.
+func (b *Broker) ClaimHooks(ctx context.Context, apps []string) (held, fresh []string, err error) {
 	c, err := b.client(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b.hookMu.Lock()
 	defer b.hookMu.Unlock()
@@ -150,26 +161,38 @@ func (b *Broker) ClaimHooks(ctx context.Context, apps []string) ([]string, error
 			modes = append(modes, "release")
 		}
 	}
-	held, errs := b.runHookLeases(ctx, c, list, modes)
-	var out []string
+	res, errs := b.runHookLeases(ctx, c, list, modes)
 	var first error
 	for i, app := range list {
+		// hookHeld: true when the last call said held; false when the node
+		// may hold it but the last call's outcome is unknown.
+		confirmed := b.hookHeld[app]
 		switch {
 		case errs[i] != nil:
 			first = firstErr(first, errs[i])
-			b.hookHeld[app] = true // unknown: renewed or released next time
-		case held[i]:
+			b.hookHeld[app] = false // renewed or released next time
+		case res[i] == leaseTaken || res[i] == leaseRenewed:
 			b.hookHeld[app] = true
-			out = append(out, app)
+			held = append(held, app)
+			if res[i] == leaseTaken || !confirmed {
+				fresh = append(fresh, app)
+			}
 		default:
 			delete(b.hookHeld, app)
 		}
 	}
 	if first != nil {
-		return nil, first
+		return nil, nil, first
 	}
-	return out, nil
+	return held, fresh, nil
 }
+
+// hooklease.lua's answers.
+const (
+	leaseNotHeld = 0
+	leaseRenewed = 1
+	leaseTaken   = 2
+)
 
 // releaseHooks gives up every hook lease this node holds (clean shutdown:
 // another node takes them at its next ClaimHooks, not after HookLease).
@@ -198,12 +221,12 @@ func (b *Broker) releaseHooks(ctx context.Context, c *client) error {
 // runHookLeases runs hooklease.lua for each app (mode claim or release)
 // pipelined with EVALSHA; the runs Redis refuses with NOSCRIPT (it lost
 // its script cache) are run again one by one, which loads the script. It
-// returns, per app, whether the node holds the lease and the run's error.
-// Called under hookMu.
-func (b *Broker) runHookLeases(ctx context.Context, c *client, apps, modes []string) ([]bool, []error) {
-	held, errs := make([]bool, len(apps)), make([]error, len(apps))
+// returns, per app, the script's answer (leaseNotHeld, leaseRenewed or
+// leaseTaken) and the run's error. Called under hookMu.
+func (b *Broker) runHookLeases(ctx context.Context, c *client, apps, modes []string) ([]int64, []error) {
+	res, errs := make([]int64, len(apps)), make([]error, len(apps))
 	if len(apps) == 0 {
-		return held, errs
+		return res, errs
 	}
 	node, ttl := b.cfg.NodeID, strconv.FormatInt(max(b.cfg.HookLease.Milliseconds(), 1), 10)
 	cmds := make(rueidis.Commands, len(apps))
@@ -211,18 +234,18 @@ func (b *Broker) runHookLeases(ctx context.Context, c *client, apps, modes []str
 		cmds[i] = c.B().Evalsha().Sha1(hookLeaseSHA).Numkeys(1).Key(b.keys.hookLease(app)).Arg(node, ttl, modes[i]).Build()
 	}
 	cctx, cancel := b.timeout(ctx)
-	res := c.DoMulti(cctx, cmds...)
+	out := c.DoMulti(cctx, cmds...)
 	cancel()
-	for i, r := range res {
+	for i, r := range out {
 		msg, err := r.ToMessage()
 		if re, ok := rueidis.IsRedisErr(err); ok && re.IsNoScript() {
 			msg, err = b.exec(ctx, c, "claimhooks", hookLeaseScript, b.keys.hookLease(apps[i]), node, ttl, modes[i])
 		} else {
 			err = b.check(ctx, "claimhooks", err)
 		}
-		held[i], errs[i] = asInt(msg) == 1, err
+		res[i], errs[i] = asInt(msg), err
 	}
-	return held, errs
+	return res, errs
 }
 
 func firstErr(first, err error) error {

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -44,6 +45,19 @@ func hookNames(hs []broker.Hook) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// claimHooks is ClaimHooks that fails the test on an error; the lists
+// come back sorted.
+func claimHooks(t testing.TB, n *node, apps ...string) (held, fresh []string) {
+	t.Helper()
+	held, fresh, err := n.ClaimHooks(ctxT(t), apps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(held)
+	slices.Sort(fresh)
+	return held, fresh
 }
 
 // hookFlag reads P:{app}:hk ("" when absent).
@@ -321,7 +335,8 @@ func TestHookQueueRoundTrip(t *testing.T) {
 		t.Fatalf("pages %v of %v", pages, out)
 	}
 
-	// Ack.
+	// Ack (by the lease holder).
+	claimHooks(t, n, "1", "9")
 	must[struct{}](t)(struct{}{}, n.AckHooks(ctx, "1", []string{out[0].ID, out[2].ID}))
 	must[struct{}](t)(struct{}{}, n.AckHooks(ctx, "1", nil))
 	left := queued(t, n, "1")
@@ -391,8 +406,7 @@ func TestClaimHooks(t *testing.T) {
 	ctx := ctxT(t)
 	claim := func(n *node, apps ...string) []string {
 		t.Helper()
-		got := must[[]string](t)(n.ClaimHooks(ctx, apps))
-		slices.Sort(got)
+		got, _ := claimHooks(t, n, apps...)
 		return got
 	}
 	if got := claim(a, "1", "2", "3", "2"); !slices.Equal(got, []string{"1", "2", "3"}) {
@@ -461,7 +475,7 @@ func TestClaimHooksRace(t *testing.T) {
 	for i, n := range nodes {
 		wg.Go(func() {
 			for range 5 {
-				got, err := n.ClaimHooks(ctx, apps)
+				got, _, err := n.ClaimHooks(ctx, apps)
 				if err != nil {
 					t.Error(err)
 					return
@@ -484,6 +498,92 @@ func TestClaimHooksRace(t *testing.T) {
 	}
 }
 
+// TestClaimHooksFresh: ClaimHooks tells a lease taken from one renewed:
+// the first claim takes it; a renewal is not fresh; a claim after the
+// lease lapsed (whether another node held it meanwhile or nobody did) is,
+// although this node held it before; so is a renewal after a claim whose
+// outcome the node could not know.
+func TestClaimHooksFresh(t *testing.T) {
+	srv := startRedis(t)
+	cfg := fastConfig(srv.URL())
+	cfg.HookLease = 300 * time.Millisecond
+	a, b := startNode(t, cfg), startNode(t, cfg)
+	check := func(n *node, wantHeld, wantFresh []string, apps ...string) {
+		t.Helper()
+		held, fresh := claimHooks(t, n, apps...)
+		if !slices.Equal(held, wantHeld) || !slices.Equal(fresh, wantFresh) {
+			t.Fatalf("held %v fresh %v, want %v and %v", held, fresh, wantHeld, wantFresh)
+		}
+	}
+	check(a, []string{"1", "2"}, []string{"1", "2"}, "1", "2")
+	check(a, []string{"1", "2"}, nil, "1", "2")
+	check(b, nil, nil, "1", "2")
+
+	// a is cut off past its lease; b takes app 1 and releases it (it
+	// stops wanting it); nobody takes app 2. Both come back fresh to a.
+	time.Sleep(cfg.HookLease + 100*time.Millisecond)
+	check(b, []string{"1"}, []string{"1"}, "1")
+	check(b, nil, nil)
+	check(a, []string{"1", "2"}, []string{"1", "2"}, "1", "2")
+	check(a, []string{"1", "2"}, nil, "1", "2")
+
+	// A call that fails leaves the outcome unknown (it may have run after
+	// the lease lapsed, and taken it again): the next renewal is fresh.
+	ctx, cancel := context.WithCancel(ctxT(t))
+	cancel()
+	if _, _, err := a.ClaimHooks(ctx, []string{"1", "2"}); err == nil {
+		t.Fatal("a claim with a cancelled context succeeded")
+	}
+	check(a, []string{"1", "2"}, []string{"1", "2"}, "1", "2")
+	check(a, []string{"1", "2"}, nil, "1", "2")
+}
+
+// TestAckHooksOnlyHolder: only the holder of an app's hook lease removes
+// its entries; another node's ack, or the former holder's after the lease
+// moved, removes nothing and does not fail.
+func TestAckHooksOnlyHolder(t *testing.T) {
+	srv := startRedis(t)
+	cfg := fastConfig(srv.URL())
+	cfg.HookLease = 300 * time.Millisecond
+	a, b := startNode(t, cfg), startNode(t, cfg)
+	ctx := ctxT(t)
+	for i := range 4 {
+		must[struct{}](t)(struct{}{}, a.AddHook(ctx, broker.Hook{App: "1", Kind: broker.HookCacheMiss, Channel: "c" + strconv.Itoa(i)}))
+	}
+	hs := queued(t, a, "1")
+	ack := func(n *node, h broker.Hook) {
+		t.Helper()
+		must[struct{}](t)(struct{}{}, n.AckHooks(ctx, "1", []string{h.ID}))
+	}
+	ack(a, hs[0]) // nobody holds the lease
+	claimHooks(t, a, "1")
+	ack(b, hs[1])
+	if got := len(queued(t, a, "1")); got != 4 {
+		t.Fatalf("%d entries left after acks of non-holders, want 4", got)
+	}
+	ack(a, hs[1])
+	if got := hookNames(queued(t, a, "1")); !slices.Equal(got, []string{"cache_miss c0", "cache_miss c2", "cache_miss c3"}) {
+		t.Fatalf("after the holder's ack: %v", got)
+	}
+	// The lease moves to b: a's acks are ignored, b's apply.
+	eventually(t, 5*time.Second, "b takes app 1", func() bool { held, _ := claimHooks(t, b, "1"); return len(held) == 1 })
+	ack(a, hs[2])
+	ack(b, hs[3])
+	if got := hookNames(queued(t, a, "1")); !slices.Equal(got, []string{"cache_miss c0", "cache_miss c2"}) {
+		t.Fatalf("after the lease moved: %v", got)
+	}
+	// More ids than one XDEL takes at once.
+	var ids []string
+	for i := range 2500 {
+		ids = append(ids, fmt.Sprintf("1-%d", i+1))
+	}
+	ids = append(ids, hs[0].ID, hs[2].ID)
+	must[struct{}](t)(struct{}{}, b.AckHooks(ctx, "1", ids))
+	if got := queued(t, a, "1"); len(got) != 0 {
+		t.Fatalf("left %v", hookNames(got))
+	}
+}
+
 // TestClaimHooksScriptFlushed: Redis lost its script cache; ClaimHooks
 // loads the script again and works.
 func TestClaimHooksScriptFlushed(t *testing.T) {
@@ -492,7 +592,7 @@ func TestClaimHooksScriptFlushed(t *testing.T) {
 	ctx := ctxT(t)
 	c := must[*client](t)(n.client(ctx))
 	must[struct{}](t)(struct{}{}, c.Do(ctx, c.B().ScriptFlush().Build()).Error())
-	if got := must[[]string](t)(n.ClaimHooks(ctx, []string{"1", "2"})); len(got) != 2 {
+	if got, _ := claimHooks(t, n, "1", "2"); len(got) != 2 {
 		t.Fatalf("holds %v", got)
 	}
 }
@@ -521,13 +621,13 @@ func TestHooksCluster(t *testing.T) {
 			t.Fatalf("app %s: %v", app, got)
 		}
 	}
-	ga := must[[]string](t)(a.ClaimHooks(ctx, apps))
-	gb := must[[]string](t)(b.ClaimHooks(ctx, apps))
+	ga, _ := claimHooks(t, a, apps...)
+	gb, _ := claimHooks(t, b, apps...)
 	if len(ga) != len(apps) || len(gb) != 0 {
 		t.Fatalf("a holds %v, b %v", ga, gb)
 	}
 	a.stop()
-	if gb := must[[]string](t)(b.ClaimHooks(ctx, apps)); len(gb) != len(apps) {
+	if gb, _ := claimHooks(t, b, apps...); len(gb) != len(apps) {
 		t.Fatalf("after a's shutdown b holds %v", gb)
 	}
 }

@@ -24,7 +24,8 @@ import (
 //	P:{A}:wh           stream   the app's webhook queue (hooks.go), MAXLEN ~ Config.HookQueueMax
 //	P:{A}:hk           string   "1" while the app's last join or leave transition asked
 //	                            for hooks: reaped and re-synced transitions are queued then
-//	P:{A}:whlease      string   hook lease: NodeID of the node delivering the queue (PX = HookLease)
+//	P:{A}:whlease      string   hook lease: NodeID of the node delivering the queue (PX = HookLease);
+//	                            only that node's acks remove entries of P:{A}:wh
 //	P:{A}:c:C          topic of channel C   (sharded pub/sub)
 //	P:{A}:u:U          topic of user U
 //	P:{A}:w:U          topic of U's watchers
