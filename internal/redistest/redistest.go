@@ -32,6 +32,7 @@ type Server struct {
 	t     testing.TB
 	dir   string
 	port  int
+	conf  string   // config file, passed first ("" for none): sentinels
 	extra []string // more redis-server arguments
 
 	mu   sync.Mutex
@@ -49,8 +50,15 @@ func Start(t testing.TB) *Server {
 
 func start(t testing.TB, extra []string) *Server {
 	t.Helper()
+	return startConf(t, "", extra)
+}
+
+// startConf starts a server with config file conf ("" for none) and
+// extra arguments.
+func startConf(t testing.TB, conf string, extra []string) *Server {
+	t.Helper()
 	needBinary(t, Binary)
-	s := &Server{t: t, dir: t.TempDir(), extra: extra}
+	s := &Server{t: t, dir: t.TempDir(), conf: conf, extra: extra}
 	t.Cleanup(s.Kill)
 	// A free port can be taken by someone else between the probe and the
 	// bind: try a few.
@@ -157,7 +165,11 @@ func (s *Server) start() error {
 	defer s.mu.Unlock()
 	s.runs++
 	logPath := filepath.Join(s.dir, fmt.Sprintf("redis-%d.log", s.runs))
-	cmd := exec.Command(Binary,
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf) // redis-server wants the file before the options
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -167,7 +179,8 @@ func (s *Server) start() error {
 		"--daemonize", "no",
 		"--databases", "16",
 	)
-	cmd.Args = append(cmd.Args, s.extra...)
+	args = append(args, s.extra...)
+	cmd := exec.Command(Binary, args...)
 	cmd.Dir = s.dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test binary
 	if err := cmd.Start(); err != nil {

@@ -19,29 +19,8 @@ import (
 type clusterSetup struct {
 	factory broker.Factory
 	prefix  string
-	err     error               // from building the broker inside the factory
-	b       *redisbroker.Broker // built by the factory, inside hub.New
+	err     error // from building the broker inside the factory
 }
-
-// The webhook dispatcher is built before the hub (it is the hub's
-// observer) but consumes the shared queue of the broker the hub builds:
-// it reaches the queue through the setup, which has the broker by the time
-// the dispatcher runs (after hub.New).
-var _ broker.HookQueue = (*clusterSetup)(nil)
-
-func (c *clusterSetup) ClaimHooks(ctx context.Context, apps []string) (held, fresh []string, err error) {
-	return c.b.ClaimHooks(ctx, apps)
-}
-
-func (c *clusterSetup) ReadHooks(ctx context.Context, app, after string, n int) ([]broker.Hook, error) {
-	return c.b.ReadHooks(ctx, app, after, n)
-}
-
-func (c *clusterSetup) AckHooks(ctx context.Context, app string, ids []string) error {
-	return c.b.AckHooks(ctx, app, ids)
-}
-
-func (c *clusterSetup) AddHook(ctx context.Context, h broker.Hook) error { return c.b.AddHook(ctx, h) }
 
 func (c *clusterSetup) enabled() bool { return c.factory != nil }
 
@@ -82,7 +61,6 @@ func openCluster(ctx context.Context, cfg config.Config, reg prometheus.Register
 			c.err = fmt.Errorf("redis: %w", err)
 			return nil
 		}
-		c.b = b
 		return b
 	}
 	return c, nil

@@ -27,6 +27,7 @@ import (
 	"github.com/heraldhq/herald/internal/admission"
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/apps/sqlstore"
+	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/httpapi"
 	"github.com/heraldhq/herald/internal/hub"
@@ -130,37 +131,17 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 
-	// One node keeps a durable webhook queue in the data directory, opened
-	// only when some app has endpoints (a server without webhooks writes
-	// nothing); a cluster node shares the queue in Redis instead.
-	var dispatcher *webhooks.Dispatcher
-	if anyWebhooks(store) || sqlApps != nil {
-		w := cfg.Webhooks
-		wcfg := webhooks.Config{
-			LeaveDelay:     w.LeaveDelay.D(),
-			BatchWindow:    w.BatchWindow.D(),
-			Timeout:        w.Timeout.D(),
-			RetryWindow:    w.RetryWindow.D(),
-			BatchMaxEvents: w.BatchMaxEvents,
-			MaxQueue:       w.MaxQueue,
-			Workers:        w.Workers,
-		}
-		wdeps := webhooks.Deps{Apps: lookup, Logger: log, Metrics: metrics.NewWebhooks(reg)}
-		if cluster.enabled() {
-			wdeps.Queue = cluster
-			wdeps.Candidates = webhookApps(store, sqlApps)
-		} else {
-			wcfg.Path = webhooks.DBPath(cfg.DataDir)
-		}
-		dispatcher, err = webhooks.New(wcfg, wdeps)
-		if err != nil {
-			return fmt.Errorf("webhooks: %w", err)
-		}
-		defer dispatcher.Close() // only matters when Run never started
-	}
+	// Webhooks: the hub reports to an inbox built first; the dispatcher is
+	// built after the hub (below), with the broker's shared queue in
+	// cluster mode. Only when some app has endpoints: a server without
+	// webhooks writes nothing.
+	var inbox *webhooks.Inbox
 	var observer hub.Observer
-	if dispatcher != nil {
-		observer = dispatcher
+	var webhookMetrics *metrics.WebhookMetrics
+	if anyWebhooks(store) || sqlApps != nil {
+		webhookMetrics = metrics.NewWebhooks(reg)
+		inbox = webhooks.NewInbox(webhookMetrics)
+		observer = inbox
 	}
 
 	// Log lines that clients can cause are bounded per connection and per
@@ -181,6 +162,34 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}, hub.Deps{Logger: log, Metrics: m, Observer: observer, Throttle: throttle, Broker: cluster.factory, Apps: lookup})
 	if err := cluster.built(); err != nil {
 		return err
+	}
+
+	// One node keeps a durable webhook queue in the data directory; a
+	// cluster node shares the broker's queue in Redis.
+	var dispatcher *webhooks.Dispatcher
+	if inbox != nil {
+		w := cfg.Webhooks
+		wcfg := webhooks.Config{
+			LeaveDelay:     w.LeaveDelay.D(),
+			BatchWindow:    w.BatchWindow.D(),
+			Timeout:        w.Timeout.D(),
+			RetryWindow:    w.RetryWindow.D(),
+			BatchMaxEvents: w.BatchMaxEvents,
+			MaxQueue:       w.MaxQueue,
+			Workers:        w.Workers,
+		}
+		wdeps := webhooks.Deps{Apps: lookup, Logger: log, Metrics: webhookMetrics, Inbox: inbox}
+		if q, ok := h.Broker().(broker.HookQueue); ok {
+			wdeps.Queue = q
+			wdeps.Candidates = webhookApps(store, sqlApps)
+		} else {
+			wcfg.Path = webhooks.DBPath(cfg.DataDir)
+		}
+		dispatcher, err = webhooks.New(wcfg, wdeps)
+		if err != nil {
+			return fmt.Errorf("webhooks: %w", err)
+		}
+		defer dispatcher.Close() // only matters when Run never started
 	}
 
 	capacity, restoreMemLimit := planCapacity(cfg.Limits, log)

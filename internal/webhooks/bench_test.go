@@ -22,7 +22,7 @@ func BenchmarkObservePersist(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for range b.N {
-		for len(h.d.in) > inboxSize/2 { // stay under the inbox bound: measure the writer, not drops
+		for len(h.d.ib.in) > inboxSize/2 { // stay under the inbox bound: measure the writer, not drops
 			time.Sleep(50 * time.Microsecond)
 		}
 		h.d.Observe(ev)
@@ -47,7 +47,7 @@ func BenchmarkObserve(b *testing.B) {
 	for b.Loop() {
 		h.d.Observe(ev)
 		select {
-		case <-h.d.in:
+		case <-h.d.ib.in:
 		default:
 		}
 	}

@@ -131,6 +131,9 @@ type Deps struct {
 	Logger  *slog.Logger            // nil: discard
 	Metrics *metrics.WebhookMetrics // nil: a private registry
 	Client  *http.Client            // nil: NewClient(Timeout); redirects are never followed
+	// Inbox is what the hub observes (nil: a new one; Observe on the
+	// Dispatcher feeds it too). One Dispatcher per inbox.
+	Inbox *Inbox
 
 	// Queue selects cluster mode: the webhook queue is the broker's shared
 	// one instead of a local database (Config.Path is not used). See the

@@ -27,9 +27,7 @@ type Dispatcher struct {
 	m      *metrics.WebhookMetrics
 	client *http.Client
 
-	in       chan hub.Event // bounded inbox between Observe and the loop
-	stopped  atomic.Bool    // Run has finished: Observe drops
-	inboxOut atomic.Int64   // events dropped by Observe since the last warning
+	ib *Inbox // between the hub (Observe) and the loop
 
 	started   atomic.Bool
 	closeOnce sync.Once
@@ -77,7 +75,6 @@ func New(cfg Config, deps Deps) (*Dispatcher, error) {
 		log:       deps.Logger,
 		m:         deps.Metrics,
 		client:    deps.Client,
-		in:        make(chan hub.Event, inboxSize),
 		endpoints: map[endpointID]*endpoint{},
 		queued:    map[string]int{},
 		crash:     make(chan struct{}),
@@ -89,6 +86,10 @@ func New(cfg Config, deps Deps) (*Dispatcher, error) {
 	d.fails = newFailureLog(cfg.FailureLogEvery, d.log, cfg.logClock, d.stillStored)
 	if d.m == nil {
 		d.m = metrics.NewWebhooks(prometheus.NewRegistry())
+	}
+	d.ib = deps.Inbox
+	if d.ib == nil {
+		d.ib = NewInbox(d.m)
 	}
 	if d.client == nil {
 		d.client = NewClient(cfg.Timeout)
@@ -115,22 +116,8 @@ func New(cfg Config, deps Deps) (*Dispatcher, error) {
 	return d, nil
 }
 
-// Observe queues e for the loop (in cluster mode, for the writer that
-// appends it to the shared queue). It never blocks: the hub calls it with its
-// locks held. When the inbox is full the event is dropped and counted; the
-// loop logs the warning so no I/O happens here.
-func (d *Dispatcher) Observe(e hub.Event) {
-	if d.stopped.Load() {
-		d.m.Dropped.WithLabelValues(e.AppID, "stopped").Inc()
-		return
-	}
-	select {
-	case d.in <- e:
-	default:
-		d.m.Dropped.WithLabelValues(e.AppID, "inbox_full").Inc()
-		d.inboxOut.Add(1)
-	}
-}
+// Observe queues e in the Dispatcher's inbox (see Inbox.Observe).
+func (d *Dispatcher) Observe(e hub.Event) { d.ib.Observe(e) }
 
 // Close releases the database when Run was never started (an aborted
 // start-up); after Run it does nothing. In cluster mode there is no
@@ -139,7 +126,7 @@ func (d *Dispatcher) Close() error {
 	if d.started.Load() {
 		return nil
 	}
-	d.stopped.Store(true)
+	d.ib.stopped.Store(true)
 	return d.closeDB()
 }
 
@@ -165,7 +152,7 @@ func (d *Dispatcher) warnDrops(now time.Time, appID, reason string) {
 	if now.Sub(d.lastWarn) < dropWarnEvery {
 		return
 	}
-	n := d.loopDrops + int(d.inboxOut.Swap(0))
+	n := d.loopDrops + int(d.ib.out.Swap(0))
 	if n == 0 {
 		return
 	}

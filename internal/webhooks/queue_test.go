@@ -48,7 +48,7 @@ func TestMaxQueueOverflow(t *testing.T) {
 func TestInboxFullDropsWithoutBlocking(t *testing.T) {
 	rcv := newReceiver(t, nil)
 	h := newDispatcher(t, fast(dbPath(t)), store(t, app("1", hook(rcv.URL))))
-	h.d.in = make(chan hub.Event, 4)
+	h.d.ib.in = make(chan hub.Event, 4)
 	start := time.Now()
 	for i := range 10 {
 		h.d.Observe(clientEvent("1", "private-c", i))

@@ -66,7 +66,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		return d.runShared(ctx)
 	}
 	defer d.closeDB()
-	defer d.stopped.Store(true)
+	defer d.ib.stopped.Store(true)
 
 	// Workers get their own cancel so the crash test hook can stop them too.
 	wctx, cancelWorkers := context.WithCancel(ctx)
@@ -100,7 +100,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			cancelWorkers()
 			p.stop(nil)
 			return nil
-		case e := <-d.in:
+		case e := <-d.ib.in:
 			d.acceptBurst(ctx, e)
 		case r := <-p.results:
 			p.busy--
@@ -117,7 +117,7 @@ func (d *Dispatcher) acceptBurst(ctx context.Context, e hub.Event) {
 	d.accept(ctx, e, now, nil)
 	for range maxTxEvents - 1 {
 		select {
-		case e := <-d.in:
+		case e := <-d.ib.in:
 			d.accept(ctx, e, now, nil)
 		default:
 			return
@@ -130,14 +130,14 @@ func (d *Dispatcher) acceptBurst(ctx context.Context, e hub.Event) {
 // connections) and commits.
 func (d *Dispatcher) shutdown(p *pool) error {
 	p.stop(func(r result) { d.finish(r, d.cfg.Now()) })
-	d.stopped.Store(true)
+	d.ib.stopped.Store(true)
 	now := d.cfg.Now()
 	d.appCache = nil
 	// The apps lookup must still work although ctx is done.
 	ctx := context.Background()
 	for drained := false; !drained; {
 		select {
-		case e := <-d.in:
+		case e := <-d.ib.in:
 			d.accept(ctx, e, now, nil)
 		default:
 			drained = true

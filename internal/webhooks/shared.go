@@ -167,7 +167,7 @@ func (sh *shared) wake(t time.Time) {
 // (the next lease holder delivers them), then the leases are released so
 // another node takes them at once.
 func (d *Dispatcher) runShared(ctx context.Context) error {
-	defer d.stopped.Store(true)
+	defer d.ib.stopped.Store(true)
 	sh := d.sh
 	wctx, cancelWorkers := context.WithCancel(ctx)
 	defer cancelWorkers()
@@ -230,7 +230,7 @@ func (d *Dispatcher) runShared(ctx context.Context) error {
 }
 
 func (d *Dispatcher) shutdownShared(p *pool, io, tail *sync.WaitGroup) {
-	d.stopped.Store(true)
+	d.ib.stopped.Store(true)
 	p.stop(func(r result) { d.finish(r, d.cfg.Now()) })
 	io.Wait() // ctx is done: the claimer and the readers return promptly
 	if len(d.sh.acks) > 0 {

@@ -162,7 +162,7 @@ func (d *Dispatcher) writeLoop(ctx context.Context) {
 		case <-ctx.Done():
 			d.flushWrites(nil)
 			return
-		case e := <-d.in:
+		case e := <-d.ib.in:
 			if !d.addHook(ctx, e) {
 				d.flushWrites(&e)
 				return
@@ -219,7 +219,7 @@ func retryable(err error) bool {
 // failure the rest is dropped and counted, so the order stays that of
 // Observe.
 func (d *Dispatcher) flushWrites(first *hub.Event) {
-	d.stopped.Store(true) // Observe drops from now on: the inbox only shrinks
+	d.ib.stopped.Store(true) // Observe drops from now on: the inbox only shrinks
 	select {
 	case <-d.crash:
 		return
@@ -244,7 +244,7 @@ func (d *Dispatcher) flushWrites(first *hub.Event) {
 drain:
 	for {
 		select {
-		case e := <-d.in:
+		case e := <-d.ib.in:
 			add(e)
 		default:
 			break drain

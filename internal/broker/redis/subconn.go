@@ -36,9 +36,19 @@ type listened struct {
 }
 
 const (
-	subscribeBatch = 512 // channels per SSUBSCRIBE / SUNSUBSCRIBE
-	maxBackoff     = 2 * time.Second
+	subscribeBatch   = 512 // channels per SSUBSCRIBE / SUNSUBSCRIBE
+	maxBackoff       = 2 * time.Second
+	masterCheckEvery = 250 * time.Millisecond // Sentinel: how soon pub/sub follows a new master
 )
+
+// currentMaster is the address the client sends commands to (Sentinel:
+// the master the sentinels name now).
+func currentMaster(c *client) string {
+	for addr := range c.Nodes() {
+		return addr // one master; no reads are sent to replicas
+	}
+	return ""
+}
 
 func (s *subConn) poke() {
 	select {
@@ -56,7 +66,19 @@ func (s *subConn) run(c *client) {
 		lost   <-chan error
 		retry  <-chan time.Time
 		delay  time.Duration
+		master string // Sentinel: the master the connection was made to
 	)
+	// Behind Sentinel, commands follow a new master as soon as the
+	// sentinels name it, but a dedicated connection stays on the old one
+	// until that is demoted and drops its clients (about 10 s with
+	// Sentinel's default periods), and everything published meanwhile
+	// goes to the new master: move as soon as the master changes.
+	var follow <-chan time.Time
+	if c.Mode() == rueidis.ClientModeSentinel {
+		t := time.NewTicker(masterCheckEvery)
+		defer t.Stop()
+		follow = t.C
+	}
 	drop := func() {
 		if cancel != nil {
 			cancel()
@@ -73,6 +95,12 @@ func (s *subConn) run(c *client) {
 			return
 		case <-s.wake:
 		case <-retry:
+		case <-follow:
+			if dc == nil || currentMaster(c) == master {
+				continue
+			}
+			s.b.log.Info("redis master changed: pub/sub moves to it", "from", master, "to", currentMaster(c))
+			drop()
 		case err := <-lost:
 			if err != nil && delay == 0 {
 				s.b.log.Warn("pub/sub connection lost", "err", err) // once per outage, not per retry
@@ -86,6 +114,9 @@ func (s *subConn) run(c *client) {
 		}
 		retry = nil
 		if dc == nil {
+			if follow != nil {
+				master = currentMaster(c)
+			}
 			dc, cancel = c.Dedicate()
 			lost = dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: s.onMessage, OnSubscription: s.onSubscription})
 		}
