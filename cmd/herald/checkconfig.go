@@ -39,6 +39,9 @@ written: the default app is not generated.`,
 				fmt.Fprintf(d.stdout, "note: no apps configured; herald serve will use a default app stored in %s\n", cfg.DataDir)
 			}
 			fmt.Fprintln(d.stdout, clusterMode(cfg))
+			if n := len(cfg.Beams.Instances); n > 0 {
+				fmt.Fprintf(d.stdout, "beams: %d instance(s) configured; push notifications are not served by this version yet\n", n)
+			}
 			fmt.Fprintln(d.stdout, "config OK")
 			return nil
 		},

@@ -49,6 +49,9 @@ type Config struct {
 	// Default "": the server generates one at start with NewNodeID, so a
 	// restarted node gets a new one. Env HERALD_NODE_ID.
 	NodeID string `yaml:"node_id"`
+	// Beams configures push notifications (a Beams-compatible API):
+	// BeamsConfig and docs/beams.md.
+	Beams BeamsConfig `yaml:"beams"`
 
 	// ActivityTimeout is the activity_timeout (seconds) announced to clients.
 	ActivityTimeout int `yaml:"activity_timeout"` // default 120

@@ -67,6 +67,9 @@ func (c *Config) ApplyDefaults() {
 
 	c.applyWebhookDefaults()
 	setDefault(&c.Redis.Prefix, DefaultRedisPrefix)
+	for i := range c.Beams.Instances {
+		setDefault(&c.Beams.Instances[i].VAPIDSubject, DefaultVAPIDSubject)
+	}
 
 	for i := range c.Apps {
 		a := &c.Apps[i]

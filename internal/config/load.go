@@ -140,6 +140,10 @@ var yamlSection = map[string]string{
 	"WebhookFilter":  "in a webhook filter",
 	"WebhooksConfig": "in webhooks",
 	"RedisConfig":    "in redis",
+	"BeamsConfig":    "in beams",
+	"BeamsInstance":  "in a beams instance",
+	"BeamsFCM":       "in a beams instance's fcm",
+	"BeamsAPNs":      "in a beams instance's apns",
 }
 
 // friendlyYAML turns "line 3: field prot not found in type config.Config"

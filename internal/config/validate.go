@@ -88,6 +88,7 @@ func (c *Config) Validate() error {
 	v.nonNegative("limits.max_memory_mb", l.MaxMemoryMB)
 	v.webhooks(c.Webhooks)
 	v.redis(c.Redis)
+	v.beams(c.Beams)
 	if c.NodeID != "" && !ValidNodeID(c.NodeID) {
 		v.add("node_id", "%q must be at most %d characters of A-Z, a-z, 0-9, '.', '_' and '-'", c.NodeID, maxNodeIDLen)
 	}

@@ -356,6 +356,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		list, _ := sqlApps.List(ctx)
 		fmt.Fprintf(opts.Stdout, "\nApp store: %d app(s) managed with `herald apps` (herald apps list --data-dir %s)\n", len(list), cfg.DataDir)
 	}
+	if n := len(cfg.Beams.Instances); n > 0 {
+		log.Warn("beams instances are configured, but push notifications are not served by this version yet", "instances", n)
+	}
 	log.Info("herald started", "addr", ln.Addr().String(), "tls", cfg.TLS.Enabled(), "config_apps", len(store.All()),
 		"sql_store", sqlApps != nil, "admin_api", adminHandler != nil, "version", opts.Version,
 		"max_connections", capacity.maxConns, "open_files_limit", capacity.fds.limit, "memory_limit_mb", capacity.memLimit>>20)
