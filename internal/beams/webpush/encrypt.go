@@ -1,7 +1,9 @@
-// Package webpush is the cryptography of Web Push: message encryption
-// (RFC 8291, "aes128gcm" content coding of RFC 8188) and VAPID
-// application-server identification (RFC 8292), for the Beams sender and
-// for the test push service that checks it. Standard library only.
+// Package webpush is Web Push for the Beams sender: message encryption
+// (RFC 8291, "aes128gcm" content coding of RFC 8188), VAPID
+// application-server identification (RFC 8292), and the Sender that posts
+// a message to a push service (RFC 8030) and classifies the answer. The
+// test push service (pushtest) uses the same code to check it. Standard
+// library only.
 package webpush
 
 import (
