@@ -34,10 +34,11 @@ var layers = [][]string{
 	{"internal/signing"},
 	{"internal/config"},
 	{"internal/metrics"},
+	{"internal/sqldsn"},
 }
 
 var unchecked = []string{"cmd/", "bench/", "examples/", "test", "internal/server",
-	"internal/wsraw", "internal/redistest", "internal/testlog", "internal/apps/appstest", "internal/broker/brokertest"}
+	"internal/wsraw", "internal/redistest", "internal/pgtest", "internal/testlog", "internal/apps/appstest", "internal/broker/brokertest"}
 
 const module = "github.com/heraldhq/herald/"
 

@@ -14,6 +14,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"modernc.org/sqlite"               // registers the "sqlite" database/sql driver
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/heraldhq/herald/internal/sqldsn"
 )
 
 // dialect is what differs between SQLite and PostgreSQL.
@@ -41,7 +43,7 @@ func parseDSN(dsn string) (*dialect, error) {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		return postgresDialect(dsn)
 	default:
-		return nil, fmt.Errorf("apps store: unsupported DSN %q: want sqlite:<path> or postgres://user:password@host:port/db", redact(dsn))
+		return nil, fmt.Errorf("apps store: unsupported DSN %q: want sqlite:<path> or postgres://user:password@host:port/db", sqldsn.Redact(dsn))
 	}
 }
 
@@ -95,13 +97,13 @@ func sqliteDialect(path string) (*dialect, error) {
 
 func postgresDialect(dsn string) (*dialect, error) {
 	if _, err := url.Parse(dsn); err != nil {
-		return nil, fmt.Errorf("apps store: DSN %q is not a postgres:// URL", redact(dsn))
+		return nil, fmt.Errorf("apps store: DSN %q is not a postgres:// URL", sqldsn.Redact(dsn))
 	}
 	return &dialect{
 		name:     "postgres",
 		driver:   "pgx",
 		source:   dsn,
-		shown:    redact(dsn),
+		shown:    sqldsn.Redact(dsn),
 		schema:   schema("JSONB", "BIGINT"),
 		snapshot: sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
 		numbered: true,
@@ -122,54 +124,5 @@ func (d *dialect) q(query string) string {
 	if !d.numbered {
 		return query
 	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// redact hides the password of a URL-shaped DSN, in its user info and in a
-// password= query parameter.
-func redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" {
-		if i := strings.Index(dsn, "@"); i >= 0 {
-			return "<unparsable DSN>"
-		}
-		return dsn
-	}
-	if q := u.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
-}
-
-// password returns the password a DSN carries, or "".
-func password(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return ""
-	}
-	if p, ok := u.User.Password(); ok && p != "" {
-		return p
-	}
-	return u.Query().Get("password")
-}
-
-// scrub removes the DSN's password from a driver error. When the password
-// appears, the error chain is cut too, so nothing can print the original.
-func scrub(err error, dsn string) error {
-	p := password(dsn)
-	if err == nil || p == "" || !strings.Contains(err.Error(), p) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), p, "xxxxx"))
+	return sqldsn.Numbered(query)
 }

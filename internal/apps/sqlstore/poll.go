@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/sqldsn"
 )
 
 // pollLoop is the Store's one goroutine: owned by the Store, stopped by
@@ -86,7 +87,7 @@ func (s *Store) load(ctx context.Context) (int64, []*apps.App, error) {
 
 func (s *Store) setHealth(err error) {
 	if err != nil {
-		err = fmt.Errorf("apps store %s: poll failed, serving cached apps: %w", s.d.shown, scrub(err, s.dsn))
+		err = fmt.Errorf("apps store %s: poll failed, serving cached apps: %w", s.d.shown, sqldsn.Scrub(err, s.dsn))
 	}
 	s.mu.Lock()
 	was := s.health

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/sqldsn"
 )
 
 var _ apps.Manager = (*Store)(nil)
@@ -114,7 +115,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	db, err := sql.Open(d.driver, d.source)
 	if err != nil {
-		return nil, fmt.Errorf("apps store %s: %w", d.shown, scrub(err, dsn))
+		return nil, fmt.Errorf("apps store %s: %w", d.shown, sqldsn.Scrub(err, dsn))
 	}
 	db.SetMaxOpenConns(d.maxConns)
 	db.SetMaxIdleConns(d.maxConns)
@@ -132,16 +133,16 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	defer cancel()
 	if err := db.PingContext(octx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("apps store: cannot reach %s: %w", d.shown, scrub(err, dsn))
+		return nil, fmt.Errorf("apps store: cannot reach %s: %w", d.shown, sqldsn.Scrub(err, dsn))
 	}
 	if err := s.createSchema(octx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("apps store %s: create schema: %w", d.shown, scrub(err, dsn))
+		return nil, fmt.Errorf("apps store %s: create schema: %w", d.shown, sqldsn.Scrub(err, dsn))
 	}
 	v, list, err := s.load(octx)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("apps store %s: load apps: %w", d.shown, scrub(err, dsn))
+		return nil, fmt.Errorf("apps store %s: load apps: %w", d.shown, sqldsn.Scrub(err, dsn))
 	}
 	for _, a := range list {
 		s.byID[a.ID], s.byKey[a.Key] = a, a
@@ -332,5 +333,5 @@ func (s *Store) wrap(op string, err error) error {
 	if err == nil || errors.Is(err, apps.ErrNotFound) || errors.Is(err, apps.ErrConflict) || errors.Is(err, apps.ErrInvalid) {
 		return err
 	}
-	return fmt.Errorf("apps store %s: %s: %w", s.d.shown, op, scrub(err, s.dsn))
+	return fmt.Errorf("apps store %s: %s: %w", s.d.shown, op, sqldsn.Scrub(err, s.dsn))
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/apps/appstest"
+	"github.com/heraldhq/herald/internal/pgtest"
 )
 
 const testPoll = 50 * time.Millisecond
@@ -45,8 +46,8 @@ func TestSQLiteConformance(t *testing.T) {
 }
 
 func TestPostgresConformance(t *testing.T) {
-	pg := startPostgres(t)
-	appstest.Run(t, func(t *testing.T) appstest.Opener { return opener(pg.newDB(t)) }, 10*testPoll)
+	pg := pgtest.Start(t)
+	appstest.Run(t, func(t *testing.T) appstest.Opener { return opener(pg.NewDB(t)) }, 10*testPoll)
 }
 
 // events records OnChange calls.
@@ -256,7 +257,7 @@ func TestOpenErrors(t *testing.T) {
 
 // TestPostgresUnreachableAtOpen needs no server: nothing listens on the port.
 func TestPostgresUnreachableAtOpen(t *testing.T) {
-	port := freePort(t)
+	port := pgtest.FreePort(t)
 	for _, dsn := range []string{
 		fmt.Sprintf("postgres://herald:hunter2-pw@127.0.0.1:%d/herald?sslmode=disable", port),
 		fmt.Sprintf("postgresql://herald@127.0.0.1:%d/herald?sslmode=disable&password=hunter2-pw", port),
@@ -303,10 +304,10 @@ func (s *syncBuffer) String() string {
 // working from the cache, Healthy and the log report it, writes fail with a
 // clear error, and everything recovers when the database is back.
 func TestPostgresOutage(t *testing.T) {
-	pg := startPostgres(t)
+	pg := pgtest.Start(t)
 	ctx := context.Background()
 	var logs syncBuffer
-	dsn := strings.Replace(pg.newDB(t), "not-checked", "hunter2-pw", 1)
+	dsn := strings.Replace(pg.NewDB(t), "not-checked", "hunter2-pw", 1)
 	s := openT(t, dsn, Options{
 		QueryTimeout: 2 * time.Second,
 		Logger:       slog.New(slog.NewTextHandler(&logs, nil)),
@@ -318,7 +319,7 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	pg.stop(t)
+	pg.Stop(t)
 	eventually(t, "Healthy reports the outage", func() bool { return s.Healthy() != nil })
 	herr := s.Healthy().Error()
 	if !strings.Contains(herr, "serving cached apps") || strings.Contains(herr, "hunter2-pw") {
@@ -342,7 +343,7 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	eventually(t, "outage logged", func() bool { return strings.Contains(logs.String(), "apps store poll failed") })
 
-	pg.start(t)
+	pg.Start(t)
 	eventually(t, "Healthy recovers", func() bool { return s.Healthy() == nil })
 	if err := s.Create(ctx, appstest.NewApp("2", "k2")); err != nil {
 		t.Fatalf("write after recovery: %v", err)

@@ -157,7 +157,7 @@ func (s *Sender) post(ctx context.Context, url, jwt, topic string, body []byte, 
 	e := parseError(resp.StatusCode, answer)
 	r.Outcome = classify(e.Status, e.Reason)
 	if r.Outcome == webpush.Retry {
-		r.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), s.now())
+		r.RetryAfter = webpush.RetryAfter(resp.Header.Get("Retry-After"), s.now())
 	}
 	r.Err = e
 	return r, ""
@@ -307,21 +307,6 @@ func (s *Sender) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
-}
-
-// retryAfter reads Retry-After: seconds or an HTTP date; 0 when absent or
-// unreadable. It is capped at an hour.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), time.Hour)
 }
 
 func truncate(s string, n int) string {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -93,7 +92,7 @@ func (s *Sender) Send(ctx context.Context, token string, message []byte) webpush
 	r.Outcome = classify(resp.StatusCode, e)
 	switch {
 	case r.Outcome == webpush.Retry:
-		r.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), s.now())
+		r.RetryAfter = webpush.RetryAfter(resp.Header.Get("Retry-After"), s.now())
 	case resp.StatusCode == http.StatusUnauthorized && e.errorCode() != "THIRD_PARTY_AUTH_ERROR":
 		s.dropToken(access) // revoked or expired early: the next send asks for a new one
 	}
@@ -241,19 +240,4 @@ func (s *Sender) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
-}
-
-// retryAfter reads Retry-After: seconds or an HTTP date; 0 when absent or
-// unreadable. It is capped at an hour (as webpush's).
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), time.Hour)
 }

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/internal/beams/webpush"
 )
 
 // An access token is renewed this long before Google says it expires
@@ -142,7 +144,7 @@ func (s *Sender) requestToken(ctx context.Context, now time.Time) (string, time.
 		e := &TokenError{Status: resp.StatusCode, Err: fmt.Errorf("token endpoint answered %s%s", resp.Status, oauthReason(body))}
 		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 			e.Transient = true
-			e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), s.now())
+			e.RetryAfter = webpush.RetryAfter(resp.Header.Get("Retry-After"), s.now())
 		}
 		return "", 0, e
 	}

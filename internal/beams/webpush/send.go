@@ -151,7 +151,7 @@ func (s *Sender) Send(ctx context.Context, sub Subscription, m Message) Result {
 		r.Outcome = Gone
 	case c == 429 || c >= 500:
 		r.Outcome = Retry
-		r.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), s.now())
+		r.RetryAfter = RetryAfter(resp.Header.Get("Retry-After"), s.now())
 	case c == 401 || c == 403:
 		r.Outcome = ConfigError
 	default:
@@ -195,9 +195,10 @@ func (s *Sender) authorization(endpoint string) (string, error) {
 	return h, nil
 }
 
-// retryAfter reads Retry-After: seconds or an HTTP date; 0 when absent or
-// unreadable. It is capped at an hour.
-func retryAfter(v string, now time.Time) time.Duration {
+// RetryAfter reads a Retry-After header: seconds or an HTTP date; 0 when
+// absent or unreadable. It is capped at an hour. The FCM and APNs senders
+// use it too.
+func RetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}

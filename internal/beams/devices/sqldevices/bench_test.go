@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/beams/devices"
+	"github.com/heraldhq/herald/internal/pgtest"
 )
 
 const (
@@ -24,8 +25,8 @@ func BenchmarkByInterestsSQLite(b *testing.B) {
 
 // BenchmarkByInterestsPostgres is the same on a throw-away PostgreSQL.
 func BenchmarkByInterestsPostgres(b *testing.B) {
-	pg := startPostgres(b)
-	benchByInterests(b, openT(b, pg.newDB(b)))
+	pg := pgtest.Start(b)
+	benchByInterests(b, openT(b, pg.NewICUDB(b)))
 }
 
 func benchByInterests(b *testing.B, s *Store) {

@@ -1,7 +1,6 @@
 package sqldevices
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -11,6 +10,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+
+	"github.com/heraldhq/herald/internal/sqldsn"
 )
 
 // The DSN handling below follows internal/apps/sqlstore (same forms, same
@@ -47,7 +48,7 @@ func parseDSN(dsn string) (*dialect, error) {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		return postgresDialect(dsn)
 	default:
-		return nil, fmt.Errorf("beams devices: unsupported DSN %q: want sqlite:<path> or postgres://user:password@host:port/db", redact(dsn))
+		return nil, fmt.Errorf("beams devices: unsupported DSN %q: want sqlite:<path> or postgres://user:password@host:port/db", sqldsn.Redact(dsn))
 	}
 }
 
@@ -122,13 +123,13 @@ func sqliteDialect(path string) (*dialect, error) {
 
 func postgresDialect(dsn string) (*dialect, error) {
 	if _, err := url.Parse(dsn); err != nil {
-		return nil, fmt.Errorf("beams devices: DSN %q is not a postgres:// URL", redact(dsn))
+		return nil, fmt.Errorf("beams devices: DSN %q is not a postgres:// URL", sqldsn.Redact(dsn))
 	}
 	return &dialect{
 		name:      "postgres",
 		driver:    "pgx",
 		source:    dsn,
-		shown:     redact(dsn),
+		shown:     sqldsn.Redact(dsn),
 		schema:    schema(`TEXT COLLATE "C"`, ""),
 		numbered:  true,
 		forUpdate: " FOR UPDATE",
@@ -149,56 +150,5 @@ func (d *dialect) q(query string) string {
 	if !d.numbered {
 		return query
 	}
-	var b strings.Builder
-	b.Grow(len(query) + len(query)/8)
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
-	return b.String()
-}
-
-// redact hides the password of a URL-shaped DSN, in its user info and in a
-// password= query parameter.
-func redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" {
-		if strings.Contains(dsn, "@") {
-			return "<unparsable DSN>"
-		}
-		return dsn
-	}
-	if q := u.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
-}
-
-// password returns the password a DSN carries, or "".
-func password(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return ""
-	}
-	if p, ok := u.User.Password(); ok && p != "" {
-		return p
-	}
-	return u.Query().Get("password")
-}
-
-// scrub removes the DSN's password from a driver error. When the password
-// appears, the error chain is cut too, so nothing can print the original.
-func scrub(err error, dsn string) error {
-	p := password(dsn)
-	if err == nil || p == "" || !strings.Contains(err.Error(), p) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), p, "xxxxx"))
+	return sqldsn.Numbered(query)
 }

@@ -31,6 +31,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/beams/devices"
+	"github.com/heraldhq/herald/internal/sqldsn"
 )
 
 var _ devices.Store = (*Store)(nil)
@@ -75,7 +76,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	db, err := sql.Open(d.driver, d.source)
 	if err != nil {
-		return nil, fmt.Errorf("beams devices %s: %w", d.shown, scrub(err, dsn))
+		return nil, fmt.Errorf("beams devices %s: %w", d.shown, sqldsn.Scrub(err, dsn))
 	}
 	db.SetMaxOpenConns(d.maxConns)
 	db.SetMaxIdleConns(d.maxConns)
@@ -84,7 +85,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if d.oneWriter {
 		if w, err = sql.Open(d.driver, d.source); err != nil {
 			db.Close()
-			return nil, fmt.Errorf("beams devices %s: %w", d.shown, scrub(err, dsn))
+			return nil, fmt.Errorf("beams devices %s: %w", d.shown, sqldsn.Scrub(err, dsn))
 		}
 		w.SetMaxOpenConns(1)
 		w.SetMaxIdleConns(1)
@@ -93,7 +94,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	s := &Store{d: d, dsn: dsn, db: db, w: w, timeout: opts.QueryTimeout, stmts: map[int]*sql.Stmt{}}
 	fail := func(format string, err error) (*Store, error) {
 		s.closeDBs()
-		return nil, fmt.Errorf(format, d.shown, scrub(err, dsn))
+		return nil, fmt.Errorf(format, d.shown, sqldsn.Scrub(err, dsn))
 	}
 
 	octx, cancel := context.WithTimeout(ctx, opts.QueryTimeout)
@@ -166,7 +167,7 @@ func (s *Store) wrap(op string, err error) error {
 		errors.Is(err, devices.ErrUserFull) {
 		return err
 	}
-	return fmt.Errorf("beams devices %s: %s: %w", s.d.shown, op, scrub(err, s.dsn))
+	return fmt.Errorf("beams devices %s: %s: %w", s.d.shown, op, sqldsn.Scrub(err, s.dsn))
 }
 
 func notFound(id string) error { return fmt.Errorf("%w: %q", devices.ErrNotFound, id) }

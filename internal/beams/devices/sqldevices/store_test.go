@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/beams/devices"
 	"github.com/heraldhq/herald/internal/beams/devices/devicestest"
+	"github.com/heraldhq/herald/internal/pgtest"
 )
 
 func openT(tb testing.TB, dsn string) *Store {
@@ -33,8 +34,8 @@ func TestSQLiteConformance(t *testing.T) {
 }
 
 func TestPostgresConformance(t *testing.T) {
-	pg := startPostgres(t)
-	devicestest.Run(t, func(t *testing.T) devices.Store { return openT(t, pg.newDB(t)) })
+	pg := pgtest.Start(t)
+	devicestest.Run(t, func(t *testing.T) devices.Store { return openT(t, pg.NewICUDB(t)) })
 }
 
 func TestParseDSN(t *testing.T) {
@@ -71,7 +72,7 @@ func TestParseDSN(t *testing.T) {
 func TestUnreachablePostgresHidesPassword(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	port := freePort(t) // closed again: nothing listens
+	port := pgtest.FreePort(t) // closed again: nothing listens
 	dsn := "postgres://herald:hunter2-secret@127.0.0.1:" + itoa(port) + "/db?sslmode=disable&connect_timeout=2"
 	_, err := Open(ctx, dsn, Options{})
 	if err == nil {
