@@ -143,8 +143,13 @@ func TestLostLeaveReportedByResync(t *testing.T) {
 	h, ob, _, advance := lostHub(t)
 	stay, staySink := connect(t, h, lostApp)
 	gone, _ := connect(t, h, lostApp)
-	for c, id := range map[*Client]string{stay: "stay", gone: "gone"} {
-		if err := h.Subscribe(ctx, c, presence(c, "presence-room", `{"user_id":"`+id+`"}`)); err != nil {
+	// Stay joins last, so its snapshot holds version 2; the re-sync's
+	// removal comes after everything it saw (a real broker numbers it so).
+	for _, j := range []struct {
+		c  *Client
+		id string
+	}{{gone, "gone"}, {stay, "stay"}} {
+		if err := h.Subscribe(ctx, j.c, presence(j.c, "presence-room", `{"user_id":"`+j.id+`"}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -152,7 +157,7 @@ func TestLostLeaveReportedByResync(t *testing.T) {
 	ob.setDown(true)
 	h.Disconnect(gone)
 	ob.setDown(false)
-	h.Reaped(ctx, []broker.Change{{Kind: broker.MemberGone, App: hooksApp.ID, Channel: "presence-room", UserID: "gone", Version: 1}})
+	h.Reaped(ctx, []broker.Change{{Kind: broker.MemberGone, App: hooksApp.ID, Channel: "presence-room", UserID: "gone", Version: 4}})
 	h.announceLost(ctx)
 	advance(10 * time.Second)
 	h.announceLost(ctx)
