@@ -43,7 +43,7 @@ func pusherPath(key string) string { return "/app/" + key + pusherQuery }
 
 // testServer is one real Herald server running in-process.
 type testServer struct {
-	t     *testing.T
+	t     testing.TB
 	addr  string
 	admin string // the admin listener (metrics): 127.0.0.1:0 unless a test sets admin_listen
 	cfg   config.Config
@@ -58,7 +58,7 @@ type testServer struct {
 
 // startServer runs Herald on 127.0.0.1:0 with app "1"/"app-key" (plus
 // whatever mutate configures) and stops it when the test ends.
-func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
+func startServer(t testing.TB, mutate func(*config.Config)) *testServer {
 	t.Helper()
 	cfg := config.Config{
 		Host:        "127.0.0.1",
@@ -649,7 +649,7 @@ func (s *testServer) subscriptionCount(channel string) int {
 }
 
 // expectJSON checks that r is 200 and its body equals want as JSON.
-func expectJSON(t *testing.T, r apiResponse, want string) {
+func expectJSON(t testing.TB, r apiResponse, want string) {
 	t.Helper()
 	if r.status != http.StatusOK {
 		t.Errorf("status = %d, want 200 (body %s)", r.status, r.body)
@@ -672,7 +672,7 @@ func expectStatus(t *testing.T, r apiResponse, status int) {
 	}
 }
 
-func jsonEqual(t *testing.T, a, b []byte) bool {
+func jsonEqual(t testing.TB, a, b []byte) bool {
 	t.Helper()
 	var va, vb any
 	if err := json.Unmarshal(a, &va); err != nil {

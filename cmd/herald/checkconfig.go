@@ -40,7 +40,7 @@ written: the default app is not generated.`,
 			}
 			fmt.Fprintln(d.stdout, clusterMode(cfg))
 			if n := len(cfg.Beams.Instances); n > 0 {
-				fmt.Fprintf(d.stdout, "beams: %d instance(s) configured; push notifications are not served by this version yet\n", n)
+				fmt.Fprintf(d.stdout, "beams: %d instance(s); push notifications (Beams API) served on the main port\n", n)
 			}
 			fmt.Fprintln(d.stdout, "config OK")
 			return nil

@@ -30,7 +30,9 @@ config file without dropping connections.
 
 With no apps configured, a default app is created: its credentials are
 generated on first start, stored in <data-dir>/default-app.json and printed;
-HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET override them.`,
+HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET override them. A default
+push-notification (Beams) instance is created the same way, kept in
+<data-dir>/default-beams.json.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f.overrides(cmd.Flags(), &over)
@@ -41,6 +43,9 @@ HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET override them.`,
 				c, err := config.Load(file, d.env, over)
 				if err == nil {
 					if _, err := config.EnsureDefaultApp(&c, d.env); err != nil {
+						return c, &exitError{code: exitFailure, err: err}
+					}
+					if _, err := config.EnsureDefaultBeams(&c); err != nil {
 						return c, &exitError{code: exitFailure, err: err}
 					}
 				}

@@ -1,8 +1,10 @@
 // Package admin serves the HTTP admin API under /admin/: list, create,
 // show, update, enable, disable, delete apps and rotate their secrets, over
-// an apps.Manager, behind a bearer token that is never an app secret. It
-// also holds the JSON form of an app (App) and the management operations
-// (Create, Update, RotateSecret, ...) the `herald apps` CLI shares.
+// an apps.Manager, and the same for stored Beams instances under
+// /admin/beams/instances (beams.go), behind a bearer token that is never an
+// app secret. It also holds the JSON forms (App, BeamsInstance) and the
+// management operations (Create, RotateSecret, CreateBeamsInstance, ...)
+// the `herald apps` and `herald beams` CLIs share.
 package admin
 
 import (
@@ -29,11 +31,18 @@ type Config struct {
 	// Token is the bearer token every request must carry. Empty means the
 	// admin API is off: every request gets 404.
 	Token string
+	// BeamsConfigIDs are the ids of the config file's Beams instances: a
+	// stored instance with one of them is neither created nor deleted
+	// (the config's would hide it; its devices are the config's).
+	BeamsConfigIDs []string
 }
 
 // Deps are what the admin API works through.
 type Deps struct {
-	Apps   apps.Manager
+	Apps apps.Manager
+	// Beams holds the stored Beams instances; nil: the /admin/beams/
+	// routes answer 404 like any unknown path.
+	Beams  BeamsStore
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now; the clock of rotations
 }
@@ -42,15 +51,19 @@ type handler struct {
 	token [sha256.Size]byte
 	on    bool
 	apps  apps.Manager
+	beams BeamsStore
 	log   *slog.Logger
 	now   func() time.Time
 	mux   *http.ServeMux
+
+	beamsConfigIDs []string
 }
 
 // New returns the admin API handler. It serves paths starting with /admin/;
 // mount it on the server's mux (under the path prefix, stripped).
 func New(cfg Config, d Deps) http.Handler {
-	h := &handler{on: cfg.Token != "", token: sha256.Sum256([]byte(cfg.Token)), apps: d.Apps, log: d.Logger, now: d.Now}
+	h := &handler{on: cfg.Token != "", token: sha256.Sum256([]byte(cfg.Token)), apps: d.Apps, beams: d.Beams,
+		log: d.Logger, now: d.Now, beamsConfigIDs: cfg.BeamsConfigIDs}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -75,16 +88,25 @@ func New(cfg Config, d Deps) http.Handler {
 		"/admin/apps/{id}/disable":       "POST",
 		"/admin/apps/{id}/rotate-secret": "POST",
 	} {
-		m.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Allow", allow)
-			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed; use "+allow)
-		})
+		m.HandleFunc(path, methodNotAllowed(allow))
+	}
+	if h.beams != nil {
+		h.beamsRoutes(m)
 	}
 	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such admin endpoint")
 	})
 	h.mux = m
 	return h
+}
+
+// methodNotAllowed answers a known path asked with another method: 405
+// in JSON, not the mux's text.
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed; use "+allow)
+	}
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -16,8 +16,37 @@ type BeamsConfig struct {
 	// loopback, private and link-local addresses, and over plain http.
 	// Only for tests: a public server would let anyone make it send
 	// requests into its own network. Default false.
-	AllowPrivateEndpoints bool            `yaml:"allow_private_endpoints"`
-	Instances             []BeamsInstance `yaml:"instances"`
+	AllowPrivateEndpoints bool `yaml:"allow_private_endpoints"`
+	// PublishRate is the publishes and user deletions per second one
+	// instance may make; more are answered 429 (Beams: 100). Default 100.
+	PublishRate int `yaml:"publish_rate"`
+	// MaxDevicesPerUser caps the devices associated with one user; one
+	// more is refused with 422. Default 100.
+	MaxDevicesPerUser int `yaml:"max_devices_per_user"`
+	// MaxQueue bounds the publishes stored and not yet delivered; more are
+	// refused with 503 rather than stored without bound. Default 100000.
+	MaxQueue int `yaml:"max_queue"`
+	// Workers is how many push requests are in flight at once over all
+	// instances. Default 128.
+	Workers   int             `yaml:"workers"`
+	Instances []BeamsInstance `yaml:"instances"`
+}
+
+// Defaults of the beams section.
+const (
+	DefaultBeamsPublishRate       = 100
+	DefaultBeamsMaxDevicesPerUser = 100
+	DefaultBeamsMaxQueue          = 100_000
+	DefaultBeamsWorkers           = 128
+	maxBeamsWorkers               = 4096
+)
+
+func (c *Config) applyBeamsDefaults() {
+	b := &c.Beams
+	setDefault(&b.PublishRate, DefaultBeamsPublishRate)
+	setDefault(&b.MaxDevicesPerUser, DefaultBeamsMaxDevicesPerUser)
+	setDefault(&b.MaxQueue, DefaultBeamsMaxQueue)
+	setDefault(&b.Workers, DefaultBeamsWorkers)
 }
 
 // BeamsInstance is one Beams tenant: what its SDKs are given (the id and,
@@ -37,6 +66,11 @@ type BeamsInstance struct {
 	FCM *BeamsFCM `yaml:"fcm"`
 	// APNs delivers to Apple devices; none: APNs devices are skipped.
 	APNs *BeamsAPNs `yaml:"apns"`
+
+	// Generated marks the embedded default instance (EnsureDefaultBeams),
+	// whose credentials are kept in StoredIn. Never read from YAML.
+	Generated bool   `yaml:"-"`
+	StoredIn  string `yaml:"-"`
 }
 
 // BeamsFCM is the FCM HTTP v1 sender of an instance.
@@ -75,6 +109,13 @@ var reUUID = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 func ValidBeamsInstanceID(id string) bool { return reUUID.MatchString(id) }
 
 func (v *validator) beams(b BeamsConfig) {
+	v.nonNegative("beams.publish_rate", b.PublishRate)
+	v.nonNegative("beams.max_devices_per_user", b.MaxDevicesPerUser)
+	v.nonNegative("beams.max_queue", b.MaxQueue)
+	v.nonNegative("beams.workers", b.Workers)
+	if b.Workers > maxBeamsWorkers {
+		v.add("beams.workers", "must be at most %d (got %d)", maxBeamsWorkers, b.Workers)
+	}
 	ids := map[string]int{}
 	for i, in := range b.Instances {
 		p := fmt.Sprintf("beams.instances[%d]", i)

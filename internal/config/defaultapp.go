@@ -135,7 +135,7 @@ func randomHex(nbytes int) (string, error) {
 // writeNewFile writes s to path (mode 0600, parent 0700) unless path already
 // exists, in which case it reports created == false. The file appears
 // complete or not at all: it is written aside, then hard-linked into place.
-func writeNewFile(path string, s storedApp) (created bool, err error) {
+func writeNewFile(path string, s any) (created bool, err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return false, err

@@ -66,6 +66,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&l.MaxWatchlistSize, DefaultMaxWatchlistSize)
 
 	c.applyWebhookDefaults()
+	c.applyBeamsDefaults()
 	setDefault(&c.Redis.Prefix, DefaultRedisPrefix)
 	for i := range c.Beams.Instances {
 		setDefault(&c.Beams.Instances[i].VAPIDSubject, DefaultVAPIDSubject)

@@ -91,7 +91,43 @@ func WriteBanner(w io.Writer, cfg config.Config, version string) {
 		fmt.Fprintf(b, "    useTLS: %t,\n", tls)
 		b.WriteString("  });\n")
 	}
+	writeBeamsBanner(b, cfg, host, port)
 	io.WriteString(w, b.String())
+}
+
+// writeBeamsBanner lists the push-notification instances and, for the
+// first, a ready-to-paste @pusher/push-notifications-server snippet. As for
+// apps, only a generated instance's secret key is printed.
+func writeBeamsBanner(b *strings.Builder, cfg config.Config, host, port string) {
+	list := cfg.Beams.Instances
+	if len(list) == 0 {
+		return
+	}
+	b.WriteString("\nPush notifications (Beams API, same port):\n")
+	for _, in := range list {
+		if in.Generated {
+			fmt.Fprintf(b, "  default instance (stored in %s)\n  instance_id  %s\n  secret_key   %s\n", in.StoredIn, in.ID, in.SecretKey)
+		} else {
+			fmt.Fprintf(b, "  instance_id  %s\n", in.ID)
+		}
+	}
+	in := list[0]
+	secret := "process.env.BEAMS_SECRET_KEY"
+	if in.Generated {
+		secret = jsString(in.SecretKey)
+	}
+	b.WriteString("\nServer (Node, @pusher/push-notifications-server):\n")
+	b.WriteString("  const PushNotifications = require('@pusher/push-notifications-server');\n")
+	b.WriteString("  const beams = new PushNotifications({\n")
+	fmt.Fprintf(b, "    instanceId: %s,\n", jsString(in.ID))
+	fmt.Fprintf(b, "    secretKey: %s,\n", secret)
+	fmt.Fprintf(b, "    endpoint: %s,\n", jsString(host))
+	fmt.Fprintf(b, "    port: %s,\n", port)
+	b.WriteString("  });\n")
+	b.WriteString("  beams.publishToInterests(['hello'], { web: { notification: { title: 'Hello', body: 'Hello, world!' } } });\n")
+	if cfg.TLS.Enabled() {
+		b.WriteString("  (that SDK speaks plain HTTP when given an endpoint: put a plaintext hop in front of this TLS port)\n")
+	}
 }
 
 // snippetHost is the host a client on this machine should dial: wildcard

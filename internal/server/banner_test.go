@@ -108,3 +108,29 @@ func TestBannerNoApps(t *testing.T) {
 		t.Errorf("unexpected banner:\n%s", out)
 	}
 }
+
+func TestBannerBeams(t *testing.T) {
+	cfg := config.Config{Apps: []config.App{{ID: "1", Key: "k", Secret: "s", Generated: true}},
+		Beams: config.BeamsConfig{Instances: []config.BeamsInstance{{ID: "00000000-0000-0000-0000-000000000001",
+			SecretKey: "generated-secret", Generated: true, StoredIn: "data/default-beams.json"}}}}
+	cfg.ApplyDefaults()
+	out := banner(cfg)
+	for _, want := range []string{"Push notifications (Beams API, same port)", "data/default-beams.json",
+		"instance_id  00000000-0000-0000-0000-000000000001", "secret_key   generated-secret",
+		"require('@pusher/push-notifications-server')", "instanceId: '00000000-0000-0000-0000-000000000001',",
+		"secretKey: 'generated-secret',", "endpoint: '127.0.0.1',", "port: 6001,"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("banner lacks %q:\n%s", want, out)
+		}
+	}
+
+	// A configured instance's secret key is never printed.
+	cfg.Beams.Instances[0].Generated = false
+	out = banner(cfg)
+	if strings.Contains(out, "generated-secret") || !strings.Contains(out, "secretKey: process.env.BEAMS_SECRET_KEY,") {
+		t.Errorf("configured instance's secret in the banner:\n%s", out)
+	}
+	if strings.Contains(banner(config.Config{}), "Push notifications") {
+		t.Error("push section without instances")
+	}
+}

@@ -16,10 +16,16 @@ import (
 // metricsHandler is set (it checks its own bearer token). A path with "."
 // or ".." segments (or "//") is a 404, never a redirect: a redirect would
 // repeat a signed query string in its Location header.
-func routes(prefix string, edge *ws.Server, api, adminAPI http.Handler, metricsHandler http.Handler, ready *readiness) http.Handler {
+func routes(prefix string, edge *ws.Server, api, adminAPI, beamsAPI http.Handler, metricsHandler http.Handler, ready *readiness) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !cleanPath(r.URL.Path) {
 			notFound(w, r, edge, r.URL.Path)
+			return
+		}
+		// The Beams SDKs cannot add a path prefix: their paths are served
+		// at the root too.
+		if beamsAPI != nil && prefix != "" && isBeamsPath(r.URL.Path) {
+			beamsAPI.ServeHTTP(w, r)
 			return
 		}
 		path, ok := strings.CutPrefix(r.URL.Path, prefix)
@@ -35,6 +41,8 @@ func routes(prefix string, edge *ws.Server, api, adminAPI http.Handler, metricsH
 			edge.ServeHTTP(w, r, path)
 		case strings.HasPrefix(path, "/apps/"):
 			api.ServeHTTP(w, stripPrefix(r, prefix, path))
+		case beamsAPI != nil && isBeamsPath(path):
+			beamsAPI.ServeHTTP(w, stripPrefix(r, prefix, path))
 		case strings.HasPrefix(path, "/admin/") && adminAPI != nil:
 			adminAPI.ServeHTTP(w, stripPrefix(r, prefix, path))
 		case path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !isUpgrade(r):
@@ -47,6 +55,17 @@ func routes(prefix string, edge *ws.Server, api, adminAPI http.Handler, metricsH
 			notFound(w, r, edge, path)
 		}
 	})
+}
+
+// isBeamsPath reports whether path belongs to the Beams-compatible API
+// (its prefixes collide with nothing of Channels').
+func isBeamsPath(path string) bool {
+	for _, p := range []string{"/publish_api/", "/customer_api/", "/user_api/", "/device_api/", "/reporting_api/"} {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanPath reports whether p has no ".", ".." or empty segments (a
@@ -134,7 +153,13 @@ func stripPrefix(r *http.Request, prefix, path string) *http.Request {
 	*r2 = *r
 	u := *r.URL
 	u.Path = path
-	u.RawPath = ""
+	// Keep the escaped form too: Beams paths carry ids whose escaped
+	// slashes must stay one segment.
+	rp, ok := strings.CutPrefix(r.URL.RawPath, prefix)
+	if !ok {
+		rp = ""
+	}
+	u.RawPath = rp
 	r2.URL = &u
 	return r2
 }

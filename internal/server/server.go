@@ -76,8 +76,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	// sees wait in appChanges until the run step below applies them to the
 	// hub (closing the connections of apps disabled or deleted).
 	appChanges := make(chan appChange, appChangeBacklog)
-	stopChanges := make(chan struct{}) // closed before the store: a last change never waits for the gone hub
-	sqlApps, err := openSQLStore(ctx, cfg, adminToken != "", log, func(old, cur *apps.App) {
+	stopChanges := make(chan struct{})      // closed before the store: a last change never waits for the gone hub
+	beamsOn := len(cfg.Beams.Instances) > 0 // devices live in the app store's database
+	sqlApps, err := openSQLStore(ctx, cfg, adminToken != "" || beamsOn, log, func(old, cur *apps.App) {
 		if old != nil { // a created app has no connections yet
 			select {
 			case appChanges <- appChange{old, cur}:
@@ -164,6 +165,22 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 
+	// Push notifications: after the hub, whose broker names this node in
+	// the shared publish queue of cluster mode.
+	nodeID := ""
+	if cluster.enabled() {
+		nodeID = h.Broker().NodeID()
+	}
+	push, err := openBeams(ctx, cfg, appStoreDSN(cfg), sqlApps != nil, nodeID, beamsMetrics(beamsOn || sqlApps != nil, reg), log)
+	if err != nil {
+		return err
+	}
+	defer push.close()
+	var pushAPI http.Handler
+	if push != nil {
+		pushAPI = push.handler
+	}
+
 	// One node keeps a durable webhook queue in the data directory; a
 	// cluster node shares the broker's queue in Redis.
 	var dispatcher *webhooks.Dispatcher
@@ -217,7 +234,14 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 
 	var adminHandler http.Handler
 	if adminToken != "" && sqlApps != nil {
-		adminHandler = admin.New(admin.Config{Token: adminToken}, admin.Deps{Apps: sqlApps, Logger: log})
+		acfg, adeps := admin.Config{Token: adminToken}, admin.Deps{Apps: sqlApps, Logger: log}
+		if push != nil { // a true nil otherwise: the Beams routes are then absent
+			adeps.Beams = push.devices
+			for _, in := range cfg.Beams.Instances {
+				acfg.BeamsConfigIDs = append(acfg.BeamsConfigIDs, in.ID)
+			}
+		}
+		adminHandler = admin.New(acfg, adeps)
 	}
 
 	var ready readiness
@@ -231,7 +255,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if cfg.Metrics.MetricsEnabled() && cfg.Metrics.PublicToken != "" {
 		publicMetrics = bearerOnly(cfg.Metrics.PublicToken, metricsHandler)
 	}
-	handler := routes(prefix, edge, api, adminHandler, publicMetrics, &ready)
+	handler := routes(prefix, edge, api, adminHandler, pushAPI, publicMetrics, &ready)
 
 	httpConns := capacity.httpConns(gate)
 	guard := func(name string, full func() bool) func(net.Listener) net.Listener {
@@ -322,6 +346,19 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	} else {
 		close(webhooksDone)
 	}
+	// Push delivery stops once the API stopped taking publishes; what it
+	// did not deliver stays queued for the next start.
+	pushCtx, stopPush := context.WithCancel(context.Background())
+	defer stopPush()
+	pushDone := make(chan struct{})
+	if push != nil {
+		g.Go(func() error {
+			defer close(pushDone)
+			return push.pipeline.Run(pushCtx)
+		})
+	} else {
+		close(pushDone)
+	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http server: %w", err)
@@ -355,9 +392,6 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if sqlApps != nil {
 		list, _ := sqlApps.List(ctx)
 		fmt.Fprintf(opts.Stdout, "\nApp store: %d app(s) managed with `herald apps` (herald apps list --data-dir %s)\n", len(list), cfg.DataDir)
-	}
-	if n := len(cfg.Beams.Instances); n > 0 {
-		log.Warn("beams instances are configured, but push notifications are not served by this version yet", "instances", n)
 	}
 	log.Info("herald started", "addr", ln.Addr().String(), "tls", cfg.TLS.Enabled(), "config_apps", len(store.All()),
 		"sql_store", sqlApps != nil, "admin_api", adminHandler != nil, "version", opts.Version,
@@ -398,6 +432,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		log.Warn("admin listener shutdown incomplete", "err", err)
 	}
 	_ = edge.Stop(shCtx)
+	stopPush()
+	<-pushDone
 	stopWebhooks()
 	<-webhooksDone
 	stopRun()
@@ -483,21 +519,37 @@ func anyWebhooks(store *apps.Reloadable) bool {
 
 // openSQLStore opens the app store managed with `herald apps`: the
 // configured database_url, or <data_dir>/apps.db when it exists or the
-// admin API needs a store. It returns nil when there is none.
-func openSQLStore(ctx context.Context, cfg config.Config, forAdmin bool, log *slog.Logger, onChange func(old, cur *apps.App)) (*sqlstore.Store, error) {
-	dsn := cfg.DatabaseURL
-	if dsn == "" {
-		path := filepath.Join(cfg.DataDir, config.AppsDBFile)
-		if _, err := os.Stat(path); err != nil && !forAdmin {
+// admin API (or push notifications) need a store. It returns nil when there
+// is none.
+func openSQLStore(ctx context.Context, cfg config.Config, needed bool, log *slog.Logger, onChange func(old, cur *apps.App)) (*sqlstore.Store, error) {
+	if cfg.DatabaseURL == "" {
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, config.AppsDBFile)); err != nil && !needed {
 			return nil, nil
 		}
-		dsn = "sqlite:" + path
 	}
-	s, err := sqlstore.Open(ctx, dsn, sqlstore.Options{Logger: log, OnChange: onChange})
+	s, err := sqlstore.Open(ctx, appStoreDSN(cfg), sqlstore.Options{Logger: log, OnChange: onChange})
 	if err != nil {
 		return nil, fmt.Errorf("app store: %w", err)
 	}
 	return s, nil
+}
+
+// appStoreDSN is the app store's database: database_url, else the SQLite
+// file in the data dir.
+func appStoreDSN(cfg config.Config) string {
+	if cfg.DatabaseURL != "" {
+		return cfg.DatabaseURL
+	}
+	return "sqlite:" + filepath.Join(cfg.DataDir, config.AppsDBFile)
+}
+
+// beamsMetrics registers the push collectors when push is on: a server
+// without instances exports none of them.
+func beamsMetrics(on bool, reg *prometheus.Registry) *metrics.BeamsMetrics {
+	if !on {
+		return nil
+	}
+	return metrics.NewBeams(reg)
 }
 
 // appChange is an app the SQL store saw change (cur nil: deleted).

@@ -65,8 +65,8 @@ func Transport(allowPrivate bool) *http.Transport {
 		ResponseHeaderTimeout:  ResponseHeaderTimeout,
 		ExpectContinueTimeout:  time.Second,
 		IdleConnTimeout:        90 * time.Second,
-		MaxIdleConns:           256,
-		MaxIdleConnsPerHost:    64, // the default 2 would churn connections to one push service
+		MaxIdleConns:           1024,
+		MaxIdleConnsPerHost:    256, // at least the sender workers (128): fewer churns connections to one push service
 		MaxResponseHeaderBytes: 64 << 10,
 	}
 }

@@ -254,6 +254,26 @@ func New(cfg Config, deps Deps, h broker.Handler) (*Broker, error) {
 	return b, nil
 }
 
+// NewClient connects a Redis client of its own with the broker's settings
+// for cfg (URL, Sentinel, TLS, timeouts): for other state a cluster node
+// shares through Redis, such as the push-notification queue. The caller
+// closes it.
+func NewClient(cfg Config) (rueidis.Client, error) {
+	cfg, err := withDefaults(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := clientOption(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c, err := rueidis.NewClient(opt)
+	if err != nil {
+		return nil, fmt.Errorf("redis: connect: %w", err)
+	}
+	return c, nil
+}
+
 func withDefaults(cfg Config) (Config, error) {
 	if cfg.URL == "" {
 		return cfg, errors.New("redis broker: URL is required")

@@ -85,6 +85,26 @@ func schema(key, withoutRowID string) []string {
 		)` + withoutRowID,
 		`CREATE INDEX IF NOT EXISTS beams_device_interest_by_interest
 			ON beams_device_interest (instance_id, interest, device_id)`,
+		// Keys an instance needs on every node and across restarts (its
+		// VAPID key: browsers bind their subscriptions to it).
+		`CREATE TABLE IF NOT EXISTS beams_instance_key (
+			instance_id ` + key + ` NOT NULL,
+			kind        ` + key + ` NOT NULL,
+			secret      TEXT NOT NULL,
+			created_at  BIGINT NOT NULL,
+			PRIMARY KEY (instance_id, kind)
+		)`,
+		// Instances managed with `herald beams` and the admin API (those
+		// of the config file are not here). data is the record as JSON
+		// (instances.go); version grows by one with every change, so
+		// readers can tell a changed record from the one they built.
+		`CREATE TABLE IF NOT EXISTS beams_instance (
+			id         ` + key + ` PRIMARY KEY,
+			data       TEXT NOT NULL,
+			version    BIGINT NOT NULL,
+			created_at BIGINT NOT NULL,
+			updated_at BIGINT NOT NULL
+		)`,
 	}
 }
 

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/heraldhq/herald/internal/beams/publish"
+	"github.com/heraldhq/herald/internal/beams/queue"
+)
+
+const (
+	toInterests = publish.ToInterests
+	toUsers     = publish.ToUsers
+)
+
+var errPublishTooLarge = bodyTooLarge(publish.MaxBody)
+
+// authorize checks the secret key (Bearer, constant time, every key still
+// in its rotation grace) and then the instance's rate: only authenticated
+// requests take a token, so a stranger cannot spend the customer's budget.
+func (h *Handler) authorize(c *call) error {
+	auth := c.r.Header.Get("Authorization")
+	if auth == "" {
+		return &apiError{status: http.StatusBadRequest, title: "Incomplete Request",
+			desc: "Authorization header is missing.", reason: "auth"}
+	}
+	scheme, key, _ := strings.Cut(auth, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		key = "" // never a valid key: CheckSecret still runs, in constant time
+	}
+	if _, valid := c.in.CheckSecret(strings.TrimSpace(key), c.now); !valid || key == "" {
+		return &apiError{status: http.StatusUnauthorized, title: "Unauthorized", desc: "Incorrect API Key."}
+	}
+	if rate := c.in.PublishRate; !h.limits.allow(c.in.ID, rate, c.now) {
+		c.x.Header().Set("Retry-After", "1")
+		return &apiError{status: http.StatusTooManyRequests, title: "Rate Limited",
+			desc: fmt.Sprintf("Too many requests being made in quick succession (max %d RPS).", rate)}
+	}
+	return nil
+}
+
+// publish serves the three publish routes: validated, queued durably, then
+// answered exactly 200 {"publishId"} (go, python and ruby refuse any other
+// 2xx). Delivery is asynchronous.
+func (h *Handler) publish(target publish.Target) func(*call) error {
+	label := "interests"
+	if target == toUsers {
+		label = "users"
+	}
+	return func(c *call) error {
+		if err := h.authorize(c); err != nil {
+			return err
+		}
+		if !isJSON(c.r.Header.Get("Content-Type")) {
+			return errContentType
+		}
+		body, err := readBody(c.r, publish.MaxBody, errPublishTooLarge)
+		if err != nil {
+			return err
+		}
+		if _, perr := publish.Parse(body, target); perr != nil {
+			return &apiError{status: perr.Status, title: perr.Title, desc: perr.Description}
+		}
+		id := publish.NewID()
+		err = h.deps.Queue.Enqueue(c.r.Context(), queue.Job{
+			PublishID: id, Instance: c.in.ID, ToUsers: target == toUsers,
+			Body: json.RawMessage(body), Accepted: c.now,
+		})
+		if errors.Is(err, queue.ErrFull) {
+			// Our choice (hosted Beams never said): 503 is what every SDK
+			// reports as a server-side, retryable condition.
+			c.x.Header().Set("Retry-After", "1")
+			return &apiError{status: http.StatusServiceUnavailable, title: "Service Unavailable",
+				desc: "Too many publishes are waiting for delivery; retry later."}
+		}
+		if err != nil {
+			return fmt.Errorf("enqueue publish: %w", err)
+		}
+		h.deps.Metrics.Publishes.WithLabelValues(c.in.ID, label).Inc()
+		writeJSON(c.x, http.StatusOK, struct {
+			PublishID string `json:"publishId"`
+		}{id})
+		return nil
+	}
+}
+
+// deleteUser removes every device of a user (they stop receiving interest
+// publishes too). Idempotent: an unknown user is a 200 as well.
+func (h *Handler) deleteUser(c *call) error {
+	if err := h.authorize(c); err != nil {
+		return err
+	}
+	user := c.r.PathValue("user")
+	if !publish.ValidUserID(user) {
+		return unprocessable("User id must be 1 to %d characters of UTF-8.", publish.MaxUserIDLen)
+	}
+	n, err := h.deps.Devices.DeleteUser(c.r.Context(), c.in.ID, user)
+	if err != nil {
+		return fmt.Errorf("delete user: %w", err)
+	}
+	h.log.Debug("beams user deleted", "instance", c.in.ID, "devices", strconv.Itoa(n))
+	ok(c.x)
+	return nil
+}
