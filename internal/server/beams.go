@@ -47,8 +47,8 @@ type beamsService struct {
 // off: no instance in the config and no app store whose stored instances
 // (`herald beams`, the admin API) could be served. Devices and stored
 // instances live in the app store's database (dsn); the publish queue is
-// in Redis in cluster mode (nodeID names this node there), so a node's
-// death loses no publish, else bbolt in the data dir.
+// in Redis in cluster mode with a shared app store (nodeID names this node
+// there), so a node's death loses no publish, else bbolt in the data dir.
 func openBeams(ctx context.Context, cfg config.Config, dsn string, withStore bool, nodeID string, m *metrics.BeamsMetrics, log *slog.Logger) (*beamsService, error) {
 	b := cfg.Beams
 	if len(b.Instances) == 0 && !withStore {
@@ -83,7 +83,11 @@ func openBeams(ctx context.Context, cfg config.Config, dsn string, withStore boo
 		log.Warn("beams: stored instances not listed", "err", err)
 	}
 
-	if cfg.Redis.Enabled() {
+	shared := cfg.Redis.Enabled() && cfg.DatabaseURL != ""
+	if cfg.Redis.Enabled() && !shared {
+		log.Warn("beams: cluster mode with a per-node SQLite app store: each node keeps its own devices, VAPID keys and publish queue; set database_url (PostgreSQL) so the nodes share them")
+	}
+	if shared {
 		client, err := redisbroker.NewClient(redisbroker.Config{URL: cfg.Redis.URL, Prefix: cfg.Redis.Prefix, NodeID: nodeID})
 		if err != nil {
 			return fail(fmt.Errorf("beams queue: %w", err))

@@ -8,8 +8,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/heraldhq/herald/internal/beams/apns"
+	"github.com/heraldhq/herald/internal/beams/fcm"
 	"github.com/heraldhq/herald/internal/beams/publish"
 	"github.com/heraldhq/herald/internal/beams/queue"
+	"github.com/heraldhq/herald/internal/beams/webpush"
 )
 
 const (
@@ -62,10 +65,14 @@ func (h *Handler) publish(target publish.Target) func(*call) error {
 		if err != nil {
 			return err
 		}
-		if _, perr := publish.Parse(body, target); perr != nil {
+		req, perr := publish.Parse(body, target)
+		if perr != nil {
 			return &apiError{status: perr.Status, title: perr.Title, desc: perr.Description}
 		}
 		id := publish.NewID()
+		if err := payloadsFit(req, c.in.ID, id); err != nil {
+			return err
+		}
 		err = h.deps.Queue.Enqueue(c.r.Context(), queue.Job{
 			PublishID: id, Instance: c.in.ID, ToUsers: target == toUsers,
 			Body: json.RawMessage(body), Accepted: c.now,
@@ -104,5 +111,28 @@ func (h *Handler) deleteUser(c *call) error {
 	}
 	h.log.Debug("beams user deleted", "instance", c.in.ID, "devices", strconv.Itoa(n))
 	ok(c.x)
+	return nil
+}
+
+// payloadsFit refuses at publish time (spec 1.9) what could never be sent:
+// each platform's message, built exactly as delivery builds it, must fit
+// its push service, else the publisher would get a publishId for a
+// notification every device drops.
+func payloadsFit(req *publish.Request, instanceID, publishID string) *apiError {
+	if req.Web != nil {
+		if _, err := req.WebPlaintext(instanceID, publishID); err != nil {
+			return unprocessable("The web payload is too large: its message, with Beams' data.pusher, must be at most %d bytes of JSON.", webpush.MaxPlaintext)
+		}
+	}
+	if req.APNs != nil {
+		if _, _, err := apns.Build(req.APNs, instanceID, publishID); err != nil {
+			return unprocessable("The apns payload cannot be sent: %v.", err)
+		}
+	}
+	if req.FCM != nil {
+		if _, err := fcm.Translate(req.FCM, "", instanceID, publishID); err != nil {
+			return unprocessable("The fcm payload cannot be sent: %v.", err)
+		}
+	}
 	return nil
 }

@@ -250,10 +250,11 @@ func TestPublishValidation(t *testing.T) {
 	wantStatus(t, e.do("POST", path, interestsBody, "Authorization", "Bearer "+testSecret, "Content-Type", "Application/JSON"), 200)
 
 	// Exactly 10 KiB is accepted, one byte more is not.
+	// (padded with white space: a payload that large could not be sent)
 	pad := func(n int) string {
-		b := `{"interests":["a"],"web":{"data":{"p":"`
-		end := `"}}}`
-		return b + strings.Repeat("x", n-len(b)-len(end)) + end
+		b := `{"interests":["a"],"web":{"data":{"p":"x"}}`
+		end := `}`
+		return b + strings.Repeat(" ", n-len(b)-len(end)) + end
 	}
 	wantStatus(t, e.do("POST", path, pad(10240), authJSON...), 200)
 	d := wantError(t, e.do("POST", path, pad(10241), authJSON...), 400, "Bad Request")
@@ -288,6 +289,10 @@ func TestPublishValidation(t *testing.T) {
 		{path, `{"interests":["a"],"web":{"data":{"pusher":1}}}`, "Unprocessable Entity", 422},
 		{pubBase + "/publishes/users", `{"users":["` + strings.Repeat("ü", 165) + `"],"web":{}}`, "Unprocessable Entity", 422},
 		{pubBase + "/publishes/users", `{"interests":["a"],"web":{}}`, "Unprocessable Entity", 422},
+		// Under 10 KiB, but over what a push service takes once built.
+		{path, `{"interests":["a"],"web":{"notification":{"body":"` + strings.Repeat("x", 4000) + `"}}}`, "Unprocessable Entity", 422},
+		{path, `{"interests":["a"],"apns":{"aps":{"alert":"` + strings.Repeat("x", 4100) + `"}}}`, "Unprocessable Entity", 422},
+		{path, `{"interests":["a"],"fcm":{"data":{"k":"` + strings.Repeat("x", 4100) + `"}}}`, "Unprocessable Entity", 422},
 	} {
 		rec := e.do("POST", tc.path, tc.body, authJSON...)
 		if rec.Code != tc.status {
@@ -295,7 +300,7 @@ func TestPublishValidation(t *testing.T) {
 		}
 		wantError(t, rec, tc.status, tc.title)
 	}
-	if got := e.refused("invalid"); got != 5+1+1+11 {
+	if got := e.refused("invalid"); got != 5+1+1+14 {
 		t.Fatalf("invalid refusals counted %v", got)
 	}
 }
