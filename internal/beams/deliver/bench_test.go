@@ -18,10 +18,15 @@ func BenchmarkDeliverWeb10k(b *testing.B) {
 	registerWeb(b, e, n, "news")
 	stop := make(chan struct{})
 	b.Cleanup(func() { close(stop) })
+	var mu sync.Mutex
+	got := map[string]int{} // pushes per subscription
 	go func() { // the service keeps what it delivers until read
 		for {
 			select {
-			case <-e.ps.Messages():
+			case m := <-e.ps.Messages():
+				mu.Lock()
+				got[m.Subscription]++
+				mu.Unlock()
 			case <-stop:
 				return
 			}
@@ -29,6 +34,7 @@ func BenchmarkDeliverWeb10k(b *testing.B) {
 	}()
 	e.start()
 	b.ReportAllocs()
+	rounds := 0
 	for b.Loop() {
 		before := e.ps.Accepted()
 		// A bound for a busy box: the push service shares the cores.
@@ -36,6 +42,33 @@ func BenchmarkDeliverWeb10k(b *testing.B) {
 		if got := e.ps.Accepted() - before; got != n {
 			b.Fatalf("%d of %d pushes accepted; rejections %d", got, n, len(e.ps.Rejected()))
 		}
+		rounds++
+	}
+	b.StopTimer()
+	// Exactly once: every device got one push per publish, none two.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		seen, total := len(got), 0
+		for _, c := range got {
+			total += c
+		}
+		mu.Unlock()
+		if total == n*rounds {
+			if seen != n {
+				b.Fatalf("%d pushes went to %d devices, want %d each to %d", total, seen, rounds, n)
+			}
+			for id, c := range got {
+				if c != rounds {
+					b.Fatalf("device %s got %d pushes for %d publishes", id, c, rounds)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d pushes read from the service", total, n*rounds)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "deliveries/s")
 }
