@@ -319,3 +319,27 @@ func TestBeamsCluster(t *testing.T) {
 		t.Fatalf("the push service refused pushes (VAPID key differs between nodes?): %v", r)
 	}
 }
+
+// A Beams path that is not clean still gets the Beams API's JSON error
+// (with both fields) and CORS, not the Channels 404: the SDKs only read that.
+func TestBeamsOddPathsAnsweredByBeams(t *testing.T) {
+	s := beamsServer(t, t.TempDir())
+	for _, p := range []string{
+		"/device_api/v1/instances/" + beamsID + "/devices/web//interests",
+		"/device_api/v1/instances/" + beamsID + "/devices/web/./interests",
+	} {
+		req, _ := http.NewRequest("GET", s.baseURL()+p, nil)
+		req.Header.Set("Origin", "https://app.example.com")
+		resp, err := s.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e struct{ Error, Description string }
+		if resp.StatusCode != 404 || json.Unmarshal(body, &e) != nil || e.Error == "" || e.Description == "" ||
+			resp.Header.Get("Access-Control-Allow-Origin") == "" {
+			t.Errorf("GET %s: %d %s (CORS %q)", p, resp.StatusCode, body, resp.Header.Get("Access-Control-Allow-Origin"))
+		}
+	}
+}

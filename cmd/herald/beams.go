@@ -91,9 +91,14 @@ func (f *beamsFlags) withStore(ctx context.Context, d deps, fn func(admin.BeamsS
 
 // configBeamsIDs are the ids of the config file's instances.
 func configBeamsIDs(cfg config.Config) []string {
-	ids := make([]string, 0, len(cfg.Beams.Instances))
+	ids := make([]string, 0, len(cfg.Beams.Instances)+1)
 	for _, in := range cfg.Beams.Instances {
 		ids = append(ids, in.ID)
+	}
+	// The embedded default instance is served like a configured one: a
+	// stored instance with its id would take (and delete) its devices.
+	if id := config.StoredDefaultBeamsID(cfg.DataDir); id != "" {
+		ids = append(ids, id)
 	}
 	return ids
 }

@@ -241,6 +241,15 @@ func TestBeamsConfigAndLocation(t *testing.T) {
 	if !strings.Contains(r.stderr, "remove it from the config first") {
 		t.Errorf("stderr %q", r.stderr)
 	}
+	// The embedded default instance of the data dir is protected the same way.
+	const defID = "d0d0d0d0-0000-4000-8000-00000000d0d0"
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "default-beams.json"), []byte(`{"instance_id":"`+defID+`","secret_key":"s"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, cli(t, nil, nil, "beams", "create", "--config", conf, "--id", defID), exitFailure)
 	r = cli(t, nil, nil, "beams", "create", "--config", conf)
 	wantCode(t, r, exitOK)
 	for _, want := range []string{`endpoint: "push.example.com"`, "port: 7000", "serves TLS on port 7000"} {

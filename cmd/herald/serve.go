@@ -39,6 +39,7 @@ push-notification (Beams) instance is created the same way, kept in
 			// load reads the configuration at start and again on SIGHUP (see
 			// server.Options.Reload). Failing to store a generated default app
 			// is a runtime failure, not a configuration problem.
+			var tokenFile string // the embedded default's generated admin token
 			load := func() (config.Config, error) {
 				c, err := config.Load(file, d.env, over)
 				if err == nil {
@@ -46,6 +47,9 @@ push-notification (Beams) instance is created the same way, kept in
 						return c, &exitError{code: exitFailure, err: err}
 					}
 					if _, err := config.EnsureDefaultBeams(&c); err != nil {
+						return c, &exitError{code: exitFailure, err: err}
+					}
+					if tokenFile, err = config.EnsureEmbeddedAdmin(&c, d.env); err != nil {
 						return c, &exitError{code: exitFailure, err: err}
 					}
 				}
@@ -82,7 +86,7 @@ push-notification (Beams) instance is created the same way, kept in
 					}
 				}
 			})
-			err = d.run(ctx, cfg, server.Options{Version: fullVersion(), Stdout: d.stdout, Stderr: d.stderr,
+			err = d.run(ctx, cfg, server.Options{Version: fullVersion(), Stdout: d.stdout, Stderr: d.stderr, AdminTokenFile: tokenFile,
 				Reload: reloads, LoadConfig: load})
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}

@@ -28,8 +28,21 @@ type BeamsConfig struct {
 	MaxQueue int `yaml:"max_queue"`
 	// Workers is how many push requests are in flight at once over all
 	// instances. Default 128.
-	Workers   int             `yaml:"workers"`
-	Instances []BeamsInstance `yaml:"instances"`
+	Workers int `yaml:"workers"`
+	// DeviceRate and DeviceBurst bound the Device API's unauthenticated
+	// writes (registrations, interests, users) per client address: a token
+	// bucket of DeviceRate per second holding DeviceBurst. Defaults 20 and
+	// 40; -1 turns the limit off. Behind a reverse proxy every client has
+	// the proxy's address: raise them (or turn the limit off and limit at
+	// the proxy).
+	DeviceRate  int `yaml:"device_rate"`
+	DeviceBurst int `yaml:"device_burst"`
+	// MaxPerOrigin is how many pushes may be in flight to one push
+	// service (an endpoint's origin, e.g. fcm.googleapis.com, which every
+	// Chrome subscription uses) at once, so one slow or unreachable service
+	// cannot take every worker. Default 64.
+	MaxPerOrigin int             `yaml:"max_per_origin"`
+	Instances    []BeamsInstance `yaml:"instances"`
 }
 
 // Defaults of the beams section.
@@ -38,6 +51,9 @@ const (
 	DefaultBeamsMaxDevicesPerUser = 100
 	DefaultBeamsMaxQueue          = 100_000
 	DefaultBeamsWorkers           = 128
+	DefaultBeamsDeviceRate        = 20
+	DefaultBeamsDeviceBurst       = 40
+	DefaultBeamsMaxPerOrigin      = 64
 	maxBeamsWorkers               = 4096
 )
 
@@ -47,6 +63,9 @@ func (c *Config) applyBeamsDefaults() {
 	setDefault(&b.MaxDevicesPerUser, DefaultBeamsMaxDevicesPerUser)
 	setDefault(&b.MaxQueue, DefaultBeamsMaxQueue)
 	setDefault(&b.Workers, DefaultBeamsWorkers)
+	setDefault(&b.DeviceRate, DefaultBeamsDeviceRate)
+	setDefault(&b.DeviceBurst, DefaultBeamsDeviceBurst)
+	setDefault(&b.MaxPerOrigin, DefaultBeamsMaxPerOrigin)
 }
 
 // BeamsInstance is one Beams tenant: what its SDKs are given (the id and,
@@ -113,6 +132,15 @@ func (v *validator) beams(b BeamsConfig) {
 	v.nonNegative("beams.max_devices_per_user", b.MaxDevicesPerUser)
 	v.nonNegative("beams.max_queue", b.MaxQueue)
 	v.nonNegative("beams.workers", b.Workers)
+	v.nonNegative("beams.max_per_origin", b.MaxPerOrigin)
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"beams.device_rate", b.DeviceRate}, {"beams.device_burst", b.DeviceBurst}} {
+		if f.v < -1 {
+			v.add(f.name, "must be -1 (off) or more (got %d)", f.v)
+		}
+	}
 	if b.Workers > maxBeamsWorkers {
 		v.add("beams.workers", "must be at most %d (got %d)", maxBeamsWorkers, b.Workers)
 	}

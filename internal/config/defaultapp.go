@@ -132,7 +132,7 @@ func randomHex(nbytes int) (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// writeNewFile writes s to path (mode 0600, parent 0700) unless path already
+// writeNewFile writes s (JSON, or []byte as is) to path (mode 0600, parent 0700) unless path already
 // exists, in which case it reports created == false. The file appears
 // complete or not at all: it is written aside, then hard-linked into place.
 func writeNewFile(path string, s any) (created bool, err error) {
@@ -140,9 +140,11 @@ func writeNewFile(path string, s any) (created bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return false, err
 	}
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return false, err
+	data, ok := s.([]byte) // raw bytes as they are; anything else as JSON
+	if !ok {
+		if data, err = json.MarshalIndent(s, "", "  "); err != nil {
+			return false, err
+		}
 	}
 	tmp, err := os.CreateTemp(dir, ".default-app-*.tmp") // created 0600
 	if err != nil {

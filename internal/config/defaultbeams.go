@@ -1,14 +1,14 @@
 package config
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/google/uuid"
 )
 
 // DefaultBeamsFile is the name, inside the data directory, of the file
@@ -78,17 +78,27 @@ func readDefaultBeams(path string) (storedBeams, error) {
 }
 
 func newDefaultBeams() (storedBeams, error) {
-	var u [16]byte
-	if _, err := rand.Read(u[:]); err != nil {
+	id, err := uuid.NewRandom()
+	if err != nil {
 		return storedBeams{}, err
 	}
-	u[6] = u[6]&0x0f | 0x40 // version 4
-	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
-	h := hex.EncodeToString(u[:])
-	id := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 	secret, err := randomHex(32)
 	if err != nil {
 		return storedBeams{}, err
 	}
-	return storedBeams{ID: id, SecretKey: secret}, nil
+	return storedBeams{ID: id.String(), SecretKey: secret}, nil
+}
+
+// StoredDefaultBeamsID returns the id of the embedded default instance kept
+// in dataDir ("" when there is none), so tools managing stored instances
+// leave that id alone.
+func StoredDefaultBeamsID(dataDir string) string {
+	if dataDir == "" {
+		dataDir = DefaultDataDir
+	}
+	s, err := readDefaultBeams(filepath.Join(dataDir, DefaultBeamsFile))
+	if err != nil {
+		return ""
+	}
+	return s.ID
 }

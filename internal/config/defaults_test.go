@@ -29,7 +29,7 @@ func TestApplyDefaults(t *testing.T) {
 			LeaveDelay: Duration(3 * time.Second), BatchWindow: Duration(100 * time.Millisecond), BatchMaxEvents: 50,
 			Timeout: Duration(5 * time.Second), RetryWindow: Duration(5 * time.Minute), MaxQueue: 100000, Workers: 16,
 		},
-		Beams: BeamsConfig{PublishRate: 100, MaxDevicesPerUser: 100, MaxQueue: 100000, Workers: 128},
+		Beams: BeamsConfig{PublishRate: 100, MaxDevicesPerUser: 100, MaxQueue: 100000, Workers: 128, DeviceRate: 20, DeviceBurst: 40, MaxPerOrigin: 64},
 		Redis: RedisConfig{Prefix: "herald"},
 		Apps:  []App{{ID: "1", Key: "k", Secret: "s", Enabled: &yes, MaxPresenceMembers: 100, MaxEventPayloadKB: 10}},
 	}

@@ -162,7 +162,13 @@ type handlerFunc func(*request) (any, *apiError)
 func (a *API) handle(method, pattern, name string, h handlerFunc) {
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		status := http.StatusOK
-		defer func() { a.m.APIRequests.WithLabelValues(name, strconv.Itoa(status)).Inc() }()
+		appID := "" // once the request names a known app
+		defer func() {
+			a.m.APIRequests.WithLabelValues(name, strconv.Itoa(status)).Inc()
+			if appID != "" {
+				a.m.APIAppRequests.WithLabelValues(appID, metrics.StatusClass(status)).Inc()
+			}
+		}()
 		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
 			status = http.StatusMethodNotAllowed
 			w.Header().Set("Allow", method)
@@ -171,6 +177,9 @@ func (a *API) handle(method, pattern, name string, h handlerFunc) {
 		}
 
 		req, aerr := a.authenticate(w, r)
+		if req != nil {
+			appID = req.app.ID // known apps only: invented ids share one log budget and no series
+		}
 		if aerr == nil && publishEndpoints[name] && a.admit != nil {
 			if ok, _ := a.admit.Publish(); !ok {
 				aerr = errorf(http.StatusServiceUnavailable, "Server is low on memory; retry later")
@@ -182,6 +191,7 @@ func (a *API) handle(method, pattern, name string, h handlerFunc) {
 			} else if !ok {
 				secs := int(wait/time.Second) + 1
 				w.Header().Set("Retry-After", strconv.Itoa(secs))
+				a.m.AuthFailures.WithLabelValues(req.app.ID, metrics.AuthRateLimit).Inc()
 				aerr = errorf(http.StatusTooManyRequests, "Rate limit exceeded for this app; retry after "+strconv.Itoa(secs)+"s")
 			}
 		}
@@ -201,10 +211,6 @@ func (a *API) handle(method, pattern, name string, h handlerFunc) {
 		reason := aerr.msg
 		if aerr.logMsg != "" {
 			reason = aerr.logMsg
-		}
-		appID := ""
-		if req != nil {
-			appID = req.app.ID // known apps only: invented ids share one log budget
 		}
 		if aerr.status == http.StatusServiceUnavailable || aerr.status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", cmp.Or(w.Header().Get("Retry-After"), "1"))
@@ -258,11 +264,18 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*request, *a
 		a.m.SecretUses.WithLabelValues(app.ID, "api", apps.SecretGeneration(gen)).Inc()
 	}
 	if verr != nil {
-		a.m.AuthFailures.WithLabelValues(app.ID, "api_signature").Inc()
+		kind := metrics.AuthAPISignature
 		aerr := errorf(http.StatusUnauthorized, verr.Error())
 		if ve, ok := errors.AsType[*signing.VerifyError](verr); ok {
 			aerr.logMsg = ve.LogReason()
+			switch ve.Kind {
+			case signing.KindUnknownKey:
+				kind = metrics.AuthUnknownKey
+			case signing.KindTimestamp:
+				kind = metrics.AuthAPITimestamp
+			}
 		}
+		a.m.AuthFailures.WithLabelValues(app.ID, kind).Inc()
 		return &request{Request: r, app: app}, aerr
 	}
 	if !app.Enabled {

@@ -19,6 +19,7 @@ import (
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/signing"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // fakeBackend records what the API asks of the hub; rate limits are the
@@ -81,6 +82,7 @@ type harness struct {
 	api  *API
 	b    *fakeBackend
 	logs *bytes.Buffer
+	m    *metrics.Metrics
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
@@ -94,8 +96,9 @@ func newHarness(t *testing.T, cfg Config) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{b: &fakeBackend{limits: memory.New(memory.Config{Now: func() time.Time { return testNow }}, nopHandler{})}, logs: &bytes.Buffer{}}
+	h.m = metrics.New(prometheus.NewRegistry())
 	h.api = New(cfg, Deps{
-		Backend: h.b, Apps: store, Metrics: metrics.New(prometheus.NewRegistry()),
+		Backend: h.b, Apps: store, Metrics: h.m,
 		Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: func() time.Time { return testNow },
 	})
 	return h
@@ -239,5 +242,27 @@ func TestClusterStateUnavailable(t *testing.T) {
 			rec.Header().Get("Retry-After") == "" {
 			t.Errorf("%s %s: %d %q (Retry-After %q), want 503 with a JSON error", c.method, c.path, rec.Code, rec.Body.String(), rec.Header().Get("Retry-After"))
 		}
+	}
+}
+
+// TestAuthFailureKinds: failed authorizations are counted by what failed
+// (the dashboard charts them by reason), and known apps' requests by class.
+func TestAuthFailureKinds(t *testing.T) {
+	h := newHarness(t, Config{MaxBodyBytes: 64 << 10})
+	body := []byte(`{"name":"e","data":"x","channels":["c"]}`)
+	h.do("POST", "/apps/1/events", body, signing.Credential{Key: cred1.Key, Secret: "wrong"}, testNow)
+	h.do("POST", "/apps/1/events", body, cred1, testNow.Add(-time.Hour))
+	h.do("POST", "/apps/1/events", body, cred2, testNow)
+	h.do("POST", "/apps/1/events", body, cred1, testNow)
+	for kind, want := range map[string]float64{metrics.AuthAPISignature: 1, metrics.AuthAPITimestamp: 1, metrics.AuthUnknownKey: 1} {
+		if got := testutil.ToFloat64(h.m.AuthFailures.WithLabelValues("1", kind)); got != want {
+			t.Errorf("auth failures %s = %v, want %v", kind, got, want)
+		}
+	}
+	if got := testutil.ToFloat64(h.m.APIAppRequests.WithLabelValues("1", "4xx")); got != 3 {
+		t.Errorf("4xx requests of app 1 = %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(h.m.APIAppRequests.WithLabelValues("1", "2xx")); got != 1 {
+		t.Errorf("2xx requests of app 1 = %v, want 1", got)
 	}
 }

@@ -15,7 +15,7 @@ type BeamsMetrics struct {
 	// invalid, not_found, queue_full).
 	Refused *prometheus.CounterVec
 	// Deliveries counts push attempts by platform and outcome (delivered,
-	// gone, retry, config_error, rejected, skipped, given_up).
+	// gone, retry, config_error, rejected, skipped, given_up; breaker_open: not made, breaker open).
 	Deliveries *prometheus.CounterVec
 	// DevicesDeleted counts devices deleted because their push service
 	// said they are gone, by platform.

@@ -25,6 +25,10 @@ type Metrics struct {
 	APIRequests          *prometheus.CounterVec
 	APIEventsPublished   *prometheus.CounterVec
 	SecretUses           *prometheus.CounterVec
+	// APIAppRequests is APIRequests per known app, by status class
+	// (StatusClass): what the dashboard charts per app. Requests for an
+	// unknown app id are not counted here (APIRequests has them).
+	APIAppRequests *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them on reg.
@@ -56,6 +60,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		SecretUses: counter(reg, "herald_secret_verifications_total",
 			"Signatures verified, by kind (channel, user, api) and secret generation (primary, previous): shows when rotated-out secrets stop being used.",
 			app, "kind", "generation"),
+		APIAppRequests: counter(reg, "herald_api_app_requests_total",
+			"HTTP API requests for a known app, by status class (2xx, 4xx, 5xx).", app, "class"),
 	}
 }
 

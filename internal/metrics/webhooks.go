@@ -24,6 +24,9 @@ type WebhookMetrics struct {
 	// over, or a permanent reason), by the reason of the last attempt.
 	DeadBatches *prometheus.CounterVec
 	DeadEvents  *prometheus.CounterVec
+	// Retries counts failed requests that will be tried again (the others
+	// are counted in DeadBatches).
+	Retries *prometheus.CounterVec
 	// Queue is the number of stored records (events, delayed leaves, batches).
 	Queue prometheus.Gauge
 	// RequestDuration is the latency of each attempt.
@@ -55,6 +58,8 @@ func NewWebhooks(reg prometheus.Registerer) *WebhookMetrics {
 			"Webhook requests given up on, by reason.", "app_id", "reason"),
 		DeadEvents: counter(reg, "herald_webhook_events_dead_total",
 			"Webhook events in requests given up on, by reason.", "app_id", "reason"),
+		Retries: counter(reg, "herald_webhook_retries_total",
+			"Failed webhook requests scheduled for another attempt.", "app_id"),
 		Queue: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "herald_webhook_queue_records", Help: "Stored webhook events, delayed leaves and batches awaiting delivery.",
 		}),

@@ -109,7 +109,7 @@ func (a *adminListener) Close() {
 // /metrics (whatever metrics.enabled says about the public port), /ready as on the public port, and a JSON
 // 404 for anything else, paths with "." or ".." segments included (no
 // redirect).
-func adminRoutes(metricsHandler http.Handler, ready *readiness) http.Handler {
+func adminRoutes(metricsHandler http.Handler, ready *readiness, board http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index) // the index, and any named profile not listed below
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -121,7 +121,11 @@ func adminRoutes(metricsHandler http.Handler, ready *readiness) http.Handler {
 	}
 	mux.Handle("/metrics", metricsHandler)
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) { writeReady(w, ready) })
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeNotFound(w) })
+	if board != nil {
+		mux.Handle("/", board) // the dashboard: its pages at / and /dashboard/
+	} else {
+		mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeNotFound(w) })
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !cleanPath(r.URL.Path) {
 			writeNotFound(w)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -83,9 +84,11 @@ func openBeams(ctx context.Context, cfg config.Config, dsn string, withStore boo
 		log.Warn("beams: stored instances not listed", "err", err)
 	}
 
-	shared := cfg.Redis.Enabled() && cfg.DatabaseURL != ""
+	// Only PostgreSQL is shared by nodes; an SQLite file (database_url
+	// sqlite:… included) is each node's own.
+	shared := cfg.Redis.Enabled() && (strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"))
 	if cfg.Redis.Enabled() && !shared {
-		log.Warn("beams: cluster mode with a per-node SQLite app store: each node keeps its own devices, VAPID keys and publish queue; set database_url (PostgreSQL) so the nodes share them")
+		log.Warn("beams: cluster mode with a per-node SQLite app store: each node keeps its own devices, VAPID keys and publish queue; set database_url to PostgreSQL so the nodes share them")
 	}
 	if shared {
 		client, err := redisbroker.NewClient(redisbroker.Config{URL: cfg.Redis.URL, Prefix: cfg.Redis.Prefix, NodeID: nodeID})
@@ -104,9 +107,9 @@ func openBeams(ctx context.Context, cfg config.Config, dsn string, withStore boo
 		}
 		s.queue = q
 	}
-	s.handler = api.New(api.Config{AllowPrivateEndpoints: b.AllowPrivateEndpoints},
+	s.handler = api.New(api.Config{AllowPrivateEndpoints: b.AllowPrivateEndpoints, DeviceRate: b.DeviceRate, DeviceBurst: b.DeviceBurst},
 		api.Deps{Instances: registry, Devices: store, Queue: s.queue, Logger: log, Metrics: m})
-	s.pipeline = deliver.New(deliver.Config{Workers: b.Workers},
+	s.pipeline = deliver.New(deliver.Config{Workers: b.Workers, PerOrigin: b.MaxPerOrigin},
 		deliver.Deps{Queue: s.queue, Devices: store, Instances: registry, Logger: log, Metrics: m})
 	return s, nil
 }

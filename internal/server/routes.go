@@ -18,14 +18,16 @@ import (
 // repeat a signed query string in its Location header.
 func routes(prefix string, edge *ws.Server, api, adminAPI, beamsAPI http.Handler, metricsHandler http.Handler, ready *readiness) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !cleanPath(r.URL.Path) {
-			notFound(w, r, edge, r.URL.Path)
+		// The Beams SDKs cannot add a path prefix: their paths are served
+		// at the root too. Before the clean-path check: a user id such as
+		// "." is valid there, and the Beams handler answers odd paths
+		// itself, with its JSON errors and CORS.
+		if beamsAPI != nil && isBeamsPath(r.URL.Path) && (prefix != "" || !cleanPath(r.URL.Path)) {
+			beamsAPI.ServeHTTP(w, r)
 			return
 		}
-		// The Beams SDKs cannot add a path prefix: their paths are served
-		// at the root too.
-		if beamsAPI != nil && prefix != "" && isBeamsPath(r.URL.Path) {
-			beamsAPI.ServeHTTP(w, r)
+		if !cleanPath(r.URL.Path) {
+			notFound(w, r, edge, r.URL.Path)
 			return
 		}
 		path, ok := strings.CutPrefix(r.URL.Path, prefix)

@@ -29,11 +29,13 @@ import (
 	"github.com/heraldhq/herald/internal/apps/sqlstore"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/dashboard"
 	"github.com/heraldhq/herald/internal/httpapi"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/protocol"
+	"github.com/heraldhq/herald/internal/stats"
 	"github.com/heraldhq/herald/internal/webhooks"
 	"github.com/heraldhq/herald/internal/ws"
 )
@@ -54,6 +56,9 @@ type Options struct {
 	// apps' connections are closed; other settings need a restart.
 	Reload     <-chan struct{}
 	LoadConfig func() (config.Config, error)
+	// AdminTokenFile holds the admin token when none is in the environment
+	// (the embedded default's, generated once); "": none.
+	AdminTokenFile string
 }
 
 // Run serves until ctx is cancelled, then shuts down gracefully: it stops
@@ -71,6 +76,16 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	adminToken, err := admin.TokenFromEnv(os.LookupEnv)
 	if err != nil {
 		return fmt.Errorf("admin token: %w", err)
+	}
+	if adminToken == "" && opts.AdminTokenFile != "" {
+		if adminToken, err = admin.TokenFromEnv(func(k string) (string, bool) {
+			if k == admin.EnvTokenFile {
+				return opts.AdminTokenFile, true
+			}
+			return "", false
+		}); err != nil {
+			return fmt.Errorf("admin token: %w", err)
+		}
 	}
 	// The SQL store polls in its own goroutine from here on; the changes it
 	// sees wait in appChanges until the run step below applies them to the
@@ -268,7 +283,32 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	ln = guard("public", httpConns.full)(ln)
-	adminLn, err := listenAdmin(cfg.AdminListen, cfg.AdminListenDefaulted, adminRoutes(metricsHandler, &ready), log, guard("admin", nil))
+	// The dashboard lives on the admin listener only, with the admin API's
+	// conditions (a token and an app store to manage).
+	var board http.Handler
+	var history *stats.Store // the dashboard's charts: sampled only while it exists
+	uses := newSecretUses(reg)
+	if adminToken != "" && sqlApps != nil {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+		history, err = stats.Open(stats.Config{Path: filepath.Join(cfg.DataDir, StatsFile)},
+			stats.Deps{Gatherer: stats.Gatherer(m, webhookMetrics), Metrics: metrics.NewStats(reg), Logger: log})
+		if err != nil {
+			return fmt.Errorf("stats: %w", err)
+		}
+		defer history.Close()
+		dcfg := dashboard.Config{Token: adminToken, PublicHost: cfg.Host, PublicPort: cfg.Port, TLS: cfg.TLS.Enabled(), PathPrefix: prefix}
+		ddeps := dashboard.Deps{Apps: sqlApps, Conns: hubConns{h}, SecretUse: uses, Logger: log}
+		if push != nil {
+			ddeps.Beams = push.devices
+			for _, in := range cfg.Beams.Instances {
+				dcfg.BeamsConfigIDs = append(dcfg.BeamsConfigIDs, in.ID)
+			}
+		}
+		board = dashboard.New(dcfg, ddeps)
+	}
+	adminLn, err := listenAdmin(cfg.AdminListen, cfg.AdminListenDefaulted, adminRoutes(metricsHandler, &ready, board), log, guard("admin", nil))
 	if err != nil {
 		ln.Close()
 		return err
@@ -309,6 +349,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	g.Go(func() error { return h.Run(runCtx) })
 	g.Go(func() error { return throttle.Run(runCtx) })
 	g.Go(func() error { return gate.Run(gctx) })
+	if board != nil {
+		g.Go(func() error { return uses.run(gctx) })
+		g.Go(func() error { return history.Run(gctx) })
+	}
 	g.Go(func() error {
 		for {
 			select {
@@ -377,6 +421,13 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		bannerCfg.DatabaseURL = "set" // suppresses "No apps configured"
 	}
 	WriteBanner(opts.Stdout, bannerCfg, opts.Version)
+	if a := adminLn.Addr(); board != nil && a != nil {
+		how := "the admin token (HERALD_ADMIN_TOKEN)"
+		if opts.AdminTokenFile != "" {
+			how = "the admin token: cat " + opts.AdminTokenFile
+		}
+		fmt.Fprintf(opts.Stdout, "\nDashboard: http://%s/  (private; log in with %s)\n", snippetAddr(a), how)
+	}
 	fmt.Fprint(opts.Stdout, capacity.banner())
 	if cluster.enabled() {
 		// This node counts once its first heartbeat is in: wait a moment.

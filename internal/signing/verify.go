@@ -15,6 +15,9 @@ const DefaultWindow = 600 * time.Second
 // it with 401 and Reason as the body. Reasons never contain a secret.
 type VerifyError struct {
 	Reason string
+	// Kind says which check refused: KindUnknownKey, KindTimestamp, or ""
+	// for the signature and the other auth parameters.
+	Kind string
 
 	// logReason, when set, is Reason without the signature the client sent.
 	logReason string
@@ -32,6 +35,13 @@ func (e *VerifyError) LogReason() string {
 }
 
 func verifyErr(reason string) error { return &VerifyError{Reason: reason} }
+
+// Kinds of VerifyError worth telling apart in counts (failed-authorization
+// charts): a wrong key and a stale clock are not forged signatures.
+const (
+	KindUnknownKey = "unknown_key"
+	KindTimestamp  = "timestamp"
+)
 
 // VerifyRequest authenticates a signed REST request (http-api.md §2.3) and
 // returns the credential that signed it. Checks run in the hosted order —
@@ -73,7 +83,7 @@ func VerifyQuery(method, path string, q url.Values, body []byte, creds []Credent
 		}
 	}
 	if len(candidates) == 0 {
-		return Credential{}, verifyErr("Unknown auth_key")
+		return Credential{}, &VerifyError{Reason: "Unknown auth_key", Kind: KindUnknownKey}
 	}
 
 	if err := checkTimestamp(p[paramTimestamp], now, window); err != nil {
@@ -155,7 +165,7 @@ func schemeParams(q url.Values) (map[string]string, error) {
 func checkTimestamp(raw string, now time.Time, window time.Duration) error {
 	ts, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil {
-		return verifyErr("Invalid auth_timestamp: expected Unix time in seconds")
+		return &VerifyError{Reason: "Invalid auth_timestamp: expected Unix time in seconds", Kind: KindTimestamp}
 	}
 	nowS := now.Unix()
 	maxSkew := uint64((window - 1) / time.Second) // largest allowed |difference|
@@ -170,8 +180,8 @@ func checkTimestamp(raw string, now time.Time, window time.Duration) error {
 	if diff <= maxSkew {
 		return nil
 	}
-	return verifyErr("Timestamp expired: Given timestamp (" + formatUnix(ts) +
-		") not within " + formatWindow(window) + " of server time (" + formatUnix(nowS) + ")")
+	return &VerifyError{Kind: KindTimestamp, Reason: "Timestamp expired: Given timestamp (" + formatUnix(ts) +
+		") not within " + formatWindow(window) + " of server time (" + formatUnix(nowS) + ")"}
 }
 
 func formatUnix(s int64) string {

@@ -166,6 +166,7 @@ func (d *Dispatcher) finish(r result, now time.Time) {
 		b.next = deadline
 	}
 	d.put(bucketBatches, b.seq, b)
+	d.m.Retries.WithLabelValues(r.ep.App).Inc()
 	f.next = "retry in " + dur(b.next.Sub(now)).String()
 	d.fails.failed(f)
 }

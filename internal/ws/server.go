@@ -351,6 +351,7 @@ func (s *Server) admit(ss *session, r *http.Request, path string) *protocol.Erro
 	app, err := s.apps.ByKey(r.Context(), key)
 	if err != nil {
 		if errors.Is(err, apps.ErrNotFound) {
+			s.m.AuthFailures.WithLabelValues("", metrics.AuthUnknownKey).Inc() // server-wide: never the key as a label
 			return &protocol.Error{Code: protocol.CodeAppNotFound, Message: "App key " + truncate(key, 64) + " not in this cluster. Did you forget to specify the cluster?", Close: true}
 		}
 		return &protocol.Error{Code: protocol.CodeReconnect, Message: "App lookup failed, try again", Close: true}
@@ -360,6 +361,7 @@ func (s *Server) admit(ss *session, r *http.Request, path string) *protocol.Erro
 		return &protocol.Error{Code: protocol.CodeAppDisabled, Message: "App is disabled", Close: true}
 	}
 	if origin := r.Header.Get("Origin"); !originAllowed(origin, app.AllowedOrigins) {
+		s.m.AuthFailures.WithLabelValues(app.ID, metrics.AuthOrigin).Inc()
 		return &protocol.Error{Code: protocol.CodeUnauthorized, Message: "Origin not allowed: " + truncate(origin, 100), Close: true}
 	}
 	c, err := s.hub.Connect(context.Background(), app, ss, r.RemoteAddr)

@@ -16,10 +16,16 @@
 // application/json, as hosted Beams did); platform tokens that cannot be
 // valid are refused with the error "InvalidToken", which Android reads as
 // "do not retry"; a full publish queue is a 503 with Retry-After.
+//
+// The device and reporting routes take no credential, so their writes are
+// limited per client address (a 429 "Rate Limited" with Retry-After, see
+// Config.DeviceRate), and an instance id that is not a UUID is not found
+// without asking the registry.
 package api
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -29,6 +35,7 @@ import (
 	"github.com/heraldhq/herald/internal/beams/devices"
 	"github.com/heraldhq/herald/internal/beams/instance"
 	"github.com/heraldhq/herald/internal/beams/queue"
+	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/metrics"
 )
 
@@ -41,6 +48,20 @@ type Config struct {
 	// ExtraIssuers are Beams token issuers accepted besides
 	// https://{id}.pushnotifications.pusher.com, which every SDK writes.
 	ExtraIssuers []string
+	// DeviceRate is how many writes a second one client address may make
+	// to the device and reporting APIs (registrations, interest, user,
+	// metadata and token changes, deletions, reports), which take no
+	// credential; DeviceBurst is how many it may make at once. The address
+	// is the connection's peer: behind a proxy, the proxy's (see
+	// clientAddr). Reads and preflights are not limited. 0: the defaults,
+	// DefaultDeviceRate (20) and DefaultDeviceBurst (40); negative (either
+	// one): no limit.
+	DeviceRate  int
+	DeviceBurst int
+	// MaxDeviceClients bounds how many client addresses that limit tracks;
+	// beyond it (after dropping those idle for a minute) the others share
+	// one bucket. 0: DefaultMaxDeviceClients (100,000).
+	MaxDeviceClients int
 }
 
 // Deps are the API's collaborators; all but Now are required.
@@ -56,7 +77,8 @@ type Deps struct {
 // Bounds of request bodies and lists. Publish bodies are bounded by
 // publish.MaxBody (10 KiB, the hosted limit).
 const (
-	maxDeviceBody    = 16 << 10 // registration, metadata, token refresh
+	maxDeviceBody    = 16 << 10 // registration, token refresh
+	maxMetadata      = 2 << 10  // device metadata: the SDKs send two or three short fields (spec 2.1)
 	maxInterestsBody = 1 << 20  // PUT interests: 5,000 names of up to 164 bytes fit
 	maxReportBody    = 16 << 10 // one reporting event
 	defaultListLimit = 100      // GET interests without limit (the web SDK's default)
@@ -84,6 +106,9 @@ type Handler struct {
 	now    func() time.Time
 	mux    *http.ServeMux
 	limits *limiter
+	// clients limits device and reporting writes; nil: no limit.
+	clients    *clientLimiter
+	errLimited *apiError
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -98,7 +123,12 @@ func New(cfg Config, deps Deps) *Handler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{cfg: cfg, deps: deps, log: log.With("component", "beams-api"), now: deps.Now,
-		mux: http.NewServeMux(), limits: newLimiter()}
+		mux: http.NewServeMux(), limits: newLimiter(),
+		clients: newClientLimiter(cfg.DeviceRate, cfg.DeviceBurst, cfg.MaxDeviceClients)}
+	if h.clients != nil {
+		h.errLimited = &apiError{status: http.StatusTooManyRequests, title: "Rate Limited",
+			desc: fmt.Sprintf("Too many requests from this address in quick succession (max %g a second); retry later.", h.clients.rate)}
+	}
 	h.routes()
 	return h
 }
@@ -142,11 +172,19 @@ type call struct {
 
 // handle registers fn for pattern behind the instance lookup, which comes
 // first on every route: an unknown instance is a 404 whatever else is wrong.
+// An id that is not a UUID, the only form instance ids take, is not looked
+// up: ids come from any client, and registries may remember the ids they
+// did not find.
 func (h *Handler) handle(pattern string, fn func(*call) error) {
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		x := w.(*exchange) // ServeHTTP hands the mux nothing else
 		x.routed = true
-		in, err := h.deps.Instances.Get(r.Context(), r.PathValue("id"))
+		id := r.PathValue("id")
+		if !config.ValidBeamsInstanceID(id) {
+			h.fail(x, errInstanceNotFound)
+			return
+		}
+		in, err := h.deps.Instances.Get(r.Context(), id)
 		if err != nil {
 			if !errors.Is(err, instance.ErrNotFound) {
 				h.log.Error("beams instance lookup failed", "route", r.Pattern, "err", err)
@@ -191,6 +229,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			x.routed = true
 			x.WriteHeader(http.StatusNoContent)
 			return
+		}
+		// Before routing: a write refused here costs no instance lookup.
+		if h.clients != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if ok, wait := h.clients.allow(clientAddr(r), h.now()); !ok {
+				w.Header().Set("Retry-After", retryAfter(wait))
+				x.routed = true
+				h.fail(x, h.errLimited)
+				return
+			}
 		}
 	}
 	h.mux.ServeHTTP(x, r)

@@ -14,7 +14,10 @@ import (
 	"github.com/heraldhq/herald/internal/beams/token"
 )
 
-var errInterestsTooLarge = bodyTooLarge(maxInterestsBody)
+var (
+	errInterestsTooLarge = bodyTooLarge(maxInterestsBody)
+	errMetadataTooLarge  = bodyTooLarge(maxMetadata)
+)
 
 // deviceID is the device of /devices/{platform}/{device}. Ids are
 // "<platform>-<uuid>" (devices.NewID), so a device under another platform's
@@ -175,9 +178,8 @@ func (h *Handler) setUser(c *call) error {
 	if _, err := h.deps.Devices.Get(c.r.Context(), c.in.ID, id); err != nil {
 		return storeError(err)
 	}
-	scheme, tok, _ := strings.Cut(c.r.Header.Get("Authorization"), " ")
-	tok = strings.TrimSpace(tok)
-	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+	tok := bearerToken(c.r)
+	if tok == "" {
 		return &apiError{status: http.StatusUnauthorized, title: "Unauthorized",
 			desc: "Authorization header with a Beams token (Bearer) is missing."}
 	}
@@ -210,7 +212,7 @@ func (h *Handler) setMetadata(c *call) error {
 	if err != nil {
 		return err
 	}
-	body, err := readBody(c.r, maxDeviceBody, errDeviceTooLarge)
+	body, err := readBody(c.r, maxMetadata, errMetadataTooLarge)
 	if err != nil {
 		return err
 	}

@@ -330,4 +330,11 @@ func TestSetMetadata(t *testing.T) {
 	for _, body := range []string{``, `[]`, `"x"`, `null`, `{"a":1}x`, `{"a":"` + strings.Repeat("x", 16<<10) + `"}`} {
 		wantError(t, e.do("PUT", path, body), 400, "Bad Request")
 	}
+	// At most 2 KiB: far above what the SDKs send (spec 2.1).
+	fits := `{"sdkVersion":"` + strings.Repeat("x", 2<<10-17) + `"}`
+	wantStatus(t, e.do("PUT", path, fits), 200)
+	desc := wantError(t, e.do("PUT", path, fits+" "), 400, "Bad Request")
+	if !strings.Contains(desc, "max 2KiB") {
+		t.Fatalf("description %q", desc)
+	}
 }

@@ -36,21 +36,60 @@ const (
 // frozen is the vectors' frozen clock (their Beams tokens were made then).
 var frozen = time.Unix(1700000000, 0).UTC()
 
-// fakeQueue records jobs; err, when set, is what Enqueue returns.
+// fakeQueue records jobs; err, when set, is what Enqueue returns. Faults
+// come first, one a call. A PublishID already stored is ErrDuplicate, as
+// in both real queues.
 type fakeQueue struct {
-	mu   sync.Mutex
-	jobs []queue.Job
-	err  error
+	mu     sync.Mutex
+	jobs   []queue.Job
+	err    error
+	faults []fault
+	calls  int
+}
+
+// fault is one Enqueue call's failure; stored: the job is stored all the
+// same (a write that took effect but whose answer was lost).
+type fault struct {
+	stored bool
+	err    error
 }
 
 func (q *fakeQueue) Enqueue(_ context.Context, j queue.Job) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.calls++
+	if len(q.faults) > 0 {
+		f := q.faults[0]
+		q.faults = q.faults[1:]
+		if f.stored {
+			q.jobs = append(q.jobs, j)
+		}
+		return f.err
+	}
 	if q.err != nil {
 		return q.err
 	}
+	for _, old := range q.jobs {
+		if old.PublishID == j.PublishID {
+			return queue.ErrDuplicate
+		}
+	}
 	q.jobs = append(q.jobs, j)
 	return nil
+}
+
+// inject makes the next Enqueue calls fail with faults and resets the
+// call count.
+func (q *fakeQueue) inject(faults ...fault) {
+	q.mu.Lock()
+	q.faults, q.calls = faults, 0
+	q.mu.Unlock()
+}
+
+func (q *fakeQueue) enqueueCalls() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.calls
 }
 
 func (q *fakeQueue) Next(ctx context.Context) (queue.Job, error) {
@@ -116,12 +155,19 @@ type option func(*setup)
 
 // setup gathers what an env is built from.
 type setup struct {
-	cfg Config
-	in  *instance.Instance
+	cfg  Config
+	in   *instance.Instance
+	wrap func(instance.Registry) instance.Registry
 }
 
 func withConfig(cfg Config) option                   { return func(a *setup) { a.cfg = cfg } }
 func withInstance(f func(*instance.Instance)) option { return func(a *setup) { f(a.in) } }
+
+// withRegistry serves instances from wrap's result over the env's static
+// registry.
+func withRegistry(wrap func(instance.Registry) instance.Registry) option {
+	return func(a *setup) { a.wrap = wrap }
+}
 
 func newEnv(t *testing.T, opts ...option) *env {
 	t.Helper()
@@ -141,8 +187,12 @@ func newEnv(t *testing.T, opts ...option) *env {
 	t.Cleanup(func() { store.Close() })
 	e := &env{t: t, q: &fakeQueue{}, store: store, dbPath: dbPath, in: a.in, m: metrics.NewBeams(prometheus.NewRegistry()),
 		clock: &clock{t: frozen}, logs: &testlog.Buffer{}}
+	var reg instance.Registry = instance.NewStatic(a.in)
+	if a.wrap != nil {
+		reg = a.wrap(reg)
+	}
 	e.h = New(a.cfg, Deps{
-		Instances: instance.NewStatic(a.in), Devices: store, Queue: e.q,
+		Instances: reg, Devices: store, Queue: e.q,
 		Logger:  slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics: e.m, Now: e.clock.Now,
 	})
@@ -157,11 +207,21 @@ func newEnv(t *testing.T, opts ...option) *env {
 // do serves one request; headers are name, value pairs.
 func (e *env) do(method, target, body string, headers ...string) *httptest.ResponseRecorder {
 	e.t.Helper()
+	return e.doFrom("", method, target, body, headers...)
+}
+
+// doFrom serves one request from the client address remote (a RemoteAddr,
+// host:port); "": httptest's 192.0.2.1:1234.
+func (e *env) doFrom(remote, method, target, body string, headers ...string) *httptest.ResponseRecorder {
+	e.t.Helper()
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, target, r)
+	if remote != "" {
+		req.RemoteAddr = remote
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}

@@ -1,12 +1,12 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/heraldhq/herald/internal/beams/apns"
 	"github.com/heraldhq/herald/internal/beams/fcm"
@@ -26,16 +26,14 @@ var errPublishTooLarge = bodyTooLarge(publish.MaxBody)
 // in its rotation grace) and then the instance's rate: only authenticated
 // requests take a token, so a stranger cannot spend the customer's budget.
 func (h *Handler) authorize(c *call) error {
-	auth := c.r.Header.Get("Authorization")
-	if auth == "" {
+	if c.r.Header.Get("Authorization") == "" {
 		return &apiError{status: http.StatusBadRequest, title: "Incomplete Request",
 			desc: "Authorization header is missing.", reason: "auth"}
 	}
-	scheme, key, _ := strings.Cut(auth, " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		key = "" // never a valid key: CheckSecret still runs, in constant time
-	}
-	if _, valid := c.in.CheckSecret(strings.TrimSpace(key), c.now); !valid || key == "" {
+	// "" (another scheme, no key) is never valid; CheckSecret still runs,
+	// in constant time.
+	key := bearerToken(c.r)
+	if _, valid := c.in.CheckSecret(key, c.now); !valid || key == "" {
 		return &apiError{status: http.StatusUnauthorized, title: "Unauthorized", desc: "Incorrect API Key."}
 	}
 	if rate := c.in.PublishRate; !h.limits.allow(c.in.ID, rate, c.now) {
@@ -73,7 +71,7 @@ func (h *Handler) publish(target publish.Target) func(*call) error {
 		if err := payloadsFit(req, c.in.ID, id); err != nil {
 			return err
 		}
-		err = h.deps.Queue.Enqueue(c.r.Context(), queue.Job{
+		err = h.enqueue(c.r.Context(), queue.Job{
 			PublishID: id, Instance: c.in.ID, ToUsers: target == toUsers,
 			Body: json.RawMessage(body), Accepted: c.now,
 		})
@@ -92,6 +90,29 @@ func (h *Handler) publish(target publish.Target) func(*call) error {
 			PublishID string `json:"publishId"`
 		}{id})
 		return nil
+	}
+}
+
+// enqueue stores j. When Enqueue fails other than by ErrFull, ErrClosed or
+// ErrDuplicate (a timeout, a lost connection), j may have been stored all
+// the same: it is tried once more with the same PublishID, and
+// ErrDuplicate then means the first try stored it. The publisher gets one
+// 200 instead of a 500 that its own retry would turn into a second
+// delivery. No retry once ctx ended: nobody waits for the answer.
+func (h *Handler) enqueue(ctx context.Context, j queue.Job) error {
+	err := h.deps.Queue.Enqueue(ctx, j)
+	if err == nil || errors.Is(err, queue.ErrFull) || errors.Is(err, queue.ErrClosed) ||
+		errors.Is(err, queue.ErrDuplicate) || ctx.Err() != nil {
+		return err
+	}
+	h.log.Warn("beams publish enqueue failed; trying once more", "instance", j.Instance, "publish_id", j.PublishID, "err", err)
+	switch again := h.deps.Queue.Enqueue(ctx, j); {
+	case again == nil, errors.Is(again, queue.ErrDuplicate):
+		return nil
+	case errors.Is(again, queue.ErrFull), errors.Is(again, queue.ErrClosed):
+		return again
+	default:
+		return fmt.Errorf("%w (tried again: %v)", err, again)
 	}
 }
 

@@ -207,11 +207,15 @@ func (c *call) bundleID(id string) (string, error) {
 	return id, nil
 }
 
-// metadataObject checks optional metadata: a JSON object (or absent/null).
+// metadataObject checks optional metadata: a JSON object (or absent/null)
+// of at most maxMetadata bytes, the bound of PUT metadata.
 func metadataObject(raw json.RawMessage) (json.RawMessage, error) {
 	s := strings.TrimSpace(string(raw))
 	if s == "" || s == "null" {
 		return nil, nil
+	}
+	if len(raw) > maxMetadata {
+		return nil, badRequest("metadata is too large (max %dKiB).", maxMetadata>>10)
 	}
 	var m map[string]json.RawMessage
 	if s[0] != '{' || json.Unmarshal(raw, &m) != nil {

@@ -179,6 +179,13 @@ func TestRegisterFCM(t *testing.T) {
 		wantError(t, e.do("POST", devBase+"/devices/fcm", `{"token":`+tok+`}`), 400, "InvalidToken")
 	}
 	wantStatus(t, e.do("POST", devBase+"/devices/fcm", `{"token":"`+strings.Repeat("t", 4096)+`"}`), 200)
+	// Metadata is bounded as PUT metadata is (2 KiB); the body may be larger.
+	md := `{"sdkVersion":"` + strings.Repeat("v", 2<<10-17) + `"}`
+	wantStatus(t, e.do("POST", devBase+"/devices/fcm", `{"token":"`+strings.Repeat("t", 4096)+`","metadata":`+md+`}`), 200)
+	desc := wantError(t, e.do("POST", devBase+"/devices/fcm", `{"token":"t","metadata":{"a":1,`+md[1:]+`}`), 400, "Bad Request")
+	if desc != "metadata is too large (max 2KiB)." {
+		t.Fatalf("description %q", desc)
+	}
 
 	// Token refresh: the device keeps its id; another device that had the
 	// token is gone (the token moved).

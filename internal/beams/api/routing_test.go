@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -155,6 +157,65 @@ func TestMetricsLabels(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(e.m.Requests.WithLabelValues(unknownInstance, groupDevice, "404")); got != 50 {
 		t.Fatalf("unknown counted %v", got)
+	}
+}
+
+// countingRegistry counts the lookups it passes on.
+type countingRegistry struct {
+	next  instance.Registry
+	calls atomic.Int64
+}
+
+func (c *countingRegistry) Get(ctx context.Context, id string) (*instance.Instance, error) {
+	c.calls.Add(1)
+	return c.next.Get(ctx, id)
+}
+
+// TestInstanceIDNotUUID: an id that is not a UUID is "Instance not found"
+// on every route without a registry lookup (ids come from any client, and
+// a registry may remember the ids it did not find).
+func TestInstanceIDNotUUID(t *testing.T) {
+	reg := &countingRegistry{}
+	e := newEnv(t, withConfig(Config{DeviceRate: -1}), withRegistry(func(r instance.Registry) instance.Registry {
+		reg.next = r
+		return reg
+	}))
+	long := strings.Repeat("x", 30<<10)
+	for i := range 50 {
+		for _, id := range []string{
+			fmt.Sprintf("%s%d", long, i),
+			fmt.Sprintf("unknown-%d", i),
+			fmt.Sprintf("%s%d", testID, i%10),               // a UUID and more
+			fmt.Sprintf("%s%d", testID[:35], i%10)[:35],     // one digit short
+			fmt.Sprintf("0000000g-0000-0000-0000-%012d", i), // not hexadecimal
+			fmt.Sprintf("00000000000000000000%016d", i),     // no dashes
+		} {
+			for _, r := range []struct {
+				method, path string
+				cors         bool
+			}{
+				{"POST", "/publish_api/v1/instances/" + id + "/publishes/interests", false},
+				{"DELETE", "/customer_api/v1/instances/" + id + "/users/u", false},
+				{"GET", "/device_api/v1/instances/" + id + "/web-vapid-public-key", true},
+				{"POST", "/device_api/v1/instances/" + id + "/devices/web", true},
+				{"POST", "/reporting_api/v2/instances/" + id + "/events", true},
+			} {
+				rec := e.do(r.method, r.path, interestsBody, authJSON...)
+				wantError(t, rec, 404, "Instance not found")
+				if got := rec.Header().Get("Access-Control-Allow-Origin") == "*"; got != r.cors {
+					t.Fatalf("%s %s: CORS %v", r.method, r.path[:60], got)
+				}
+			}
+		}
+	}
+	if n := reg.calls.Load(); n != 0 {
+		t.Fatalf("%d registry lookups for ids that are not UUIDs", n)
+	}
+	// UUIDs are looked up, in either case.
+	wantError(t, e.do("GET", "/device_api/v1/instances/11111111-0000-0000-0000-00000000000A/web-vapid-public-key", ""), 404, "Instance not found")
+	wantStatus(t, e.do("GET", devBase+"/web-vapid-public-key", ""), 200)
+	if n := reg.calls.Load(); n != 2 {
+		t.Fatalf("%d registry lookups for 2 UUIDs", n)
 	}
 }
 

@@ -20,7 +20,7 @@ func BenchmarkDeliverWeb10k(b *testing.B) {
 	b.Cleanup(func() { close(stop) })
 	var mu sync.Mutex
 	got := map[string]int{} // pushes per subscription
-	go func() { // the service keeps what it delivers until read
+	go func() {             // the service keeps what it delivers until read
 		for {
 			select {
 			case m := <-e.ps.Messages():

@@ -28,6 +28,7 @@ type message struct {
 	fcm    []byte // translated without a token: the sender puts each device's in
 	apns   []byte
 	apnsH  apns.Headers
+	origin [numPlatforms]string                    // the gate's key of FCM and APNs (web: each endpoint's origin)
 	tally  [numPlatforms][numOutcomes]atomic.Int64 // for the job's summary line
 	target int                                     // devices the job read
 }
@@ -153,6 +154,9 @@ func (p *Pipeline) done(ctx context.Context, j queue.Job, log *slog.Logger) {
 // are the publisher's (a payload too large once Beams' metadata is in).
 func (p *Pipeline) prepare(req *publish.Request, inst *instance.Instance, publishID string, log *slog.Logger) *message {
 	m := &message{publishID: publishID, inst: inst}
+	// One push service per instance and platform: its credentials'.
+	m.origin[platFCM] = "fcm " + inst.ID
+	m.origin[platAPNs] = "apns " + inst.ID
 	fail := func(pl platform, err error) {
 		m.ready[pl] = payloadRejected
 		log.Warn("publish payload cannot be sent: its devices are counted rejected", "platform", platformNames[pl], "err", err)
@@ -228,11 +232,12 @@ func (p *Pipeline) handOut(ctx context.Context, m *message, list []devices.Devic
 			p.count(m, pl, outRejected)
 			continue
 		}
-		t := task{m: m, pg: pg, platform: pl, device: d.ID}
+		t := task{m: m, pg: pg, platform: pl, device: d.ID, token: d.Token, origin: m.origin[pl]}
 		if pl == platWeb {
 			t.sub = webpush.Subscription{Endpoint: d.Endpoint, P256dh: d.P256dh, Auth: d.Auth}
+			t.origin = originOf(d.Endpoint)
 		} else {
-			t.token, t.topic = d.Token, d.BundleID
+			t.topic = d.BundleID
 		}
 		pg.pending.Add(1)
 		select {

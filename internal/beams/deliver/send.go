@@ -48,10 +48,11 @@ const (
 	outRejected            // this message will never be taken
 	outSkipped             // no payload for the platform, or no sender
 	outGivenUp             // a retryable failure with no retry left (window, bound, shutdown)
+	outBreakerOpen         // not attempted, its origin's breaker open: scheduled for a retry
 	numOutcomes
 )
 
-var outcomeNames = [numOutcomes]string{"delivered", "gone", "retry", "config_error", "rejected", "skipped", "given_up"}
+var outcomeNames = [numOutcomes]string{"delivered", "gone", "retry", "config_error", "rejected", "skipped", "given_up", "breaker_open"}
 
 // task is one device's delivery of a job's message. Retries carry the
 // same value, so only the fields a push needs are kept, not the Device.
@@ -61,10 +62,11 @@ type task struct {
 	platform platform
 	device   string               // id, to delete it when gone
 	sub      webpush.Subscription // web
-	token    string               // fcm, apns
+	token    string               // the device's token as read (fcm, apns: pushed to); deleted only while it has it still
 	topic    string               // apns: the device's bundle id ("" the sender's)
+	origin   string               // the gate's key: the push service
 	attempts int                  // attempts made before this one
-	first    time.Time            // when the first attempt started
+	first    time.Time            // when the first attempt started, or the first was not made
 }
 
 func (p *Pipeline) worker(ctx context.Context) {
@@ -73,25 +75,64 @@ func (p *Pipeline) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case t := <-p.work:
-			p.attempt(ctx, t)
+			p.handle(ctx, t)
 		}
 	}
 }
 
-// attempt pushes once and acts on the answer.
-func (p *Pipeline) attempt(ctx context.Context, t task) {
+// handle passes t through its origin's gate and pushes it; then, while
+// the push's slot is handed to a push parked at the same origin, that one.
+func (p *Pipeline) handle(ctx context.Context, t task) {
+	now := p.now()
+	v, until, o := p.gate.enter(t, now)
+	switch v {
+	case park:
+		return // the gate hands it to a worker ending a push to its origin
+	case shut:
+		p.notAttempted(t, until)
+		return
+	}
+	for {
+		r, ok, end := p.attempt(ctx, t, now)
+		var res *webpush.Result
+		if ok {
+			res = &r
+		}
+		l := p.gate.leave(o, res, v == probe, ctx.Err() == nil, end)
+		if l.opened {
+			p.loud.log(p.log, slog.LevelWarn, "\x00breaker "+t.origin, "push service not answering: its pushes wait for a retry",
+				"origin", t.origin, "failures", p.cfg.BreakerFailures, "err", r.Err)
+		}
+		for _, s := range l.shut {
+			p.notAttempted(s, l.until)
+		}
+		if !l.hasNext {
+			return
+		}
+		t, v, now = l.next, pass, end // with the slot, of a closed breaker
+	}
+}
+
+// attempt pushes once, starting at now, and acts on the answer; false
+// when the push was cancelled (the pipeline is stopping). end is when the
+// answer came.
+func (p *Pipeline) attempt(ctx context.Context, t task, now time.Time) (r webpush.Result, ok bool, end time.Time) {
 	if t.pg != nil {
 		defer t.pg.finish()
 	}
-	now := p.now()
-	if t.attempts == 0 {
+	if t.first.IsZero() {
 		t.first = now
 	}
-	start := time.Now()
-	r := p.send(ctx, &t)
-	p.sendDur[t.platform].Observe(time.Since(start).Seconds())
+	start := now // time.Now's reading, monotonic clock included: one call fewer a push
+	if p.ownClock {
+		start = time.Now()
+	}
+	r = p.send(ctx, &t)
+	took := time.Since(start)
+	p.sendDur[t.platform].Observe(took.Seconds())
+	end = now.Add(took)
 	if ctx.Err() != nil {
-		return // shut down: the push was cancelled, the job stays queued
+		return r, false, end // shut down: the push was cancelled, the job stays queued
 	}
 	t.attempts++
 	inst := t.m.inst.ID
@@ -100,9 +141,9 @@ func (p *Pipeline) attempt(ctx context.Context, t task) {
 		p.count(t.m, t.platform, outDelivered)
 	case webpush.Gone:
 		p.count(t.m, t.platform, outGone)
-		p.deleteDevice(ctx, inst, t.platform, t.device, r)
+		p.deleteDevice(ctx, &t, r)
 	case webpush.Retry:
-		p.retry(t, r)
+		p.later(t, end.Add(max(r.RetryAfter, p.backoffDelay(t.attempts))), outRetry, r.Err)
 	case webpush.ConfigError:
 		p.count(t.m, t.platform, outConfigError)
 		p.loud.log(p.log, slog.LevelWarn, inst, "push refused the instance's credentials; check its configuration",
@@ -114,7 +155,23 @@ func (p *Pipeline) attempt(ctx context.Context, t task) {
 				"platform", platformNames[t.platform], "device_id", t.device, "status", r.Status, "err", r.Err)
 		}
 	}
+	return r, true, end
 }
+
+// notAttempted sends t, not pushed as its origin's breaker is open, to
+// wait for a retry: due when the breaker lets a probe through, spread by
+// the backoff so the origin's deliveries do not all come back at once.
+func (p *Pipeline) notAttempted(t task, until time.Time) {
+	if t.pg != nil {
+		t.pg.finish()
+	}
+	if t.first.IsZero() {
+		t.first = p.now()
+	}
+	p.later(t, until.Add(p.backoffDelay(max(t.attempts, 1))), outBreakerOpen, errBreakerOpen)
+}
+
+var errBreakerOpen = errors.New("not attempted: the push service's breaker is open")
 
 func (p *Pipeline) send(ctx context.Context, t *task) webpush.Result {
 	in := t.m.inst
@@ -128,35 +185,46 @@ func (p *Pipeline) send(ctx context.Context, t *task) webpush.Result {
 	}
 }
 
-func (p *Pipeline) deleteDevice(ctx context.Context, inst string, pl platform, id string, r webpush.Result) {
-	err := p.store.Delete(ctx, inst, id)
+// deleteDevice deletes a device its push service called gone, unless it
+// has another token by now: the answer is about the token the push went
+// to, and the device may have refreshed it (SetToken) or registered anew
+// since it was read, a retry's wait included.
+func (p *Pipeline) deleteDevice(ctx context.Context, t *task, r webpush.Result) {
+	inst := t.m.inst.ID
+	deleted, err := p.store.DeleteIfToken(ctx, inst, t.device, t.token)
 	switch {
-	case err == nil:
-		p.m.DevicesDeleted.WithLabelValues(inst, platformNames[pl]).Inc()
+	case deleted:
+		p.m.DevicesDeleted.WithLabelValues(inst, platformNames[t.platform]).Inc()
 		if p.log.Enabled(ctx, slog.LevelDebug) {
-			p.log.Debug("device gone: deleted", "instance_id", inst, "device_id", id, "status", r.Status, "err", r.Err)
+			p.log.Debug("device gone: deleted", "instance_id", inst, "device_id", t.device, "status", r.Status, "err", r.Err)
 		}
-	case errors.Is(err, devices.ErrNotFound), ctx.Err() != nil:
+	case err == nil: // gone already, or alive with a new token: kept
+		if p.log.Enabled(ctx, slog.LevelDebug) {
+			p.log.Debug("device gone but no longer with the token pushed to, or deleted already: kept",
+				"instance_id", inst, "device_id", t.device, "status", r.Status)
+		}
+	case ctx.Err() != nil:
 	default:
 		// The next publish finds it gone again and retries the delete.
 		p.loud.log(p.log, slog.LevelWarn, inst+"\x00delete", "cannot delete a gone device",
-			"instance_id", inst, "device_id", id, "err", err)
+			"instance_id", inst, "device_id", t.device, "err", err)
 	}
 }
 
-// retry schedules the next attempt, or gives the delivery up when that
-// attempt would fall outside the retry window or the retries are full.
-func (p *Pipeline) retry(t task, r webpush.Result) {
-	due := p.now().Add(max(r.RetryAfter, p.backoffDelay(t.attempts)))
+// later schedules t's next attempt at due, counted o, or gives the
+// delivery up when that attempt would fall outside the retry window or the
+// retries are full. A retry belongs to no page: its page counts it handled.
+func (p *Pipeline) later(t task, due time.Time, o outcome, why error) {
+	t.pg = nil
 	if due.After(t.first.Add(p.cfg.RetryWindow)) || !p.retries.add(t, due) {
 		p.count(t.m, t.platform, outGivenUp)
 		if p.log.Enabled(context.Background(), slog.LevelDebug) {
 			p.log.Debug("push given up", "instance_id", t.m.inst.ID, "publish_id", t.m.publishID,
-				"platform", platformNames[t.platform], "device_id", t.device, "attempts", t.attempts, "err", r.Err)
+				"platform", platformNames[t.platform], "device_id", t.device, "attempts", t.attempts, "err", why)
 		}
 		return
 	}
-	p.count(t.m, t.platform, outRetry)
+	p.count(t.m, t.platform, o)
 }
 
 func (p *Pipeline) count(m *message, pl platform, o outcome) {

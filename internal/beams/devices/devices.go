@@ -93,6 +93,13 @@ type Store interface {
 	Get(ctx context.Context, instance, id string) (Device, error)
 	// Delete removes a device and its interests; ErrNotFound when none.
 	Delete(ctx context.Context, instance, id string) error
+	// DeleteIfToken removes a device and its interests only while its
+	// token is still token, in one step: a push service's "gone" is about
+	// the token the push went to, and the device may have been given a
+	// new one (SetToken, a registration) since it was read. deleted is
+	// false, with a nil error, when the token changed or the device is
+	// gone. ErrInvalid for an empty instance or token.
+	DeleteIfToken(ctx context.Context, instance, id, token string) (deleted bool, err error)
 
 	// AddInterest subscribes a device to interest. Idempotent. ErrNotFound
 	// for an unknown device; ErrTooManyInterests when the device already

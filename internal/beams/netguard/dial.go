@@ -66,7 +66,7 @@ func Transport(allowPrivate bool) *http.Transport {
 		ExpectContinueTimeout:  time.Second,
 		IdleConnTimeout:        90 * time.Second,
 		MaxIdleConns:           1024,
-		MaxIdleConnsPerHost:    256, // at least the sender workers (128): fewer churns connections to one push service
+		MaxIdleConnsPerHost:    256, // above the pushes in flight to one service (beams.max_per_origin): fewer churns connections
 		MaxResponseHeaderBytes: 64 << 10,
 	}
 }

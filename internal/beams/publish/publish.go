@@ -5,12 +5,13 @@ package publish
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 
 	"github.com/heraldhq/herald/internal/beams/webpush"
 )
@@ -242,13 +243,7 @@ func ValidUserID(s string) bool {
 }
 
 // NewID returns a publish id: "pubid-" and a random (v4) UUID.
-func NewID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("pubid-%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func NewID() string { return "pubid-" + uuid.NewString() }
 
 // WebPlaintext is the message a web device gets (before encryption): the
 // notification (always an object: the service worker reads it

@@ -20,7 +20,7 @@ import (
 // Errors of Enqueue.
 var (
 	// ErrFull: the queue holds its maximum of jobs; the publish is refused
-	// (the API answers 503 / 429) rather than queued without bound.
+	// (the API answers 503) rather than queued without bound.
 	ErrFull = errors.New("beams queue is full")
 	// ErrClosed: the queue was closed.
 	ErrClosed = errors.New("beams queue is closed")

@@ -33,6 +33,8 @@ func Run(t *testing.T, open Opener) {
 		{"Isolation", testIsolation},
 		{"Metadata", testMetadata},
 		{"SetToken", testSetToken},
+		{"DeleteIfToken", testDeleteIfToken},
+		{"DeleteIfTokenRace", testDeleteIfTokenRace},
 		{"ConcurrentRegister", testConcurrentRegister},
 		{"Interests", testInterests},
 		{"InterestCap", testInterestCap},

@@ -104,6 +104,33 @@ func (s *Store) Delete(ctx context.Context, instance, id string) error {
 	return s.wrap("delete device", affected(res, id))
 }
 
+// DeleteIfToken removes the device while it still has token, in one
+// statement, so a token change committed before it keeps the device and
+// one committed after it finds no device; its interests go with it (ON
+// DELETE CASCADE).
+func (s *Store) DeleteIfToken(ctx context.Context, instance, id, token string) (bool, error) {
+	if err := key("instance", instance); err != nil {
+		return false, err
+	}
+	if err := key("token", token); err != nil {
+		return false, err
+	}
+	if !text(id) {
+		return false, nil // no device has such an id
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	res, err := s.w.ExecContext(ctx, s.d.q(`DELETE FROM beams_device WHERE id = ? AND instance_id = ? AND token = ?`), id, instance, token)
+	if err != nil {
+		return false, s.wrap("delete device if token", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, s.wrap("delete device if token", err)
+	}
+	return n > 0, nil
+}
+
 // SetMetadata replaces the device's metadata.
 func (s *Store) SetMetadata(ctx context.Context, instance, id string, md json.RawMessage) error {
 	if err := target(instance, id); err != nil {

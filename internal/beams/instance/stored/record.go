@@ -20,6 +20,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/heraldhq/herald/internal/beams/apns"
 	"github.com/heraldhq/herald/internal/beams/fcm"
 	"github.com/heraldhq/herald/internal/beams/instance"
@@ -323,14 +325,11 @@ func CheckGrace(grace time.Duration) error {
 
 // NewID returns a random (version 4) UUID in lower case.
 func NewID() (string, error) {
-	var u [16]byte
-	if _, err := rand.Read(u[:]); err != nil {
+	u, err := uuid.NewRandom()
+	if err != nil {
 		return "", fmt.Errorf("generate beams instance id: %w", err)
 	}
-	u[6] = u[6]&0x0f | 0x40 // version 4
-	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
-	h := hex.EncodeToString(u[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32], nil
+	return u.String(), nil
 }
 
 // NewSecretKey returns 32 random bytes in hexadecimal.

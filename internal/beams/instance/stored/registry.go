@@ -46,6 +46,13 @@ const (
 	DefaultMaxAbsent = 10_000
 )
 
+// MaxIDLen is the longest id Get looks up: the length of a UUID, the only
+// form a record's id can have. Ids are chosen by callers (they come from
+// request paths); a longer one is not found without reading the store or
+// being remembered, so the absent set holds at most MaxAbsent ids of this
+// size whoever calls Get.
+const MaxIDLen = 36
+
 // Deps are what a Registry serves from.
 type Deps struct {
 	// Config are the config file's instances: served first and as they
@@ -157,8 +164,11 @@ func NewRegistry(cfg Config, d Deps) *Registry {
 // Get implements instance.Registry: a config instance, else the stored
 // one, else instance.ErrNotFound. A store that cannot be read is an error,
 // unless an instance of this id was built before: that one is served
-// until the store answers again.
+// until the store answers again. An id longer than MaxIDLen is not found.
 func (r *Registry) Get(ctx context.Context, id string) (*instance.Instance, error) {
+	if len(id) > MaxIDLen {
+		return nil, instance.ErrNotFound
+	}
 	if in, ok := r.static[id]; ok {
 		return in, nil
 	}

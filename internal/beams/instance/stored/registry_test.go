@@ -365,6 +365,35 @@ func TestRegistryAbsentBounded(t *testing.T) {
 	}
 }
 
+// Ids longer than a UUID are not found without reading the store or being
+// remembered: whoever calls Get, caller-chosen ids cannot fill the absent
+// set with large keys.
+func TestRegistryLongIDsNotRemembered(t *testing.T) {
+	h := newHarness(t, Config{Refresh: time.Minute})
+	h.src.put(rec(sid1, "key-0000-0123456789"))
+	for i := range 1000 {
+		h.wantNotFound(t, fmt.Sprintf("%s-%d", strings.Repeat("x", 30<<10), i))
+		h.wantNotFound(t, sid1+"0") // a stored id with one byte more
+	}
+	h.wantNotFound(t, strings.Repeat("a", MaxIDLen+1))
+	if n := h.src.reads.Load(); n != 0 {
+		t.Fatalf("%d store reads for ids longer than %d bytes", n, MaxIDLen)
+	}
+	h.reg.mu.Lock()
+	absent, entries := len(h.reg.absent), len(h.reg.entries)
+	h.reg.mu.Unlock()
+	if absent != 0 || entries != 0 {
+		t.Fatalf("%d absent ids and %d entries remembered", absent, entries)
+	}
+	// An id of exactly MaxIDLen bytes is still looked up.
+	if in := h.get(t, sid1); in.ID != sid1 {
+		t.Fatalf("got %s", in.ID)
+	}
+	if n := h.src.reads.Load(); n != 1 {
+		t.Fatalf("%d store reads, want 1", n)
+	}
+}
+
 // Many callers at once, while the record rotates and time passes: every
 // answer is a built instance, the store is read about once per id per
 // Refresh rather than once per call, and -race finds nothing.

@@ -320,6 +320,8 @@ func (q *Queue) Close() error {
 	q.mu.Unlock()
 	q.stopLoop()
 	<-q.loopDone
+	// Best effort: a consumer left behind only costs a line in XINFO.
+	_, _ = q.exec(context.Background(), leaveScript, []string{q.keys.stream}, group, q.opt.Consumer)
 	return nil
 }
 

@@ -345,3 +345,39 @@ func BenchmarkRedisEnqueue(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "enqueues/s")
 }
+
+// TestCloseLeavesGroup: a node that holds nothing leaves the consumer
+// group when it closes; one holding a job stays, so the job can be taken
+// over.
+func TestCloseLeavesGroup(t *testing.T) {
+	c := newClient(t, redistest.Start(t).URL())
+	prefix := newPrefix()
+	opts := redisqueue.Options{ClaimIdle: time.Minute}
+	a, _ := node(t, c, prefix, "a", opts)
+	b, _ := node(t, c, prefix, "b", opts)
+	queuetest.Enqueue(t, a, queuetest.MakeJob(0))
+	j := queuetest.Next(t, a)
+	queuetest.Enqueue(t, a, queuetest.MakeJob(1))
+	k := queuetest.Next(t, b)
+	if err := b.Done(queuetest.Ctx(t), k.PublishID); err != nil {
+		t.Fatal(err)
+	}
+	stream, _, _ := a.Keys()
+	consumers := func() []string {
+		msgs, err := c.Do(queuetest.Ctx(t), c.B().XinfoConsumers().Key(stream).Group("delivery").Build()).ToArray()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, m := range msgs {
+			kv, _ := m.AsStrMap()
+			names = append(names, kv["name"])
+		}
+		return names
+	}
+	a.Close()
+	b.Close()
+	if got := consumers(); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("consumers after close = %v, want [a] (a still holds %s)", got, j.PublishID)
+	}
+}

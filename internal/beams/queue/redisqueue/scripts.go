@@ -21,6 +21,7 @@ var (
 	refreshScript  = script("refresh.lua")
 	historyScript  = script("history.lua")
 	claimScript    = script("claim.lua")
+	leaveScript    = script("leave.lua")
 )
 
 // script is lib.lua followed by the named script.

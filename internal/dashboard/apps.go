@@ -1,0 +1,370 @@
+package dashboard
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/internal/admin"
+	"github.com/heraldhq/herald/internal/apps"
+)
+
+// notices are the messages a redirect after a change may ask a page to
+// show (?notice=...); only these, so a link cannot put words on a page.
+var notices = map[string]string{
+	"created":       "App created. Its secret stays hidden until you reveal it.",
+	"saved":         "Settings saved.",
+	"enabled":       "App enabled.",
+	"disabled":      "App disabled: its connections are closed and new ones refused.",
+	"rotated":       "Secret rotated. The previous secret keeps working until the expiry shown below; reveal the new one and update your backends before then.",
+	"deleted":       "App deleted.",
+	"beams-created": "Instance created. Its secret key stays hidden until you reveal it.",
+	"beams-rotated": "Secret key rotated. The previous key keeps working until the expiry shown below; reveal the new one and update your servers before then.",
+	"beams-deleted": "Instance deleted, with its devices.",
+}
+
+func notice(r *http.Request) string { return notices[r.URL.Query().Get("notice")] }
+
+// redirect sends the browser to p (under the request's prefix) after a
+// change, with a notice for the next page.
+func redirect(w http.ResponseWriter, r *http.Request, c *call, p, noticeKey string) {
+	if noticeKey != "" {
+		p += "?notice=" + url.QueryEscape(noticeKey)
+	}
+	http.Redirect(w, r, c.link(p), http.StatusSeeOther)
+}
+
+func appPath(id string) string { return "/apps/" + url.PathEscape(id) }
+
+// needApps answers 404 when there is no app store to manage.
+func (h *Handler) needApps(w http.ResponseWriter, r *http.Request, c *call) bool {
+	if h.apps != nil {
+		return true
+	}
+	h.errorPage(w, r, c, http.StatusNotFound, "No app store",
+		"Apps are defined in the config file here; set database_url to manage them from the dashboard.")
+	return false
+}
+
+type appRow struct {
+	ID, Key, Link string
+	Enabled       bool
+	Connections   string
+}
+
+type appsPage struct {
+	page
+	Managed   bool
+	ShowConns bool
+	Apps      []appRow
+}
+
+func (h *Handler) appList(w http.ResponseWriter, r *http.Request, c *call) {
+	p := &appsPage{page: h.newPage(c, "Apps"), Managed: h.apps != nil, ShowConns: h.conns != nil}
+	p.Notice = notice(r)
+	if h.apps != nil {
+		list, err := h.apps.List(r.Context())
+		if err != nil {
+			h.internalError(w, r, c, err)
+			return
+		}
+		slices.SortFunc(list, func(a, b *apps.App) int { return strings.Compare(a.ID, b.ID) })
+		for _, a := range list {
+			p.Apps = append(p.Apps, appRow{ID: a.ID, Key: a.Key, Link: c.link(appPath(a.ID)),
+				Enabled: a.Enabled, Connections: h.connections(a.ID)})
+		}
+	}
+	h.render(w, r, c, http.StatusOK, "apps", p)
+}
+
+func (h *Handler) appListRedirect(w http.ResponseWriter, r *http.Request, c *call) {
+	http.Redirect(w, r, c.link("/"), http.StatusSeeOther)
+}
+
+func (h *Handler) connections(id string) string {
+	if h.conns == nil {
+		return ""
+	}
+	return strconv.Itoa(h.conns.Connections(id))
+}
+
+// appPage is the App keys page: credentials, snippets, secret rotation and
+// the actions on the app.
+type appPage struct {
+	page
+	App             admin.App
+	Link            string
+	Secret          string // set once revealed
+	ShowConns       bool
+	Connections     string
+	PreviousSecrets []string
+	ShowUses        bool
+	UseWindow       string
+	Uses            []useRow
+	PusherJS        string
+	PusherNode      string
+	DefaultGrace    string
+	Grace           string
+}
+
+type useRow struct {
+	Generation string
+	Count      uint64
+}
+
+// generations are the secret generations apps.SecretGeneration names.
+var generations = []string{apps.SecretGeneration(0), apps.SecretGeneration(1)}
+
+func (h *Handler) newAppPage(c *call, a *apps.App, revealed bool) *appPage {
+	now := h.now()
+	p := &appPage{
+		page:         h.newPage(c, "App "+a.ID),
+		App:          admin.FromApp(a, false),
+		Link:         c.link(appPath(a.ID)),
+		ShowConns:    h.conns != nil,
+		Connections:  h.connections(a.ID),
+		PusherJS:     h.cfg.pusherJSSnippet(a.Key),
+		DefaultGrace: roundDuration(admin.DefaultGrace),
+		Grace:        roundDuration(admin.DefaultGrace),
+	}
+	if revealed {
+		p.Secret = a.Secret
+	}
+	p.PusherNode = h.cfg.pusherNodeSnippet(a.ID, a.Key, p.Secret)
+	for _, ps := range a.PreviousSecrets {
+		if now.Before(ps.ExpiresAt) {
+			p.PreviousSecrets = append(p.PreviousSecrets, "expires "+formatTime(ps.ExpiresAt, now))
+		} else {
+			p.PreviousSecrets = append(p.PreviousSecrets, "expired "+formatTime(ps.ExpiresAt, now))
+		}
+	}
+	if h.secretUs != nil {
+		p.ShowUses, p.UseWindow = true, roundDuration(h.cfg.SecretUseWindow)
+		uses := h.secretUs.SecretUses(a.ID, h.cfg.SecretUseWindow)
+		for _, g := range generations {
+			p.Uses = append(p.Uses, useRow{Generation: g, Count: uses[g]})
+		}
+	}
+	return p
+}
+
+// app reads the app of the request's {id}; it answers for itself when it
+// returns nil.
+func (h *Handler) app(w http.ResponseWriter, r *http.Request, c *call) *apps.App {
+	if !h.needApps(w, r, c) {
+		return nil
+	}
+	a, err := admin.Show(r.Context(), h.apps, r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, c, err)
+		return nil
+	}
+	return a
+}
+
+func (h *Handler) appShow(w http.ResponseWriter, r *http.Request, c *call) {
+	a := h.app(w, r, c)
+	if a == nil {
+		return
+	}
+	p := h.newAppPage(c, a, false)
+	p.Notice = notice(r)
+	h.render(w, r, c, http.StatusOK, "app", p)
+}
+
+// appReveal shows the page with the secret: a POST, so it needs the CSRF
+// token and is never a link that could be followed or prefetched.
+func (h *Handler) appReveal(w http.ResponseWriter, r *http.Request, c *call) {
+	a := h.app(w, r, c)
+	if a == nil {
+		return
+	}
+	h.log.Info("app secret revealed", "app_id", a.ID, "remote", c.remote)
+	h.render(w, r, c, http.StatusOK, "app", h.newAppPage(c, a, true))
+}
+
+type appFormPage struct {
+	page
+	Form   *settingsForm
+	Cancel string
+}
+
+func (h *Handler) renderAppForm(w http.ResponseWriter, r *http.Request, c *call, status int, f *settingsForm, errMsg string) {
+	title, cancel := "New app", c.link("/")
+	f.Action = c.link("/apps")
+	if !f.Create {
+		title, cancel = "Settings of app "+f.ID, c.link(appPath(f.ID))
+		f.Action = c.link(appPath(f.ID) + "/edit")
+	}
+	p := &appFormPage{page: h.newPage(c, title), Form: f, Cancel: cancel}
+	p.Error = errMsg
+	h.render(w, r, c, status, "appform", p)
+}
+
+func (h *Handler) appNew(w http.ResponseWriter, r *http.Request, c *call) {
+	if !h.needApps(w, r, c) {
+		return
+	}
+	h.renderAppForm(w, r, c, http.StatusOK, formFromApp(defaultApp(), true), "")
+}
+
+func (h *Handler) appCreate(w http.ResponseWriter, r *http.Request, c *call) {
+	if !h.needApps(w, r, c) {
+		return
+	}
+	s, f, err := parseSettings(r.PostForm, true)
+	if err != nil {
+		h.renderAppForm(w, r, c, http.StatusUnprocessableEntity, f, err.Error())
+		return
+	}
+	a, err := admin.Create(r.Context(), h.apps, s)
+	if err != nil {
+		h.formFailed(w, r, c, f, err)
+		return
+	}
+	h.log.Info("app created", "app_id", a.ID, "remote", c.remote)
+	redirect(w, r, c, appPath(a.ID), "created")
+}
+
+// formFailed shows a refused settings form again with the reason, or an
+// error page for a failure that is not the form's fault.
+func (h *Handler) formFailed(w http.ResponseWriter, r *http.Request, c *call, f *settingsForm, err error) {
+	switch st := statusOf(err); st {
+	case http.StatusUnprocessableEntity, http.StatusConflict:
+		h.renderAppForm(w, r, c, st, f, err.Error())
+	default:
+		h.fail(w, r, c, err)
+	}
+}
+
+func (h *Handler) appEdit(w http.ResponseWriter, r *http.Request, c *call) {
+	a := h.app(w, r, c)
+	if a == nil {
+		return
+	}
+	h.renderAppForm(w, r, c, http.StatusOK, formFromApp(admin.FromApp(a, false), false), "")
+}
+
+func (h *Handler) appUpdate(w http.ResponseWriter, r *http.Request, c *call) {
+	if !h.needApps(w, r, c) {
+		return
+	}
+	id := r.PathValue("id")
+	s, f, err := parseSettings(r.PostForm, false)
+	f.ID = id
+	if err != nil {
+		h.renderAppForm(w, r, c, http.StatusUnprocessableEntity, f, err.Error())
+		return
+	}
+	a, err := admin.Update(r.Context(), h.apps, id, s)
+	if err != nil {
+		h.formFailed(w, r, c, f, err)
+		return
+	}
+	h.log.Info("app updated", "app_id", a.ID, "remote", c.remote)
+	redirect(w, r, c, appPath(a.ID), "saved")
+}
+
+func (h *Handler) appSetEnabled(enabled bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *call) {
+		if !h.needApps(w, r, c) {
+			return
+		}
+		a, err := admin.SetEnabled(r.Context(), h.apps, r.PathValue("id"), enabled)
+		if err != nil {
+			h.fail(w, r, c, err)
+			return
+		}
+		h.log.Info("app enabled changed", "app_id", a.ID, "enabled", enabled, "remote", c.remote)
+		n := "disabled"
+		if enabled {
+			n = "enabled"
+		}
+		redirect(w, r, c, appPath(a.ID), n)
+	}
+}
+
+// parseGrace reads a rotation's grace period: empty means the default.
+func parseGrace(v string) (time.Duration, string, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return admin.DefaultGrace, "", true
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, "Grace period: " + strconv.Quote(clip(v, 40)) + " is not a duration like 24h or 90m.", false
+	}
+	return d, "", true
+}
+
+func (h *Handler) appRotate(w http.ResponseWriter, r *http.Request, c *call) {
+	if !h.needApps(w, r, c) {
+		return
+	}
+	grace, msg, ok := parseGrace(r.PostForm.Get("grace"))
+	var a *apps.App
+	var err error
+	if ok {
+		a, err = admin.RotateSecret(r.Context(), h.apps, r.PathValue("id"), grace, h.now())
+		if statusOf(err) == http.StatusUnprocessableEntity {
+			ok, msg = false, err.Error()
+		} else if err != nil {
+			h.fail(w, r, c, err)
+			return
+		}
+	}
+	if !ok {
+		cur := h.app(w, r, c)
+		if cur == nil {
+			return
+		}
+		p := h.newAppPage(c, cur, false)
+		p.Error, p.Grace = msg, r.PostForm.Get("grace")
+		h.render(w, r, c, http.StatusUnprocessableEntity, "app", p)
+		return
+	}
+	h.log.Info("app secret rotated", "app_id", a.ID, "grace", grace, "remote", c.remote)
+	redirect(w, r, c, appPath(a.ID), "rotated")
+}
+
+type deletePage struct {
+	page
+	Kind, ID, Action, Cancel string
+}
+
+func (h *Handler) renderDelete(w http.ResponseWriter, r *http.Request, c *call, status int, tmpl, kind, id, back, errMsg string) {
+	p := &deletePage{page: h.newPage(c, "Delete "+kind+" "+id), Kind: kind, ID: id,
+		Action: c.link(back + "/delete"), Cancel: c.link(back)}
+	p.Error = errMsg
+	h.render(w, r, c, status, tmpl, p)
+}
+
+func (h *Handler) appDeleteConfirm(w http.ResponseWriter, r *http.Request, c *call) {
+	a := h.app(w, r, c)
+	if a == nil {
+		return
+	}
+	h.renderDelete(w, r, c, http.StatusOK, "delete", "app", a.ID, appPath(a.ID), "")
+}
+
+// appDelete deletes the app once its id has been typed in confirmation.
+func (h *Handler) appDelete(w http.ResponseWriter, r *http.Request, c *call) {
+	a := h.app(w, r, c)
+	if a == nil {
+		return
+	}
+	if strings.TrimSpace(r.PostForm.Get("confirm")) != a.ID {
+		h.renderDelete(w, r, c, http.StatusUnprocessableEntity, "delete", "app", a.ID, appPath(a.ID),
+			"Type the app id exactly to confirm; nothing was deleted.")
+		return
+	}
+	if err := admin.Delete(r.Context(), h.apps, a.ID); err != nil {
+		h.fail(w, r, c, err)
+		return
+	}
+	h.log.Info("app deleted", "app_id", a.ID, "remote", c.remote)
+	redirect(w, r, c, "/", "deleted")
+}
