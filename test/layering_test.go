@@ -30,6 +30,9 @@ var layers = [][]string{
 	{"internal/apps"},
 	{"internal/beams"},
 	{"internal/stats"},
+	// The debug console's feed and the audit line of failed authorizations:
+	// the hub, the edges, webhooks and the dashboard emit into it or serve it.
+	{"internal/console"},
 	{"internal/admission", "internal/logthrottle", "internal/nbiofix"},
 	{"pusher"}, // the public SDK shares the protocol and signing code with the server
 	{"internal/protocol"},

@@ -8,10 +8,13 @@ import (
 	"net/http"
 	"path"
 	"strconv"
+	"strings"
 )
 
-// The style sheet and script: hand-written, no framework, nothing from a
-// CDN. The CSP forbids inline scripts and styles, so they live here.
+// The style sheets and scripts: hand-written, no framework, nothing from a
+// CDN; vendor/ holds the copies of third-party files that web/build.js
+// makes (go generate). The CSP forbids inline scripts and styles, so they
+// live here.
 //
 //go:embed assets/*
 var assetFiles embed.FS
@@ -22,6 +25,7 @@ var contentTypes = map[string]string{
 	".css": "text/css; charset=utf-8",
 	".js":  "text/javascript; charset=utf-8",
 	".svg": "image/svg+xml",
+	".txt": "text/plain; charset=utf-8",
 }
 
 type asset struct {
@@ -36,21 +40,25 @@ type assets struct {
 
 func loadAssets() *assets {
 	a := &assets{byName: make(map[string]asset)}
-	entries, err := fs.ReadDir(assetFiles, "assets")
-	if err != nil {
-		panic(err) // embedded at build time: cannot fail
-	}
-	for _, e := range entries {
-		body, err := assetFiles.ReadFile("assets/" + e.Name())
+	// Named by their path under assets/: "dashboard.js", "vendor/uPlot.min.css".
+	err := fs.WalkDir(assetFiles, "assets", func(name string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		body, err := assetFiles.ReadFile(name)
 		if err != nil {
-			panic(err)
+			return err
 		}
 		sum := sha256.Sum256(body)
-		ct, ok := contentTypes[path.Ext(e.Name())]
+		ct, ok := contentTypes[path.Ext(name)]
 		if !ok {
 			ct = "application/octet-stream"
 		}
-		a.byName[e.Name()] = asset{body: body, contentType: ct, version: hex.EncodeToString(sum[:6])}
+		a.byName[strings.TrimPrefix(name, "assets/")] = asset{body: body, contentType: ct, version: hex.EncodeToString(sum[:6])}
+		return nil
+	})
+	if err != nil {
+		panic(err) // embedded at build time: cannot fail
 	}
 	return a
 }
@@ -62,7 +70,7 @@ func (a *assets) url(name string) string {
 }
 
 func (h *Handler) asset(w http.ResponseWriter, r *http.Request, c *call) {
-	as, ok := h.assets.byName[r.PathValue("name")]
+	as, ok := h.assets.byName[r.PathValue("name")] // a path under assets/
 	if !ok {
 		h.notFound(w, r, c)
 		return

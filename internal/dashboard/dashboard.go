@@ -4,6 +4,8 @@
 // secrets (and the same for stored Beams instances), through the admin
 // package's operations. Every page works without JavaScript; the small
 // script in assets/ only adds copy buttons and a typed-confirmation check.
+// The charts pages (charts.go, with Deps.Stats) are the exception: their
+// script draws the time series with uPlot, embedded from assets/vendor/.
 //
 // The dashboard answers under / and under /dashboard/ alike; the links of a
 // page keep the prefix it was asked with. It must never be mounted on the
@@ -117,8 +119,11 @@ type Deps struct {
 	// SecretUse gives the App keys page its secret-generation counts; nil:
 	// not shown.
 	SecretUse SecretUse
-	Logger    *slog.Logger     // nil: discard
-	Now       func() time.Time // nil: time.Now; the clock of sessions, limits and rotations
+	// Stats gives the charts pages (/stats, /apps/{id}/stats) their time
+	// series; the server passes its *stats.Store. Nil: no charts pages.
+	Stats  StatsSource
+	Logger *slog.Logger     // nil: discard
+	Now    func() time.Time // nil: time.Now; the clock of sessions, limits and rotations
 }
 
 // Handler is the dashboard, an http.Handler for the admin listener's mux.
@@ -130,6 +135,7 @@ type Handler struct {
 	beams    admin.BeamsStore
 	conns    Conns
 	secretUs SecretUse
+	stats    StatsSource
 	log      *slog.Logger
 	now      func() time.Time
 	sessions *sessions
@@ -160,6 +166,7 @@ func New(cfg Config, d Deps) *Handler {
 		beams:    d.Beams,
 		conns:    d.Conns,
 		secretUs: d.SecretUse,
+		stats:    d.Stats,
 		log:      d.Logger,
 		now:      d.Now,
 		pages:    loadPages(),
@@ -243,7 +250,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // routes registers every page. Paths are those under the prefix.
 func (h *Handler) routes() {
-	h.route("/assets/{name}", public, methods{"GET": h.asset})
+	h.route("/assets/{name...}", public, methods{"GET": h.asset})
 	h.route("/login", public, methods{"GET": h.loginForm, "POST": h.login})
 	h.route("/logout", private, methods{"POST": h.logout})
 
@@ -257,6 +264,11 @@ func (h *Handler) routes() {
 	h.route("/apps/{id}/disable", private, methods{"POST": h.appSetEnabled(false)})
 	h.route("/apps/{id}/rotate", private, methods{"POST": h.appRotate})
 	h.route("/apps/{id}/delete", private, methods{"GET": h.appDeleteConfirm, "POST": h.appDelete})
+	if h.stats != nil {
+		h.route("/stats", private, methods{"GET": h.statsServer})
+		h.route("/stats/data", private, methods{"GET": h.statsData})
+		h.route("/apps/{id}/stats", private, methods{"GET": h.statsApp})
+	}
 
 	h.route("/beams", private, methods{"GET": h.beamsList, "POST": h.beamsCreate})
 	h.route("/beams/new", private, methods{"GET": h.beamsNew})

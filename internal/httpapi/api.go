@@ -17,6 +17,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/console"
 	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/signing"
@@ -85,6 +86,9 @@ type Deps struct {
 	// Throttle bounds the log lines clients can cause (per remote address
 	// and app); nil writes them all.
 	Throttle *logthrottle.Throttle
+	// Console receives the debug console's events (publishes, failed
+	// authorizations); nil emits nothing.
+	Console *console.Feed
 }
 
 // API is an http.Handler for /apps/...
@@ -99,6 +103,7 @@ type API struct {
 
 	admit    Admitter
 	throttle *logthrottle.Throttle
+	console  *console.Feed // nil: no debug console
 }
 
 // New builds the API handler.
@@ -108,7 +113,7 @@ func New(cfg Config, deps Deps) *API {
 		deps.Now = time.Now
 	}
 	a := &API{cfg: cfg, b: deps.Backend, apps: deps.Apps, log: deps.Logger.With("component", "httpapi"),
-		m: deps.Metrics, now: deps.Now, mux: http.NewServeMux(), admit: deps.Admit, throttle: deps.Throttle}
+		m: deps.Metrics, now: deps.Now, mux: http.NewServeMux(), admit: deps.Admit, throttle: deps.Throttle, console: deps.Console}
 	a.handle(http.MethodPost, "/apps/{app_id}/events", "events", a.events)
 	a.handle(http.MethodPost, "/apps/{app_id}/batch_events", "batch_events", a.batchEvents)
 	a.handle(http.MethodGet, "/apps/{app_id}/channels", "channels", a.channels)
@@ -141,8 +146,24 @@ type request struct {
 type apiError struct {
 	status int
 	msg    string
-	logMsg string // what to log when msg must not be (it echoes a signature); "" means msg
+	logMsg string      // what to log when msg must not be (it echoes a signature); "" means msg
+	audit  auditReason // a failed authorization: why; noAudit otherwise
 }
+
+// auditReason is a console.Reason... in a byte, so apiError (allocated per
+// request) keeps its size.
+type auditReason uint8
+
+const (
+	noAudit auditReason = iota
+	auditBadSignature
+	auditExpiredTimestamp
+	auditUnknownKey
+	auditRateLimited
+)
+
+var auditReasons = [...]string{auditBadSignature: console.ReasonBadSignature, auditExpiredTimestamp: console.ReasonExpiredTimestamp,
+	auditUnknownKey: console.ReasonUnknownKey, auditRateLimited: console.ReasonRateLimited}
 
 func (e *apiError) Error() string { return e.msg }
 
@@ -193,6 +214,7 @@ func (a *API) handle(method, pattern, name string, h handlerFunc) {
 				w.Header().Set("Retry-After", strconv.Itoa(secs))
 				a.m.AuthFailures.WithLabelValues(req.app.ID, metrics.AuthRateLimit).Inc()
 				aerr = errorf(http.StatusTooManyRequests, "Rate limit exceeded for this app; retry after "+strconv.Itoa(secs)+"s")
+				aerr.audit = auditRateLimited
 			}
 		}
 		if aerr == nil {
@@ -218,6 +240,13 @@ func (a *API) handle(method, pattern, name string, h handlerFunc) {
 		a.throttle.Log(a.log, slog.LevelWarn, logthrottle.AddrKey(r.RemoteAddr), appID, "api request rejected",
 			"endpoint", name, "status", aerr.status, "app_id", truncate(r.PathValue("app_id"), 64),
 			"app_key", appKey, "reason", truncate(reason, 200), "remote", r.RemoteAddr)
+		if aerr.audit != noAudit && req != nil {
+			if aerr.audit == auditUnknownKey {
+				appKey = r.URL.Query().Get("auth_key") // the key presented, not the app's
+			}
+			console.AuditAuthFailure(a.log, a.throttle, a.console, console.AuthFailure{AppID: appID, Key: appKey,
+				Remote: r.RemoteAddr, Endpoint: name, Reason: auditReasons[aerr.audit], Detail: reason})
+		}
 		writeError(w, aerr.status, aerr.msg)
 	})
 }
@@ -266,13 +295,14 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*request, *a
 	if verr != nil {
 		kind := metrics.AuthAPISignature
 		aerr := errorf(http.StatusUnauthorized, verr.Error())
+		aerr.audit = auditBadSignature
 		if ve, ok := errors.AsType[*signing.VerifyError](verr); ok {
 			aerr.logMsg = ve.LogReason()
 			switch ve.Kind {
 			case signing.KindUnknownKey:
-				kind = metrics.AuthUnknownKey
+				kind, aerr.audit = metrics.AuthUnknownKey, auditUnknownKey
 			case signing.KindTimestamp:
-				kind = metrics.AuthAPITimestamp
+				kind, aerr.audit = metrics.AuthAPITimestamp, auditExpiredTimestamp
 			}
 		}
 		a.m.AuthFailures.WithLabelValues(app.ID, kind).Inc()

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/heraldhq/herald/internal/console"
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
@@ -135,6 +136,10 @@ func (a *API) publish(ctx context.Context, appID string, ev *event) *apiError {
 			return unavailable(err)
 		}
 		n++
+		if a.console.Watching(appID) {
+			a.console.Emit(appID, console.Event{Type: console.APIMessage, Channel: ch, Event: ev.name,
+				SocketID: ev.socketID, Bytes: len(ev.data), Data: ev.data})
+		}
 	}
 	return nil
 }

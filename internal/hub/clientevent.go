@@ -5,6 +5,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/console"
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
@@ -59,6 +60,10 @@ func (h *Hub) ClientEvent(ctx context.Context, c *Client, f protocol.Frame) erro
 	}
 	h.emit(c, Event{Kind: ClientEvent, Channel: f.Channel, Event: f.Event, Data: data, HasData: hasData,
 		SocketID: c.socketID, UserID: userID})
+	if appID := c.curApp().ID; h.console.Watching(appID) {
+		h.console.Emit(appID, console.Event{Type: console.ClientEvent, Channel: f.Channel, Event: f.Event,
+			SocketID: c.socketID, User: userID, Bytes: len(data), Data: data})
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/console"
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
@@ -55,6 +56,12 @@ func (h *Hub) Reaped(ctx context.Context, changes []broker.Change) {
 		}
 		if ev != nil && app != nil && !ch.HooksQueued { // queued: the broker's queue has it
 			h.emitApp(app, *ev)
+		}
+		switch ch.Kind {
+		case broker.MemberGone:
+			h.showMember(ch.App, console.MemberRemoved, ch.Channel, ch.UserID)
+		case broker.MemberBack:
+			h.showMember(ch.App, console.MemberAdded, ch.Channel, ch.UserID)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/broker/memory"
+	"github.com/heraldhq/herald/internal/console"
 	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/policy"
@@ -94,6 +95,9 @@ type Deps struct {
 	// Apps finds an app by id for what the broker reports without a
 	// connection at hand (a dead node's members); nil ignores those reports.
 	Apps apps.Store
+	// Console receives the debug console's events (subscriptions, client
+	// events, members, failed authorizations); nil emits nothing.
+	Console *console.Feed
 }
 
 // Hub is safe for concurrent use.
@@ -107,6 +111,7 @@ type Hub struct {
 	obs      Observer
 	b        broker.Broker
 	apps     apps.Store
+	console  *console.Feed // nil: no debug console
 	seed     maphash.Seed
 
 	shards [numShards]shard
@@ -138,6 +143,7 @@ func New(cfg Config, deps Deps) *Hub {
 		now:      deps.Now,
 		obs:      deps.Observer,
 		apps:     deps.Apps,
+		console:  deps.Console,
 		seed:     maphash.MakeSeed(),
 		clients:  make(map[string]*Client),
 		perApp:   make(map[string]int),
@@ -243,6 +249,7 @@ func (h *Hub) Disconnect(c *Client) {
 	c.mu.Unlock()
 	for _, s := range subs {
 		h.leave(ctx, c, s)
+		h.showSub(c, console.Unsubscribed, s.channel, "disconnected")
 	}
 	if user != nil {
 		h.signOut(ctx, c, user)

@@ -3,6 +3,7 @@ package hub
 import (
 	"log/slog"
 
+	"github.com/heraldhq/herald/internal/console"
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
@@ -47,6 +48,7 @@ func (h *Hub) sweep() {
 		h.throttle.Log(h.log, slog.LevelWarn, c.socketID, c.curApp().ID, "closing connection that did not sign in",
 			"app_key", c.curApp().Key, "socket_id", c.socketID, "reason", "require_signin timeout", "remote", c.remote)
 		msg := "Connection not authorized within " + h.cfg.SigninTimeout.String() + ": sign in first"
+		h.authFailed(c, "", signinEndpoint, console.ReasonSigninTimeout, msg)
 		c.Send(protocol.ErrorFrame(protocol.CodeUnauthorized, msg))
 		c.Close(protocol.CodeUnauthorized, msg)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/console"
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
@@ -122,5 +123,6 @@ func (h *Hub) announceLost(ctx context.Context) {
 		if app := h.lookupApp(ctx, k.app); app != nil {
 			h.emitApp(app, Event{Kind: MemberRemoved, Channel: k.channel, UserID: k.user})
 		}
+		h.showMember(k.app, console.MemberRemoved, k.channel, k.user)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/console"
 	"github.com/heraldhq/herald/internal/policy"
 	"github.com/heraldhq/herald/internal/protocol"
 )
@@ -18,6 +19,12 @@ import (
 // (name, signature, member); what needs this hub's state it decides here.
 // Refusals are *policy.SubscriptionError.
 func (h *Hub) Subscribe(ctx context.Context, c *Client, d protocol.SubscribeData) error {
+	err := h.subscribe(ctx, c, d)
+	h.subscribeResult(c, d.Channel, err)
+	return err
+}
+
+func (h *Hub) subscribe(ctx context.Context, c *Client, d protocol.SubscribeData) error {
 	app := c.curApp()
 	c.mu.Lock()
 	user := c.user
@@ -42,6 +49,39 @@ func (h *Hub) Subscribe(ctx context.Context, c *Client, d protocol.SubscribeData
 		c.authorized.Store(true)
 	}
 	return nil
+}
+
+// subscribeResult writes the audit line of a subscription refused as an
+// authorization error, and shows the outcome to the debug console.
+func (h *Hub) subscribeResult(c *Client, channel string, err error) {
+	if err != nil {
+		h.subscribeRefused(c, channel, err)
+		return
+	}
+	if app := c.curApp(); h.console.Watching(app.ID) {
+		h.console.Emit(app.ID, console.Event{Type: console.Subscribed, Channel: channel, SocketID: c.socketID})
+	}
+}
+
+// subscribeRefused is subscribeResult for a refusal (apart: errors.As
+// moves its target to the heap, which a successful subscribe need not pay).
+func (h *Hub) subscribeRefused(c *Client, channel string, err error) {
+	var se *policy.SubscriptionError
+	if errors.As(err, &se) && se.Type == "AuthError" {
+		reason := console.ReasonChannelRefused
+		if errors.Is(err, policy.ErrSignature) {
+			reason = console.ReasonBadSignature
+		}
+		h.authFailed(c, channel, "", reason, se.Message)
+		return
+	}
+	if app := c.curApp(); h.console.Watching(app.ID) {
+		e := console.Event{Type: console.SubscriptionFailed, Channel: channel, SocketID: c.socketID, Detail: err.Error()}
+		if se != nil {
+			e.Reason = se.Type
+		}
+		h.console.Emit(app.ID, e)
+	}
 }
 
 // join adds c to channel name: locally first (as a pending joiner that
@@ -171,6 +211,9 @@ func (h *Hub) join(ctx context.Context, c *Client, name string, info protocol.Ch
 	if res.NewMember && !res.HooksQueued {
 		h.emitApp(app, Event{Kind: MemberAdded, Channel: name, UserID: m.UserID})
 	}
+	if res.NewMember {
+		h.showMember(app.ID, console.MemberAdded, name, m.UserID)
+	}
 	if info.Cache && cacheFrame == nil {
 		h.emitApp(app, Event{Kind: CacheMiss, Channel: name})
 	}
@@ -249,6 +292,7 @@ func (h *Hub) Unsubscribe(ctx context.Context, c *Client, name string) {
 	c.subs[last] = subscription{}
 	c.subs = c.subs[:last]
 	h.leave(ctx, c, sub)
+	h.showSub(c, console.Unsubscribed, name, "")
 }
 
 // leave takes c out of one channel: locally, then at the broker, which
@@ -292,6 +336,9 @@ func (h *Hub) leave(ctx context.Context, c *Client, sub subscription) {
 	}
 	if res.MemberGone && !res.HooksQueued {
 		h.emitApp(app, Event{Kind: MemberRemoved, Channel: sub.channel, UserID: sub.userID})
+	}
+	if res.MemberGone {
+		h.showMember(app.ID, console.MemberRemoved, sub.channel, sub.userID)
 	}
 	if res.Vacated {
 		if !res.HooksQueued {

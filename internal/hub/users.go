@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/console"
 	"github.com/heraldhq/herald/internal/policy"
 	"github.com/heraldhq/herald/internal/protocol"
 )
@@ -47,6 +48,7 @@ func (h *Hub) Signin(ctx context.Context, c *Client, d protocol.SigninData) erro
 	h.secretUsed(c, "user", s.Secret)
 	if err != nil {
 		h.m.AuthFailures.WithLabelValues(app.ID, "signin").Inc()
+		h.authFailed(c, "", signinEndpoint, console.ReasonSigninRefused, err.Error())
 		return err
 	}
 	user := s.User
@@ -59,7 +61,9 @@ func (h *Hub) Signin(ctx context.Context, c *Client, d protocol.SigninData) erro
 	if c.user != nil {
 		if c.user.ID != user.ID {
 			h.m.AuthFailures.WithLabelValues(app.ID, "signin").Inc()
-			return policy.AlreadySignedIn(app, c.user.ID)
+			err := policy.AlreadySignedIn(app, c.user.ID)
+			h.authFailed(c, "", signinEndpoint, console.ReasonSigninRefused, err.Error())
+			return err
 		}
 		c.Send(protocol.SigninSuccess(d.UserData))
 		return nil

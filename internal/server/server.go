@@ -29,6 +29,7 @@ import (
 	"github.com/heraldhq/herald/internal/apps/sqlstore"
 	"github.com/heraldhq/herald/internal/broker"
 	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/console"
 	"github.com/heraldhq/herald/internal/dashboard"
 	"github.com/heraldhq/herald/internal/httpapi"
 	"github.com/heraldhq/herald/internal/hub"
@@ -163,6 +164,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	// Log lines that clients can cause are bounded per connection and per
 	// app; the rest are counted in a summary line per window.
 	throttle := logthrottle.New(logthrottle.Config{}, log)
+	// The debug console's feed: what flows through each app, for viewers of
+	// the dashboard; with none watching an app, its events cost one check.
+	feed := console.New(console.Config{}, console.Deps{Metrics: metrics.NewConsole(reg)})
+	defer feed.Close()
 
 	h := hub.New(hub.Config{
 		ActivityTimeout:    time.Duration(cfg.ActivityTimeout) * time.Second,
@@ -175,7 +180,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		MaxWatchlistSize:   cfg.Limits.MaxWatchlistSize,
 		CacheTTL:           cfg.CacheTTL.D(),
 		SigninTimeout:      cfg.SigninTimeout.D(),
-	}, hub.Deps{Logger: log, Metrics: m, Observer: observer, Throttle: throttle, Broker: cluster.factory, Apps: lookup})
+	}, hub.Deps{Logger: log, Metrics: m, Observer: observer, Throttle: throttle, Broker: cluster.factory, Apps: lookup, Console: feed})
 	if err := cluster.built(); err != nil {
 		return err
 	}
@@ -210,7 +215,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			MaxQueue:       w.MaxQueue,
 			Workers:        w.Workers,
 		}
-		wdeps := webhooks.Deps{Apps: lookup, Logger: log, Metrics: webhookMetrics, Inbox: inbox}
+		wdeps := webhooks.Deps{Apps: lookup, Logger: log, Metrics: webhookMetrics, Inbox: inbox, Console: feed}
 		if q, ok := h.Broker().(broker.HookQueue); ok {
 			wdeps.Queue = q
 			wdeps.Candidates = webhookApps(store, sqlApps)
@@ -236,7 +241,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		WriteBufferBytes: cfg.Limits.WriteBufferKB << 10,
 		MaxConnections:   capacity.pollerLoad(),
 		MaxRefusing:      capacity.maxRefusing(),
-	}, ws.Deps{Hub: h, Apps: lookup, Logger: log, Metrics: m, Throttle: throttle, Gate: gate})
+	}, ws.Deps{Hub: h, Apps: lookup, Logger: log, Metrics: m, Throttle: throttle, Gate: gate, Console: feed})
 
 	prefix := strings.TrimRight(cfg.PathPrefix, "/")
 	api := httpapi.New(httpapi.Config{
@@ -245,7 +250,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		MaxEventNameLen:   cfg.Limits.MaxEventNameLen,
 		MaxUserIDLen:      cfg.Limits.MaxUserIDLen,
 		PathPrefix:        prefix,
-	}, httpapi.Deps{Backend: h, Apps: lookup, Logger: log, Metrics: m, Admit: gate, Throttle: throttle})
+	}, httpapi.Deps{Backend: h, Apps: lookup, Logger: log, Metrics: m, Admit: gate, Throttle: throttle, Console: feed})
 
 	var adminHandler http.Handler
 	if adminToken != "" && sqlApps != nil {
@@ -299,7 +304,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		}
 		defer history.Close()
 		dcfg := dashboard.Config{Token: adminToken, PublicHost: cfg.Host, PublicPort: cfg.Port, TLS: cfg.TLS.Enabled(), PathPrefix: prefix}
-		ddeps := dashboard.Deps{Apps: sqlApps, Conns: hubConns{h}, SecretUse: uses, Logger: log}
+		ddeps := dashboard.Deps{Apps: sqlApps, Conns: hubConns{h}, SecretUse: uses, Stats: history, Logger: log}
 		if push != nil {
 			ddeps.Beams = push.devices
 			for _, in := range cfg.Beams.Instances {
@@ -472,6 +477,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	shutdownDone := make(chan error, 1)
 	go func() { shutdownDone <- srv.Shutdown(shCtx) }() // stops accepting, waits for API requests
 	adminDone := make(chan error, 1)
+	feed.Close() // ends the console streams, which would hold the admin listener's shutdown
 	go func() { adminDone <- adminLn.Shutdown(shCtx) }()
 	h.CloseAll(protocol.CodeReconnect, "Server is restarting, reconnect")
 	waitDrained(shCtx, h)

@@ -136,6 +136,7 @@ func (d *Dispatcher) finish(r result, now time.Time) {
 	}
 	b.attempts++
 	d.m.Requests.WithLabelValues(r.ep.App, r.outcome).Inc()
+	d.showResult(r, b)
 	if r.outcome == outcomeSuccess {
 		d.m.Delivered.WithLabelValues(r.ep.App).Add(float64(b.count))
 		d.dropBatch(ep, b)

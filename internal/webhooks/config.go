@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/console"
 	"github.com/heraldhq/herald/internal/metrics"
 )
 
@@ -143,6 +144,10 @@ type Deps struct {
 	// whose hook leases this node competes for. Required with Queue;
 	// called about once per ClaimEvery, off the loop.
 	Candidates func(context.Context) []string
+
+	// Console receives the debug console's events (each delivery attempt's
+	// result); nil emits nothing.
+	Console *console.Feed
 }
 
 // NewClient returns the HTTP client used when Deps.Client is nil: the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/broker"
+	"github.com/heraldhq/herald/internal/console"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/metrics"
 )
@@ -26,6 +27,7 @@ type Dispatcher struct {
 	log    *slog.Logger
 	m      *metrics.WebhookMetrics
 	client *http.Client
+	feed   *console.Feed // the debug console; nil: none
 
 	ib *Inbox // between the hub (Observe) and the loop
 
@@ -75,6 +77,7 @@ func New(cfg Config, deps Deps) (*Dispatcher, error) {
 		log:       deps.Logger,
 		m:         deps.Metrics,
 		client:    deps.Client,
+		feed:      deps.Console,
 		endpoints: map[endpointID]*endpoint{},
 		queued:    map[string]int{},
 		crash:     make(chan struct{}),

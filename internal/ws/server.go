@@ -28,6 +28,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/admission"
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/console"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/metrics"
@@ -88,6 +89,9 @@ type Deps struct {
 	Throttle *logthrottle.Throttle
 	// Gate admits new connections (max_connections, memory); nil admits all.
 	Gate *admission.Gate
+	// Console receives the debug console's events (connections opened and
+	// closed, refused keys and origins); nil emits nothing.
+	Console *console.Feed
 }
 
 // Server upgrades and serves WebSocket connections.
@@ -99,6 +103,7 @@ type Server struct {
 	throttle *logthrottle.Throttle
 	gate     *admission.Gate
 	m        *metrics.Metrics
+	console  *console.Feed // nil: no debug console
 	engine   *nbhttp.Engine
 	upgrader *websocket.Upgrader
 
@@ -131,6 +136,7 @@ func New(cfg Config, deps Deps) *Server {
 		throttle: deps.Throttle,
 		gate:     deps.Gate,
 		m:        deps.Metrics,
+		console:  deps.Console,
 	}
 	routeNbioLogs(deps.Logger)
 	n := cfg.Flushers
@@ -199,6 +205,7 @@ func New(cfg Config, deps Deps) *Server {
 			payload = append(binary.BigEndian.AppendUint16(nil, uint16(code)), reason...)
 		}
 		if ss := s.sessionOf(c); ss != nil && ss.has(flagReady) {
+			ss.closeCode.CompareAndSwap(0, int32(code)|closedByPeer)
 			ss.closeNow(payload)
 			return
 		}
@@ -352,6 +359,8 @@ func (s *Server) admit(ss *session, r *http.Request, path string) *protocol.Erro
 	if err != nil {
 		if errors.Is(err, apps.ErrNotFound) {
 			s.m.AuthFailures.WithLabelValues("", metrics.AuthUnknownKey).Inc() // server-wide: never the key as a label
+			console.AuditAuthFailure(s.log, s.throttle, s.console, console.AuthFailure{Key: key, Remote: r.RemoteAddr,
+				Endpoint: "websocket", Reason: console.ReasonUnknownKey, Detail: "app key not found"})
 			return &protocol.Error{Code: protocol.CodeAppNotFound, Message: "App key " + truncate(key, 64) + " not in this cluster. Did you forget to specify the cluster?", Close: true}
 		}
 		return &protocol.Error{Code: protocol.CodeReconnect, Message: "App lookup failed, try again", Close: true}
@@ -362,6 +371,8 @@ func (s *Server) admit(ss *session, r *http.Request, path string) *protocol.Erro
 	}
 	if origin := r.Header.Get("Origin"); !originAllowed(origin, app.AllowedOrigins) {
 		s.m.AuthFailures.WithLabelValues(app.ID, metrics.AuthOrigin).Inc()
+		console.AuditAuthFailure(s.log, s.throttle, s.console, console.AuthFailure{AppID: app.ID, Key: app.Key, Remote: r.RemoteAddr,
+			Endpoint: "websocket", Reason: console.ReasonOriginRefused, Detail: "origin " + strconv.Quote(truncate(origin, 100)) + " not allowed"})
 		return &protocol.Error{Code: protocol.CodeUnauthorized, Message: "Origin not allowed: " + truncate(origin, 100), Close: true}
 	}
 	c, err := s.hub.Connect(context.Background(), app, ss, r.RemoteAddr)
@@ -383,6 +394,9 @@ func (s *Server) admit(ss *session, r *http.Request, path string) *protocol.Erro
 	}
 	if err := ss.Send(protocol.ConnectionEstablished(c.SocketID(), s.hub.ActivityTimeoutSeconds())); err != nil {
 		c.Close(protocol.CodeReconnect, "Write failed")
+	}
+	if s.console.Watching(app.ID) {
+		s.console.Emit(app.ID, console.Event{Type: console.ConnectionOpened, SocketID: c.SocketID(), Remote: r.RemoteAddr})
 	}
 	return nil
 }

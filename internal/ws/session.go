@@ -13,6 +13,7 @@ import (
 	"github.com/lesismal/nbio/nbhttp/websocket"
 
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/console"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/logthrottle"
 	"github.com/heraldhq/herald/internal/policy"
@@ -27,6 +28,10 @@ type session struct {
 	client atomic.Pointer[hub.Client]
 	// flags holds the state read without a lock (flagClosing...).
 	flags atomic.Uint32
+	// closeCode is the first close code sent or received (closedByPeer set
+	// when received), for the debug console; 0 until then. Fits the padding
+	// after flags.
+	closeCode atomic.Int32
 	// unsent is the bytes given to nbio that nbio has not written to the
 	// socket yet (added in handLocked, taken off by Engine.OnWrittenSize);
 	// it is bounded by Server.unsentMax.
@@ -294,6 +299,7 @@ func (ss *session) Close(code int, reason string) {
 	if ss.set(flagClosing) {
 		return
 	}
+	ss.closeCode.CompareAndSwap(0, int32(code))
 	delay := ss.srv.cfg.CloseDelay
 	if ss.raw == nil {
 		_ = ss.conn.WriteClose(code, closeReason(reason))
@@ -387,7 +393,29 @@ func (ss *session) closed() {
 	ss.releaseOnce()
 	if c := ss.client.Load(); c != nil {
 		ss.srv.hub.Disconnect(c)
+		ss.showClosed(c)
 	}
+}
+
+// closedByPeer marks a close code the peer sent (session.closeCode).
+const closedByPeer = 1 << 16
+
+// showClosed reports the end of an admitted connection to the debug console.
+func (ss *session) showClosed(c *hub.Client) {
+	appID := c.App().ID
+	if !ss.srv.console.Watching(appID) {
+		return
+	}
+	e := console.Event{Type: console.ConnectionClosed, SocketID: c.SocketID(), Remote: ss.remoteAddr()}
+	switch code := ss.closeCode.Load(); {
+	case code == 0:
+		e.Code, e.Detail = 1006, "connection lost without a close frame"
+	case code&closedByPeer != 0:
+		e.Code, e.Detail = int(code&^closedByPeer), "closed by the client"
+	default:
+		e.Code, e.Detail = int(code), "closed by the server"
+	}
+	ss.srv.console.Emit(appID, e)
 }
 
 // handle dispatches one client frame.
