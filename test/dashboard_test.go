@@ -1,8 +1,14 @@
 package test
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +45,107 @@ func TestDashboardOnlyOnAdminListener(t *testing.T) {
 	for _, p := range []string{"/login", "/dashboard/", "/apps/new", "/assets/dashboard.css"} {
 		if code, body, _ := get(s.baseURL(), p); code != 404 || strings.Contains(body, "<form") {
 			t.Fatalf("public %s: %d %.200s", p, code, body)
+		}
+	}
+}
+
+// The dashboard end to end over HTTP: log in with the admin token, publish
+// from the console's event creator to a connected client (through the
+// HTTP API's own path), and see the publish in the console's live stream.
+func TestDashboardConsoleAndEventCreator(t *testing.T) {
+	t.Setenv("HERALD_ADMIN_TOKEN", adminToken)
+	s := startServer(t, func(c *config.Config) { c.DataDir = t.TempDir() })
+	admin := "http://" + s.admin
+	jar, _ := cookiejar.New(nil)
+	cl := &http.Client{Timeout: 5 * time.Second, Jar: jar}
+	csrfOf := func(page string) string {
+		t.Helper()
+		m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no CSRF token in %.300s", page)
+		}
+		return m[1]
+	}
+	getPage := func(path string) string {
+		t.Helper()
+		resp, err := cl.Get(admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %.300s", path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	post := func(path string, form url.Values) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", admin+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", admin)
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := post("/login", url.Values{"csrf": {csrfOf(getPage("/login"))}, "token": {"wrong-token-0123456789"}}); code != 401 {
+		t.Fatalf("wrong token: %d", code)
+	}
+	if code, body := post("/login", url.Values{"csrf": {csrfOf(getPage("/login"))}, "token": {adminToken}}); code != 200 {
+		t.Fatalf("login: %d %.300s", code, body)
+	}
+
+	// Apps live in the app store for the dashboard: create one there.
+	code, body := adminCall(t, s, "POST", "/admin/apps", `{}`)
+	var app struct{ ID, Key string }
+	if code != 201 || json.Unmarshal(body, &app) != nil {
+		t.Fatalf("create app: %d %s", code, body)
+	}
+	ws := connectKey(t, s, app.Key)
+	ws.subscribe("news")
+
+	// The console's stream, watching the app.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", admin+"/apps/"+app.ID+"/console/stream?channel=news", nil)
+	resp, err := (&http.Client{Jar: jar}).Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("console stream: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+
+	page := getPage("/apps/" + app.ID + "/console")
+	if code, body := post("/apps/"+app.ID+"/console/trigger", url.Values{"csrf": {csrfOf(page)},
+		"channel": {"news"}, "event": {"hello"}, "data": {`{"from":"dashboard"}`}}); code != 200 && code/100 != 3 {
+		t.Fatalf("trigger: %d %.300s", code, body)
+	}
+	f := ws.waitEvent("hello", "news")
+	if got := f.dataString(t); got != `{"from":"dashboard"}` {
+		t.Fatalf("client got %q", got)
+	}
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("console stream ended before the publish showed")
+			}
+			if strings.HasPrefix(l, "data: ") && strings.Contains(l, `"api_message"`) && strings.Contains(l, `"hello"`) {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("the publish did not show in the console stream within 10s")
 		}
 	}
 }

@@ -6,6 +6,8 @@
 // script in assets/ only adds copy buttons and a typed-confirmation check.
 // The charts pages (charts.go, with Deps.Stats) are the exception: their
 // script draws the time series with uPlot, embedded from assets/vendor/.
+// So is the debug console (console.go, with Deps.Console): its script
+// shows an app's live events from a Server-Sent Events stream.
 //
 // The dashboard answers under / and under /dashboard/ alike; the links of a
 // page keep the prefix it was asked with. It must never be mounted on the
@@ -26,6 +28,7 @@ import (
 	"github.com/heraldhq/herald/internal/admin"
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/console"
 )
 
 // Defaults of Config's zero values.
@@ -121,9 +124,16 @@ type Deps struct {
 	SecretUse SecretUse
 	// Stats gives the charts pages (/stats, /apps/{id}/stats) their time
 	// series; the server passes its *stats.Store. Nil: no charts pages.
-	Stats  StatsSource
-	Logger *slog.Logger     // nil: discard
-	Now    func() time.Time // nil: time.Now; the clock of sessions, limits and rotations
+	Stats StatsSource
+	// Console is the debug console's feed, served by the console pages
+	// (/apps/{id}/console, console.go); the server passes the one feed it
+	// gives the hub and the edges. Nil: no console pages or links.
+	Console *console.Feed
+	// Trigger publishes the console's event creator's events through the
+	// HTTP API; nil (or no Console): no event creator.
+	Trigger Trigger
+	Logger  *slog.Logger     // nil: discard
+	Now     func() time.Time // nil: time.Now; the clock of sessions, limits and rotations
 }
 
 // Handler is the dashboard, an http.Handler for the admin listener's mux.
@@ -136,6 +146,8 @@ type Handler struct {
 	conns    Conns
 	secretUs SecretUse
 	stats    StatsSource
+	console  *console.Feed
+	trigger  Trigger
 	log      *slog.Logger
 	now      func() time.Time
 	sessions *sessions
@@ -167,6 +179,8 @@ func New(cfg Config, d Deps) *Handler {
 		conns:    d.Conns,
 		secretUs: d.SecretUse,
 		stats:    d.Stats,
+		console:  d.Console,
+		trigger:  d.Trigger,
 		log:      d.Logger,
 		now:      d.Now,
 		pages:    loadPages(),
@@ -268,6 +282,14 @@ func (h *Handler) routes() {
 		h.route("/stats", private, methods{"GET": h.statsServer})
 		h.route("/stats/data", private, methods{"GET": h.statsData})
 		h.route("/apps/{id}/stats", private, methods{"GET": h.statsApp})
+	}
+	if h.console != nil {
+		h.route("/apps/{id}/console", private, methods{"GET": h.consoleShow})
+		// public: the handler checks the session itself, answering 401.
+		h.route("/apps/{id}/console/stream", public, methods{"GET": h.consoleStream})
+		if h.trigger != nil {
+			h.route("/apps/{id}/console/trigger", private, methods{"POST": h.consoleTrigger})
+		}
 	}
 
 	h.route("/beams", private, methods{"GET": h.beamsList, "POST": h.beamsCreate})

@@ -21,7 +21,7 @@ var templateFiles embed.FS
 // layout.html.
 var pageNames = []string{
 	"login", "error", "delete",
-	"apps", "app", "appform", "stats",
+	"apps", "app", "appform", "stats", "console",
 	"beamslist", "beams", "beamsform",
 }
 
@@ -46,13 +46,14 @@ type page struct {
 	LoggedOut bool   // no navigation or logout button
 	Beams     bool   // the Beams pages exist
 	Stats     bool   // the charts pages exist
+	Console   bool   // the debug console pages exist
 	Notice    string
 	Error     string
 	CSS, JS   string
 }
 
 func (h *Handler) newPage(c *call, title string) page {
-	return page{Title: title, Base: c.base, CSRF: c.csrf, Beams: h.beams != nil, Stats: h.stats != nil,
+	return page{Title: title, Base: c.base, CSRF: c.csrf, Beams: h.beams != nil, Stats: h.stats != nil, Console: h.console != nil,
 		CSS: c.link(h.assets.url("dashboard.css")), JS: c.link(h.assets.url("dashboard.js"))}
 }
 

@@ -304,7 +304,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		}
 		defer history.Close()
 		dcfg := dashboard.Config{Token: adminToken, PublicHost: cfg.Host, PublicPort: cfg.Port, TLS: cfg.TLS.Enabled(), PathPrefix: prefix}
-		ddeps := dashboard.Deps{Apps: sqlApps, Conns: hubConns{h}, SecretUse: uses, Stats: history, Logger: log}
+		ddeps := dashboard.Deps{Apps: sqlApps, Conns: hubConns{h}, SecretUse: uses, Stats: history, Logger: log,
+			Console: feed, Trigger: apiTrigger{api: api, apps: lookup}}
 		if push != nil {
 			ddeps.Beams = push.devices
 			for _, in := range cfg.Beams.Instances {
