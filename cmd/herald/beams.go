@@ -83,7 +83,7 @@ func (f *beamsFlags) withStore(ctx context.Context, d deps, fn func(admin.BeamsS
 	}
 	st, err := sqldevices.Open(ctx, dsn, sqldevices.Options{})
 	if err != nil {
-		return &exitError{code: exitFailure, err: fmt.Errorf("open app store: %w", err)}
+		return &exitError{code: exitFailure, err: fmt.Errorf("open the beams store: %w", err)}
 	}
 	defer st.Close()
 	return fn(st, cfg)

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -65,6 +66,11 @@ func consoleFilter(q url.Values) (console.Filter, url.Values, error) {
 	for _, v := range q["types"] {
 		for name := range strings.SplitSeq(v, ",") {
 			if name = strings.TrimSpace(name); name != "" {
+				// A name appears once per type at most: more is not a filter
+				// but a flood, refused before it is joined and parsed.
+				if len(types) >= maxFilterTypes {
+					return console.Filter{}, norm, fmt.Errorf("too many event types (at most %d)", maxFilterTypes)
+				}
 				types = append(types, name)
 			}
 		}
@@ -142,11 +148,8 @@ func (h *Handler) consoleStream(w http.ResponseWriter, r *http.Request, c *call)
 // streamSession is authenticate for the stream: without a live session
 // the answer is 401, never a redirect.
 func (h *Handler) streamSession(w http.ResponseWriter, r *http.Request, c *call) bool {
-	if ck, err := r.Cookie(sessionCookie); err == nil && ck.Value != "" {
-		if csrf, ok := h.sessions.get(ck.Value, h.now()); ok {
-			c.sid, c.csrf = ck.Value, csrf
-			return true
-		}
+	if live, _ := h.session(r, c); live {
+		return true
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, "not logged in", http.StatusUnauthorized)
@@ -210,3 +213,7 @@ func (h *Handler) consoleTrigger(w http.ResponseWriter, r *http.Request, c *call
 func wantsJSON(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "application/json")
 }
+
+// maxFilterTypes bounds the types= names of a console filter (there are a
+// dozen event types).
+const maxFilterTypes = 32

@@ -136,6 +136,8 @@ func TestConsoleStreamRefused(t *testing.T) {
 	hs.want(hs.get("/apps/nope/console/stream"), http.StatusNotFound)
 	r := hs.get("/apps/shop/console/stream?types=nope")
 	hs.want(r, http.StatusBadRequest, "unknown event type")
+	r = hs.get("/apps/shop/console/stream?types=" + strings.Repeat("subscribed,", 5000))
+	hs.want(r, http.StatusBadRequest, "too many event types")
 	r = hs.get("/apps/shop/console/stream?channel=" + strings.Repeat("x", 300))
 	hs.want(r, http.StatusBadRequest, "longer than 256")
 	if r := hs.do("HEAD", "/apps/shop/console/stream", nil, nil); r.code != http.StatusOK || r.body != "" ||

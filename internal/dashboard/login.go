@@ -118,11 +118,9 @@ type loginPage struct {
 // loginForm shows the login form, with a fresh login CSRF cookie unless
 // the browser holds one; a logged-in browser goes to the app list.
 func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request, c *call) {
-	if ck, err := r.Cookie(sessionCookie); err == nil {
-		if _, ok := h.sessions.get(ck.Value, h.now()); ok {
-			http.Redirect(w, r, c.link("/"), http.StatusSeeOther)
-			return
-		}
+	if live, _ := h.session(r, c); live {
+		http.Redirect(w, r, c.link("/"), http.StatusSeeOther)
+		return
 	}
 	h.renderLogin(w, r, c, http.StatusOK, "")
 }

@@ -140,15 +140,28 @@ func (h *Handler) cookie(name, value string, maxAge int) *http.Cookie {
 	}
 }
 
+// session finds the request's live session and puts it in c; sent says
+// whether the request carried a session cookie at all.
+func (h *Handler) session(r *http.Request, c *call) (live, sent bool) {
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return false, false
+	}
+	csrf, ok := h.sessions.get(ck.Value, h.now())
+	if ok {
+		c.sid, c.csrf = ck.Value, csrf
+	}
+	return ok, true
+}
+
 // authenticate finds the request's session. Without one, a page request is
 // sent to the login form and anything else gets 401.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, c *call) bool {
-	ck, err := r.Cookie(sessionCookie)
-	if err == nil && ck.Value != "" {
-		if csrf, ok := h.sessions.get(ck.Value, h.now()); ok {
-			c.sid, c.csrf = ck.Value, csrf
-			return true
-		}
+	live, sent := h.session(r, c)
+	if live {
+		return true
+	}
+	if sent {
 		http.SetCookie(w, h.cookie(sessionCookie, "", -1))
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {

@@ -58,9 +58,7 @@ func (h *Hub) subscribeResult(c *Client, channel string, err error) {
 		h.subscribeRefused(c, channel, err)
 		return
 	}
-	if app := c.curApp(); h.console.Watching(app.ID) {
-		h.console.Emit(app.ID, console.Event{Type: console.Subscribed, Channel: channel, SocketID: c.socketID})
-	}
+	h.showSub(c, console.Subscribed, channel, "")
 }
 
 // subscribeRefused is subscribeResult for a refusal (apart: errors.As

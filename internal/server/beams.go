@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -26,6 +25,7 @@ import (
 	redisbroker "github.com/heraldhq/herald/internal/broker/redis"
 	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/metrics"
+	"github.com/heraldhq/herald/internal/sqldsn"
 )
 
 // BeamsQueueFile is the single-node publish queue in the data directory.
@@ -86,7 +86,7 @@ func openBeams(ctx context.Context, cfg config.Config, dsn string, withStore boo
 
 	// Only PostgreSQL is shared by nodes; an SQLite file (database_url
 	// sqlite:… included) is each node's own.
-	shared := cfg.Redis.Enabled() && (strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"))
+	shared := cfg.Redis.Enabled() && sqldsn.IsPostgres(dsn)
 	if cfg.Redis.Enabled() && !shared {
 		log.Warn("beams: cluster mode with a per-node SQLite app store: each node keeps its own devices, VAPID keys and publish queue; set database_url to PostgreSQL so the nodes share them")
 	}

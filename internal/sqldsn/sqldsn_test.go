@@ -32,3 +32,26 @@ func TestRedactAndScrub(t *testing.T) {
 		t.Fatal("an error without the password must stay as it is")
 	}
 }
+
+func TestSQLiteSourceAndKind(t *testing.T) {
+	dir := t.TempDir() + "/a/b"
+	src, err := SQLiteSource(dir+"/x.db", "foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{dir + "/x.db?", "busy_timeout%285000%29", "journal_mode%28WAL%29", "foreign_keys%281%29", "_txlock=immediate"} {
+		if !strings.Contains(src, want) {
+			t.Errorf("source %q lacks %q", src, want)
+		}
+	}
+	for _, bad := range []string{"", "x.db?mode=ro", "file:x.db", ":memory:", "a#b"} {
+		if _, err := SQLiteSource(bad); err == nil {
+			t.Errorf("SQLiteSource(%q) accepted", bad)
+		}
+	}
+	for dsn, pg := range map[string]bool{"postgres://u@h/db": true, "postgresql://h/db": true, "sqlite:/x.db": false, "mysql://h": false} {
+		if IsPostgres(dsn) != pg {
+			t.Errorf("IsPostgres(%q) = %v", dsn, !pg)
+		}
+	}
+}

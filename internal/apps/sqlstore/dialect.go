@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -32,15 +29,11 @@ type dialect struct {
 	lockTable string // statement serialising schema creation across nodes, or ""
 }
 
-// sqliteBusyTimeoutMS is how long an SQLite write waits for another
-// connection's (or process's) write lock before failing.
-const sqliteBusyTimeoutMS = 5000
-
 func parseDSN(dsn string) (*dialect, error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		return sqliteDialect(strings.TrimPrefix(dsn, "sqlite:"))
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	case sqldsn.IsPostgres(dsn):
 		return postgresDialect(dsn)
 	default:
 		return nil, fmt.Errorf("apps store: unsupported DSN %q: want sqlite:<path> or postgres://user:password@host:port/db", sqldsn.Redact(dsn))
@@ -66,23 +59,15 @@ func schema(dataType, versionType string) []string {
 }
 
 func sqliteDialect(path string) (*dialect, error) {
-	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") || path == ":memory:" {
-		return nil, fmt.Errorf("apps store: DSN %q: want sqlite:<path to a database file> (no '?', '#' or file: URI)", "sqlite:"+path)
+	// Readers use read-only transactions, which stay deferred.
+	source, err := sqldsn.SQLiteSource(path)
+	if err != nil {
+		return nil, fmt.Errorf("apps store: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("apps store: sqlite:%s: %w", path, err)
-	}
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout("+strconv.Itoa(sqliteBusyTimeoutMS)+")")
-	q.Add("_pragma", "journal_mode(WAL)")
-	// Writers take the write lock at BEGIN (readers use read-only
-	// transactions, which stay deferred), so busy_timeout applies instead of
-	// a lock-upgrade deadlock failing with SQLITE_BUSY at once.
-	q.Set("_txlock", "immediate")
 	return &dialect{
 		name:     "sqlite",
 		driver:   "sqlite",
-		source:   path + "?" + q.Encode(),
+		source:   source,
 		shown:    "sqlite:" + path,
 		schema:   schema("TEXT", "INTEGER"),
 		snapshot: sql.TxOptions{ReadOnly: true},

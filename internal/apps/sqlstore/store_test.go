@@ -16,6 +16,7 @@ import (
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/apps/appstest"
 	"github.com/heraldhq/herald/internal/pgtest"
+	"github.com/heraldhq/herald/internal/sqldsn"
 )
 
 const testPoll = 50 * time.Millisecond
@@ -212,7 +213,7 @@ func TestSQLiteFileAndReopen(t *testing.T) {
 		t.Fatalf("journal_mode %q, %v", mode, err)
 	}
 	var busy int
-	if err := s2.db.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil || busy != sqliteBusyTimeoutMS {
+	if err := s2.db.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil || busy != sqldsn.SQLiteBusyTimeoutMS {
 		t.Fatalf("busy_timeout %d, %v", busy, err)
 	}
 	if got, err := s2.ByKey(ctx, "k"); err != nil || got.Webhooks[0].Headers["X-Token"] != "t0k3n" {

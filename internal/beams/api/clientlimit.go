@@ -78,15 +78,7 @@ func (l *clientLimiter) allow(addr string, now time.Time) (bool, time.Duration) 
 			b = &l.overflow
 		}
 	}
-	if el := now.Sub(b.last); el > 0 {
-		b.tokens = min(l.burst, b.tokens+el.Seconds()*l.rate)
-		b.last = now
-	}
-	if b.tokens < 1 {
-		return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
-	}
-	b.tokens--
-	return true, 0
+	return b.take(l.rate, l.burst, now)
 }
 
 func (l *clientLimiter) sweepLocked(now time.Time) {

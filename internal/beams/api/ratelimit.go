@@ -18,6 +18,21 @@ type bucket struct {
 	last   time.Time
 }
 
+// take refills b for the time since its last use (rate a second, at most
+// burst) and takes one token; when there is none, it says how long until
+// there is.
+func (b *bucket) take(rate, burst float64, now time.Time) (bool, time.Duration) {
+	if el := now.Sub(b.last); el > 0 {
+		b.tokens = min(burst, b.tokens+el.Seconds()*rate)
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false, time.Duration((1 - b.tokens) / rate * float64(time.Second))
+	}
+	b.tokens--
+	return true, 0
+}
+
 // maxBuckets bounds the map: only existing instances get a bucket, but
 // instances can be removed; past this, full (idle) buckets are dropped.
 const maxBuckets = 4096
@@ -40,15 +55,8 @@ func (l *limiter) allow(id string, rate int, now time.Time) bool {
 		b = &bucket{tokens: float64(rate), last: now}
 		l.buckets[id] = b
 	}
-	if el := now.Sub(b.last); el > 0 {
-		b.tokens = min(float64(rate), b.tokens+el.Seconds()*float64(rate))
-		b.last = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	ok, _ := b.take(float64(rate), float64(rate), now)
+	return ok
 }
 
 // pruneLocked drops the buckets idle long enough to be full again (a

@@ -3,9 +3,6 @@ package sqldevices
 import (
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -37,15 +34,11 @@ type dialect struct {
 	oneWriter bool // writes go through a pool of one connection
 }
 
-// sqliteBusyTimeoutMS is how long an SQLite write waits for another
-// connection's (or process's) write lock before failing.
-const sqliteBusyTimeoutMS = 5000
-
 func parseDSN(dsn string) (*dialect, error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		return sqliteDialect(strings.TrimPrefix(dsn, "sqlite:"))
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	case sqldsn.IsPostgres(dsn):
 		return postgresDialect(dsn)
 	default:
 		return nil, fmt.Errorf("beams devices: unsupported DSN %q: want sqlite:<path> or postgres://user:password@host:port/db", sqldsn.Redact(dsn))
@@ -109,30 +102,20 @@ func schema(key, withoutRowID string) []string {
 }
 
 func sqliteDialect(path string) (*dialect, error) {
-	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") || path == ":memory:" {
-		return nil, fmt.Errorf("beams devices: DSN %q: want sqlite:<path to a database file> (no '?', '#' or file: URI)", "sqlite:"+path)
+	// foreign_keys: deleting a device deletes its interests (ON DELETE
+	// CASCADE), which SQLite enforces only when each connection asks.
+	// synchronous(NORMAL): in WAL mode it never corrupts the database; a
+	// power cut may lose the last commits, and a lost registration or
+	// interest change is redone by the SDK. It spares an fsync per
+	// registration. Reads here are single statements, outside transactions.
+	source, err := sqldsn.SQLiteSource(path, "foreign_keys(1)", "synchronous(NORMAL)")
+	if err != nil {
+		return nil, fmt.Errorf("beams devices: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("beams devices: sqlite:%s: %w", path, err)
-	}
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout("+strconv.Itoa(sqliteBusyTimeoutMS)+")")
-	q.Add("_pragma", "journal_mode(WAL)")
-	// Deleting a device deletes its interests (ON DELETE CASCADE); SQLite
-	// enforces foreign keys only when each connection asks.
-	q.Add("_pragma", "foreign_keys(1)")
-	// In WAL mode NORMAL never corrupts the database; a power cut may lose
-	// the last commits, and a lost registration or interest change is
-	// redone by the SDK. It spares an fsync per registration.
-	q.Add("_pragma", "synchronous(NORMAL)")
-	// Writers take the write lock at BEGIN, so busy_timeout applies instead
-	// of a lock upgrade failing with SQLITE_BUSY at once. Reads here are
-	// single statements, outside transactions.
-	q.Set("_txlock", "immediate")
 	return &dialect{
 		name:      "sqlite",
 		driver:    "sqlite",
-		source:    path + "?" + q.Encode(),
+		source:    source,
 		shown:     "sqlite:" + path,
 		schema:    schema("TEXT", " WITHOUT ROWID"),
 		keySet:    `SELECT value FROM json_each(?)`,
