@@ -60,6 +60,13 @@ type testServer struct {
 // whatever mutate configures) and stops it when the test ends.
 func startServer(t testing.TB, mutate func(*config.Config)) *testServer {
 	t.Helper()
+	return startServerWith(t, mutate, server.Options{})
+}
+
+// startServerWith is startServer with process options; the harness sets
+// their Version, Stderr and listen callbacks.
+func startServerWith(t testing.TB, mutate func(*config.Config), opts server.Options) *testServer {
+	t.Helper()
 	cfg := config.Config{
 		Host:        "127.0.0.1",
 		AdminListen: "127.0.0.1:0",
@@ -86,12 +93,10 @@ func startServer(t testing.TB, mutate func(*config.Config)) *testServer {
 		logs:   &testlog.Buffer{},
 	}
 	go func() {
-		s.done <- server.Run(ctx, cfg, server.Options{
-			Version:       "test",
-			Stderr:        s.logs,
-			OnListen:      func(a net.Addr) { listening <- a.String() },
-			OnAdminListen: func(a net.Addr) { adminAt <- a.String() },
-		})
+		opts.Version, opts.Stderr = "test", s.logs
+		opts.OnListen = func(a net.Addr) { listening <- a.String() }
+		opts.OnAdminListen = func(a net.Addr) { adminAt <- a.String() }
+		s.done <- server.Run(ctx, cfg, opts)
 	}()
 	select {
 	case s.addr = <-listening:

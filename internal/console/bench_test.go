@@ -62,3 +62,14 @@ func BenchmarkEmitWatched(b *testing.B) {
 	cancel()
 	<-done
 }
+
+// BenchmarkEmitOtherAppWatchedRemotely: another node watches another app:
+// one atomic load and two lock-free map reads.
+func BenchmarkEmitOtherAppWatchedRemotely(b *testing.B) {
+	f := New(Config{}, Deps{Forward: func(string, Event) {}})
+	f.SetRemote(map[string]bool{"2": true})
+	b.ReportAllocs()
+	for b.Loop() {
+		f.Emit("1", benchEvent)
+	}
+}

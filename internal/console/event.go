@@ -51,6 +51,16 @@ func (t Type) String() string {
 // MarshalText makes a Type its name in JSON.
 func (t Type) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
 
+// UnmarshalText reads a Type's name (an event forwarded by another node).
+func (t *Type) UnmarshalText(b []byte) error {
+	v, ok := ParseType(string(b))
+	if !ok {
+		return errors.New("console: unknown event type " + quoteShort(string(b)))
+	}
+	*t = v
+	return nil
+}
+
 // ParseType is the Type named name.
 func ParseType(name string) (Type, bool) {
 	for t := Type(1); t < numTypes; t++ {
@@ -113,6 +123,9 @@ type Event struct {
 	Endpoint string    `json:"endpoint,omitempty"`
 	Reason   string    `json:"reason,omitempty"`
 	Detail   string    `json:"detail,omitempty"`
+	// Node is the id of the cluster node where it happened (cluster mode
+	// only: Config.Node).
+	Node string `json:"node,omitempty"`
 }
 
 // Bounds of an event's free text, in bytes.
@@ -147,6 +160,7 @@ func (e Event) detached() Event {
 	e.Endpoint = strings.Clone(e.Endpoint)
 	e.Reason = strings.Clone(e.Reason)
 	e.Detail = cut(e.Detail, MaxDetail)
+	e.Node = strings.Clone(e.Node)
 	return e
 }
 

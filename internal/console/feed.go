@@ -10,10 +10,31 @@
 // viewer, and in herald_console_events_dropped_total), so a slow browser
 // never slows delivery.
 //
-// The feed is node-local: in cluster mode a viewer sees what this node
-// does (its connections, the publishes it received, the presence changes
-// it decided). The package also writes the audit line of a failed
-// authorization (audit.go), which the console shows too.
+// # Cluster mode
+//
+// Each node's feed sees what that node does (its connections, the
+// publishes it received, the presence changes it decided); a bridge
+// (internal/console/consoleredis) makes a viewer on any node see the
+// app's events of every node, through these hooks:
+//
+//   - LocalApps and LocalChanges tell the bridge which apps this node's
+//     viewers watch: it advertises them in Redis and listens to their
+//     events from the other nodes.
+//   - SetRemote is the set of apps other nodes' viewers watch, as the
+//     bridge last polled it (every second by default): Watching is true for
+//     those too, so a console opened on another node sees this node's
+//     events after at most that delay.
+//   - Emit hands an event of a remotely watched app to Deps.Forward, which
+//     must not block (the bridge queues it, bounded, and drops when full).
+//   - Inject shows an event received from another node to this node's
+//     viewers only: it is never forwarded again, so events do not loop.
+//
+// A viewer's own node's events go to it directly, as on a single node.
+// While no viewer exists anywhere in the cluster, Watching and Emit still
+// return after one atomic load.
+//
+// The package also writes the audit line of a failed authorization
+// (audit.go), which the console shows too.
 package console
 
 import (
@@ -37,6 +58,10 @@ type Config struct {
 	// WriteTimeout bounds one write to an SSE client (default 10s); a
 	// client that takes no bytes for that long is disconnected.
 	WriteTimeout time.Duration
+	// Node is this node's id in cluster mode, set as Event.Node on the
+	// events it emits so a viewer sees where each happened. Default "":
+	// not set (one node).
+	Node string
 }
 
 func (c *Config) setDefaults() {
@@ -61,6 +86,11 @@ func (c *Config) setDefaults() {
 type Deps struct {
 	Metrics *metrics.ConsoleMetrics // nil: a private registry
 	Now     func() time.Time        // default time.Now
+	// Forward, when set, takes the events of the apps SetRemote names
+	// (watched on other nodes), detached and stamped like a viewer's. It
+	// runs on the emitter's goroutine and must not block. Events given to
+	// Inject are never forwarded.
+	Forward func(appID string, e Event)
 }
 
 // Errors of Watch.
@@ -72,18 +102,28 @@ var (
 // Feed fans events out to the viewers of each app. A nil *Feed is valid:
 // it watches nothing and drops every event. Safe for concurrent use.
 type Feed struct {
-	cfg Config
-	m   *metrics.ConsoleMetrics
-	now func() time.Time
+	cfg     Config
+	m       *metrics.ConsoleMetrics
+	now     func() time.Time
+	forward func(appID string, e Event)
 
-	// viewers counts every viewer: while it is 0, Watching and Emit return
-	// after this one load.
+	// live is false while no viewer exists here and no app is watched
+	// remotely: Watching and Emit then return after this one load. Set
+	// under mu.
+	live atomic.Bool
+	// viewers counts this node's viewers (changed under mu).
 	viewers atomic.Int32
 	// apps maps an app id to its viewers. Copy-on-write: replaced (never
 	// changed) under mu, read without a lock.
 	apps atomic.Pointer[map[string][]*Viewer]
+	// remote is the set of apps watched on other nodes (SetRemote);
+	// replaced under mu, read without a lock. Never nil.
+	remote atomic.Pointer[map[string]bool]
+	// changed is poked (buffered 1) when the set of apps watched here
+	// changes: LocalChanges.
+	changed chan struct{}
 
-	mu     sync.Mutex // a leaf: Watch, cancel and Close only
+	mu     sync.Mutex // a leaf: Watch, cancel, SetRemote and Close only
 	closed bool
 }
 
@@ -96,31 +136,42 @@ func New(cfg Config, deps Deps) *Feed {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	f := &Feed{cfg: cfg, m: deps.Metrics, now: deps.Now}
+	f := &Feed{cfg: cfg, m: deps.Metrics, now: deps.Now, forward: deps.Forward, changed: make(chan struct{}, 1)}
 	f.apps.Store(&map[string][]*Viewer{})
+	f.remote.Store(&map[string]bool{})
 	return f
 }
 
-// Watching reports whether a viewer watches appID. Call sites build their
-// Event only when it does.
+// Watching reports whether a viewer, on this node or (cluster mode) on
+// another, watches appID. Call sites build their Event only when it does.
 func (f *Feed) Watching(appID string) bool {
-	if f == nil || f.viewers.Load() == 0 {
+	if f == nil || !f.live.Load() {
 		return false
 	}
-	return len((*f.apps.Load())[appID]) > 0
+	return len((*f.apps.Load())[appID]) > 0 || (*f.remote.Load())[appID]
 }
 
-// Emit shows e to the viewers of appID whose filter selects it. It never
-// blocks: a viewer whose buffer is full misses e, counted. e.Time is set
-// when zero; Data and Detail are cut to a preview.
+// Emit shows e to the viewers of appID whose filter selects it, and hands
+// it to Deps.Forward when another node watches appID. It never blocks: a
+// viewer whose buffer is full misses e, counted. e.Time is set when zero,
+// e.Node to Config.Node; Data and Detail are cut to a preview.
 func (f *Feed) Emit(appID string, e Event) {
+	if f == nil || !f.live.Load() {
+		return
+	}
+	f.emit(appID, &e, true)
+}
+
+// Inject shows e, an event another node forwarded, to this node's viewers
+// of appID whose filter selects it, as Emit does, but never forwards it.
+func (f *Feed) Inject(appID string, e Event) {
 	if f == nil || f.viewers.Load() == 0 {
 		return
 	}
-	f.emit(appID, &e)
+	f.emit(appID, &e, false)
 }
 
-func (f *Feed) emit(appID string, e *Event) {
+func (f *Feed) emit(appID string, e *Event, forward bool) {
 	var out Event
 	ready := false
 	for _, v := range (*f.apps.Load())[appID] {
@@ -128,10 +179,7 @@ func (f *Feed) emit(appID string, e *Event) {
 			continue
 		}
 		if !ready {
-			out, ready = e.detached(), true
-			if out.Time.IsZero() {
-				out.Time = f.now()
-			}
+			out, ready = f.prepare(e), true
 		}
 		select {
 		case v.ch <- out:
@@ -139,6 +187,72 @@ func (f *Feed) emit(appID string, e *Event) {
 			v.dropped.Add(1)
 			f.m.Dropped.WithLabelValues(appID).Inc()
 		}
+	}
+	if forward && f.forward != nil && (*f.remote.Load())[appID] {
+		if !ready {
+			out = f.prepare(e)
+		}
+		f.forward(appID, out)
+	}
+}
+
+// prepare is e as a viewer gets it: detached, with its time and node.
+func (f *Feed) prepare(e *Event) Event {
+	out := e.detached()
+	if out.Time.IsZero() {
+		out.Time = f.now()
+	}
+	if out.Node == "" {
+		out.Node = f.cfg.Node
+	}
+	return out
+}
+
+// SetRemote replaces the set of apps watched on other nodes (the bridge's
+// last poll; nil or empty: none). The feed keeps watched as is: do not
+// change it afterwards. Ignored once the feed is closed.
+func (f *Feed) SetRemote(watched map[string]bool) {
+	if f == nil {
+		return
+	}
+	if watched == nil {
+		watched = map[string]bool{}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	f.remote.Store(&watched)
+	f.setLiveLocked()
+}
+
+// LocalApps lists the apps this node's viewers watch, in no order.
+func (f *Feed) LocalApps() []string {
+	if f == nil {
+		return nil
+	}
+	apps := *f.apps.Load()
+	list := make([]string, 0, len(apps))
+	for id := range apps {
+		list = append(list, id)
+	}
+	return list
+}
+
+// LocalChanges receives a value (coalesced) after the set of apps
+// LocalApps lists may have changed. For one reader: the bridge.
+func (f *Feed) LocalChanges() <-chan struct{} { return f.changed }
+
+// setLiveLocked recomputes live.
+func (f *Feed) setLiveLocked() {
+	f.live.Store(f.viewers.Load() > 0 || len(*f.remote.Load()) > 0)
+}
+
+func (f *Feed) pokeLocked() {
+	select {
+	case f.changed <- struct{}{}:
+	default:
 	}
 }
 
@@ -188,6 +302,10 @@ func (f *Feed) Watch(appID string, filter Filter) (v *Viewer, cancel func(), err
 	next[appID] = append(list[:len(list):len(list)], v) // a new array: readers may hold the old one
 	f.apps.Store(&next)
 	f.viewers.Add(1)
+	f.setLiveLocked()
+	if len(list) == 0 {
+		f.pokeLocked()
+	}
 	return v, func() { f.remove(v) }, nil
 }
 
@@ -209,11 +327,13 @@ func (f *Feed) remove(v *Viewer) {
 	}
 	if len(list) == 0 {
 		delete(next, v.appID)
+		f.pokeLocked()
 	} else {
 		next[v.appID] = list
 	}
 	f.apps.Store(&next)
 	f.viewers.Add(-1)
+	f.setLiveLocked()
 }
 
 // Close ends every viewer (their SSE streams return) and refuses new ones:
@@ -236,5 +356,8 @@ func (f *Feed) Close() {
 		}
 	}
 	f.apps.Store(&map[string][]*Viewer{})
+	f.remote.Store(&map[string]bool{})
 	f.viewers.Store(0)
+	f.live.Store(false)
+	f.pokeLocked()
 }

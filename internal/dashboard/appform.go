@@ -86,6 +86,8 @@ type settingsForm struct {
 	// WebhooksElsewhere counts the webhooks of an app with more than the
 	// form has rows for: the form then leaves them alone.
 	WebhooksElsewhere int
+	// Test is the answer to a test webhook, shown above the form.
+	Test *webhookTestView
 }
 
 type numberValue struct {
@@ -95,6 +97,7 @@ type numberValue struct {
 
 type webhookRow struct {
 	Index      int
+	Saved      bool // the row shows the stored webhook: it can be tested
 	URL        string
 	Events     map[string]bool
 	Headers    string
@@ -122,7 +125,7 @@ func formFromApp(a admin.App, create bool) *settingsForm {
 		return f
 	}
 	for i, w := range a.Webhooks {
-		row := webhookRow{Index: i, URL: w.URL, Events: map[string]bool{},
+		row := webhookRow{Index: i, Saved: !create, URL: w.URL, Events: map[string]bool{},
 			StartsWith: w.Filter.ChannelNameStartsWith, EndsWith: w.Filter.ChannelNameEndsWith}
 		for _, et := range w.EventTypes {
 			row.Events[et] = true

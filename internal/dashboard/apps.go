@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/admin"
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/stats"
 )
 
 // notices are the messages a redirect after a change may ask a page to
@@ -53,6 +55,9 @@ type appRow struct {
 	ID, Key, Link string
 	Enabled       bool
 	Connections   string
+	Alerts        int    // active spike alerts: a badge
+	Charts        string // the app's charts, when there are charts pages
+	Console       string // the app's debug console, when there is one
 }
 
 type appsPage struct {
@@ -72,9 +77,20 @@ func (h *Handler) appList(w http.ResponseWriter, r *http.Request, c *call) {
 			return
 		}
 		slices.SortFunc(list, func(a, b *apps.App) int { return strings.Compare(a.ID, b.ID) })
+		var alerts map[string]int
+		if h.stats != nil {
+			alerts = h.stats.AlertCounts()
+		}
 		for _, a := range list {
-			p.Apps = append(p.Apps, appRow{ID: a.ID, Key: a.Key, Link: c.link(appPath(a.ID)),
-				Enabled: a.Enabled, Connections: h.connections(a.ID)})
+			row := appRow{ID: a.ID, Key: a.Key, Link: c.link(appPath(a.ID)),
+				Enabled: a.Enabled, Connections: h.connections(a.ID), Alerts: alerts[a.ID]}
+			if h.stats != nil {
+				row.Charts = c.link(appPath(a.ID) + "/stats")
+			}
+			if h.console != nil {
+				row.Console = c.link(appPath(a.ID) + "/console")
+			}
+			p.Apps = append(p.Apps, row)
 		}
 	}
 	h.render(w, r, c, http.StatusOK, "apps", p)
@@ -108,6 +124,52 @@ type appPage struct {
 	PusherNode      string
 	DefaultGrace    string
 	Grace           string
+	Alerts          []alertBanner
+}
+
+// alertBanner is one active spike alert of the app, over its page.
+type alertBanner struct {
+	Title  string // "Spike in failed authorizations"
+	Detail string // "240 in the last minute, baseline 3/min, since 17:32 UTC"
+	Charts string // the app's charts page
+}
+
+var alertTitles = map[string]string{
+	stats.AlertAuthFailures:   "Spike in failed authorizations",
+	stats.AlertNewConnections: "Spike in new connections",
+}
+
+func (h *Handler) alertBanners(c *call, id string, now time.Time) []alertBanner {
+	if h.stats == nil {
+		return nil
+	}
+	var out []alertBanner
+	for _, a := range h.stats.Alerts(id) {
+		title := alertTitles[a.Kind]
+		if title == "" {
+			title = "Spike in " + a.Kind
+		}
+		since := a.Since.UTC()
+		at := since.Format("15:04 UTC")
+		if y, m, d := since.Date(); y != now.UTC().Year() || m != now.UTC().Month() || d != now.UTC().Day() {
+			at = since.Format("2006-01-02 15:04 UTC")
+		}
+		out = append(out, alertBanner{Title: title, Charts: c.link(appPath(id) + "/stats"),
+			Detail: formatCount(a.Count) + " in the last minute, baseline " + formatCount(a.Baseline) + "/min, since " + at})
+	}
+	return out
+}
+
+// formatCount shows a count, or an average: whole numbers as they are,
+// a fraction to one decimal below 10 ("0.4"), else rounded.
+func formatCount(x float64) string {
+	switch {
+	case x == math.Trunc(x):
+		return strconv.FormatFloat(x, 'f', 0, 64)
+	case x < 10:
+		return strconv.FormatFloat(x, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(math.Round(x), 'f', 0, 64)
 }
 
 type useRow struct {
@@ -134,6 +196,7 @@ func (h *Handler) newAppPage(c *call, a *apps.App, revealed bool) *appPage {
 		p.Secret = a.Secret
 	}
 	p.PusherNode = h.cfg.pusherNodeSnippet(a.ID, a.Key, p.Secret)
+	p.Alerts = h.alertBanners(c, a.ID, now)
 	for _, ps := range a.PreviousSecrets {
 		if now.Before(ps.ExpiresAt) {
 			p.PreviousSecrets = append(p.PreviousSecrets, "expires "+formatTime(ps.ExpiresAt, now))

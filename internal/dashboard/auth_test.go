@@ -296,3 +296,19 @@ func TestFormTooLarge(t *testing.T) {
 	big := url.Values{"allowed_origins": {strings.Repeat("x", MaxFormBytes)}}
 	hs.want(hs.post("/apps", big), http.StatusRequestEntityTooLarge, "64 KiB")
 }
+
+// Cookies are Secure when the request came over HTTPS, directly or
+// through a TLS proxy (X-Forwarded-Proto), and not on plain HTTP.
+func TestCookiesSecureBehindTLS(t *testing.T) {
+	hs := newHarness(t, harnessOpts{})
+	form := hs.get("/login")
+	if c := form.cookie(loginCookie); c == nil || c.Secure {
+		t.Fatalf("plain HTTP login cookie: %+v", c)
+	}
+	r := hs.do("POST", "/login", strings.NewReader(url.Values{"token": {testToken}, csrfField: {csrfOf(t, form.body)}}.Encode()),
+		http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "X-Forwarded-Proto": {"https"}})
+	c := r.cookie(sessionCookie)
+	if r.code != http.StatusSeeOther || c == nil || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("login through a TLS proxy: %d, session cookie %+v", r.code, c)
+	}
+}

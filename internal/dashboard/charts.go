@@ -21,8 +21,9 @@ import (
 	"github.com/heraldhq/herald/internal/stats"
 )
 
-// StatsSource gives the charts their time series; *stats.Store implements
-// it. Must be safe for concurrent use.
+// StatsSource gives the charts their time series, and the app pages the
+// alerts computed on them; *stats.Store implements it. Must be safe for
+// concurrent use.
 type StatsSource interface {
 	// Series returns the points of one series of app ("" is the whole
 	// server) at res, oldest first, only for the intervals that were
@@ -31,6 +32,12 @@ type StatsSource interface {
 	// Apps returns the ids of the apps with a history: without an app
 	// store, the apps whose charts can be asked for.
 	Apps() []string
+	// Alerts returns the active spike alerts of app (nil: none), shown as
+	// banners on its page.
+	Alerts(app string) []stats.Alert
+	// AlertCounts returns how many alerts each app with any has active,
+	// shown as badges in the app list.
+	AlertCounts() map[string]int
 }
 
 var _ StatsSource = (*stats.Store)(nil)

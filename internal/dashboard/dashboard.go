@@ -40,6 +40,7 @@ const (
 	DefaultLoginFailuresGlobal  = 30
 	DefaultLoginFailureWindow   = time.Minute
 	DefaultSecretUseWindow      = 15 * time.Minute
+	DefaultWebhookTestInterval  = 2 * time.Second
 )
 
 // MaxFormBytes bounds a form body; larger ones get 413.
@@ -71,6 +72,11 @@ type Config struct {
 	// SecretUseWindow is the period the App keys page reports secret
 	// generation use over (default 15 min).
 	SecretUseWindow time.Duration
+
+	// WebhookTestInterval is the least time between two test webhooks of
+	// one app (default 2s), whoever sends them: the button cannot be used
+	// to hammer a receiver.
+	WebhookTestInterval time.Duration
 
 	// Where SDKs reach the public port, for the snippets: PublicHost ""
 	// or a wildcard address means 127.0.0.1, PublicPort 0 means
@@ -129,6 +135,9 @@ type Deps struct {
 	// (/apps/{id}/console, console.go); the server passes the one feed it
 	// gives the hub and the edges. Nil: no console pages or links.
 	Console *console.Feed
+	// WebhookTester sends the settings page's test webhooks (webhooktest.go);
+	// nil: no "Send test webhook" buttons.
+	WebhookTester WebhookTester
 	// Trigger publishes the console's event creator's events through the
 	// HTTP API; nil (or no Console): no event creator.
 	Trigger Trigger
@@ -148,6 +157,8 @@ type Handler struct {
 	stats    StatsSource
 	console  *console.Feed
 	trigger  Trigger
+	tester   WebhookTester
+	testRate *testLimiter
 	log      *slog.Logger
 	now      func() time.Time
 	sessions *sessions
@@ -169,6 +180,7 @@ func New(cfg Config, d Deps) *Handler {
 	setDefault(&cfg.LoginFailuresGlobal, DefaultLoginFailuresGlobal)
 	setDefault(&cfg.LoginFailureWindow, DefaultLoginFailureWindow)
 	setDefault(&cfg.SecretUseWindow, DefaultSecretUseWindow)
+	setDefault(&cfg.WebhookTestInterval, DefaultWebhookTestInterval)
 	setDefault(&cfg.PublicPort, config.DefaultPort)
 	h := &Handler{
 		cfg:      cfg,
@@ -181,6 +193,8 @@ func New(cfg Config, d Deps) *Handler {
 		stats:    d.Stats,
 		console:  d.Console,
 		trigger:  d.Trigger,
+		tester:   d.WebhookTester,
+		testRate: newTestLimiter(cfg.WebhookTestInterval),
 		log:      d.Logger,
 		now:      d.Now,
 		pages:    loadPages(),
@@ -278,6 +292,9 @@ func (h *Handler) routes() {
 	h.route("/apps/{id}/disable", private, methods{"POST": h.appSetEnabled(false)})
 	h.route("/apps/{id}/rotate", private, methods{"POST": h.appRotate})
 	h.route("/apps/{id}/delete", private, methods{"GET": h.appDeleteConfirm, "POST": h.appDelete})
+	if h.tester != nil {
+		h.route("/apps/{id}/webhooks/test", private, methods{"POST": h.webhookTest})
+	}
 	if h.stats != nil {
 		h.route("/stats", private, methods{"GET": h.statsServer})
 		h.route("/stats/data", private, methods{"GET": h.statsData})

@@ -137,7 +137,7 @@ func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, c *call, s
 			h.internalError(w, r, c, err)
 			return
 		}
-		http.SetCookie(w, h.cookie(loginCookie, tok, int(loginTTL/time.Second)))
+		http.SetCookie(w, h.cookie(r, loginCookie, tok, int(loginTTL/time.Second)))
 	}
 	p := &loginPage{page: h.newPage(c, "Log in"), Message: msg}
 	p.CSRF = tok
@@ -175,8 +175,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, c *call) {
 		h.internalError(w, r, c, err)
 		return
 	}
-	http.SetCookie(w, h.cookie(sessionCookie, sid, int(h.cfg.SessionTTL/time.Second)))
-	http.SetCookie(w, h.cookie(loginCookie, "", -1))
+	http.SetCookie(w, h.cookie(r, sessionCookie, sid, int(h.cfg.SessionTTL/time.Second)))
+	http.SetCookie(w, h.cookie(r, loginCookie, "", -1))
 	h.log.Info("dashboard login", "remote", c.remote)
 	http.Redirect(w, r, c.link("/"), http.StatusSeeOther)
 }
@@ -184,7 +184,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, c *call) {
 // logout ends the session.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request, c *call) {
 	h.sessions.delete(c.sid)
-	http.SetCookie(w, h.cookie(sessionCookie, "", -1))
+	http.SetCookie(w, h.cookie(r, sessionCookie, "", -1))
 	h.log.Info("dashboard logout", "remote", c.remote)
 	http.Redirect(w, r, c.link("/login"), http.StatusSeeOther)
 }

@@ -47,6 +47,7 @@ type page struct {
 	Beams     bool   // the Beams pages exist
 	Stats     bool   // the charts pages exist
 	Console   bool   // the debug console pages exist
+	Tester    bool   // the settings page has "Send test webhook" buttons
 	Notice    string
 	Error     string
 	CSS, JS   string
@@ -54,7 +55,7 @@ type page struct {
 
 func (h *Handler) newPage(c *call, title string) page {
 	return page{Title: title, Base: c.base, CSRF: c.csrf, Beams: h.beams != nil, Stats: h.stats != nil, Console: h.console != nil,
-		CSS: c.link(h.assets.url("dashboard.css")), JS: c.link(h.assets.url("dashboard.js"))}
+		Tester: h.tester != nil, CSS: c.link(h.assets.url("dashboard.css")), JS: c.link(h.assets.url("dashboard.js"))}
 }
 
 // render executes the page into a buffer first, so a template failure is a

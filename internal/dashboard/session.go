@@ -127,15 +127,20 @@ func (s *sessions) len() int {
 	return len(s.byID)
 }
 
-// cookie builds one of the dashboard's cookies; maxAge < 0 deletes it.
-func (h *Handler) cookie(name, value string, maxAge int) *http.Cookie {
+// cookie builds one of the dashboard's cookies for a response to r;
+// maxAge < 0 deletes it. It is Secure when Config.Secure says so or the
+// request came over HTTPS: directly, or through a TLS proxy saying so in
+// X-Forwarded-Proto (the admin listener is private: its proxies are the
+// operator's).
+func (h *Handler) cookie(r *http.Request, name, value string, maxAge int) *http.Cookie {
+	secure := h.cfg.Secure || r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 	return &http.Cookie{
 		Name:     name,
 		Value:    value,
 		Path:     "/",
 		MaxAge:   maxAge,
 		HttpOnly: true,
-		Secure:   h.cfg.Secure,
+		Secure:   secure,
 		SameSite: http.SameSiteStrictMode,
 	}
 }
@@ -162,7 +167,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, c *call) 
 		return true
 	}
 	if sent {
-		http.SetCookie(w, h.cookie(sessionCookie, "", -1))
+		http.SetCookie(w, h.cookie(r, sessionCookie, "", -1))
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		http.Redirect(w, r, c.link("/login"), http.StatusSeeOther)

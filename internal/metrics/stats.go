@@ -35,8 +35,20 @@ func StatusClass(status int) string {
 	return "other"
 }
 
+// Values of the "kind" label of herald_app_alert and
+// herald_app_alerts_raised_total: what spiked against the app's recent
+// baseline (internal/stats, alerts.go).
+const (
+	AlertAuthFailures   = "auth_failures"   // failed authorizations, every reason together
+	AlertNewConnections = "new_connections" // new WebSocket connections
+)
+
+// AlertKinds lists every kind above.
+var AlertKinds = []string{AlertAuthFailures, AlertNewConnections}
+
 // StatsMetrics are the collectors of internal/stats (the dashboard's time
-// series). No labels.
+// series and the app alerts computed on them). Only the alerts have
+// labels: the app id and the alert kind (AlertKinds).
 type StatsMetrics struct {
 	// AppsEvicted counts apps whose history was dropped to make room for
 	// a new one within the store's app limit (the least recently active
@@ -52,6 +64,12 @@ type StatsMetrics struct {
 	SaveErrors prometheus.Counter
 	// Apps is the number of apps whose history is kept.
 	Apps prometheus.Gauge
+	// AppAlert is 1 for each app and kind with an active alert; the
+	// series is deleted when the alert clears or the app's history is
+	// dropped, so at most two per app kept.
+	AppAlert *prometheus.GaugeVec
+	// AlertsRaised counts alerts raised, by kind.
+	AlertsRaised *prometheus.CounterVec
 }
 
 // NewStats creates the time-series store's collectors and registers them on reg.
@@ -72,7 +90,14 @@ func NewStats(reg prometheus.Registerer) *StatsMetrics {
 		Apps: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "herald_stats_apps", Help: "Apps whose dashboard history is kept.",
 		}),
+		AppAlert: gauge(reg, "herald_app_alert",
+			"1 while an app has a spike of the kind against its recent baseline (see the dashboard's app page).", "app_id", "kind"),
+		AlertsRaised: counter(reg, "herald_app_alerts_raised_total",
+			"App alerts raised (a spike against the app's recent baseline), by kind.", "kind"),
 	}
 	reg.MustRegister(m.AppsEvicted, m.AppsRefused, m.SamplesLate, m.SaveErrors, m.Apps)
+	for _, k := range AlertKinds {
+		m.AlertsRaised.WithLabelValues(k) // exported at 0, so rate() sees the first one
+	}
 	return m
 }

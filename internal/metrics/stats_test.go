@@ -22,6 +22,7 @@ func TestAdditions(t *testing.T) {
 	m.APIAppRequests.WithLabelValues("1", StatusClass(200))
 	w.Retries.WithLabelValues("1")
 	s.AppsEvicted.Inc()
+	s.AppAlert.WithLabelValues("1", AlertAuthFailures).Set(1)
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -32,12 +33,19 @@ func TestAdditions(t *testing.T) {
 	}
 	for _, name := range []string{"herald_api_app_requests_total", "herald_webhook_retries_total",
 		"herald_stats_apps_evicted_total", "herald_stats_apps_refused_total", "herald_stats_samples_late_total",
-		"herald_stats_save_errors_total", "herald_stats_apps"} {
+		"herald_stats_save_errors_total", "herald_stats_apps", "herald_app_alert", "herald_app_alerts_raised_total"} {
 		if !got[name] {
 			t.Errorf("%s not gathered", name)
 		}
 	}
 	seen := map[string]bool{}
+	for _, k := range AlertKinds {
+		if seen[k] {
+			t.Errorf("alert kind %q twice", k)
+		}
+		seen[k] = true
+	}
+	seen = map[string]bool{}
 	for _, k := range AuthKinds {
 		if seen[k] {
 			t.Errorf("auth kind %q twice", k)

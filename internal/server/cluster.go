@@ -19,7 +19,8 @@ import (
 type clusterSetup struct {
 	factory broker.Factory
 	prefix  string
-	err     error // from building the broker inside the factory
+	nodeID  string // the broker's NodeID
+	err     error  // from building the broker inside the factory
 }
 
 func (c *clusterSetup) enabled() bool { return c.factory != nil }
@@ -54,7 +55,7 @@ func openCluster(ctx context.Context, cfg config.Config, reg prometheus.Register
 	if err != nil {
 		return nil, fmt.Errorf("redis at %s: %w", cfg.Redis.Redacted(), err)
 	}
-	c := &clusterSetup{prefix: cfg.Redis.Prefix}
+	c := &clusterSetup{prefix: cfg.Redis.Prefix, nodeID: nodeID}
 	c.factory = func(h broker.Handler) broker.Broker {
 		b, err := redisbroker.New(rcfg, deps, h)
 		if err != nil {

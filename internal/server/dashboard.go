@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,8 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/dashboard"
 	"github.com/heraldhq/herald/internal/hub"
 	"github.com/heraldhq/herald/internal/signing"
+	"github.com/heraldhq/herald/internal/webhooks"
 )
 
 // hubConns gives the dashboard the live connection counts of the hub.
@@ -202,4 +205,31 @@ func (a *answer) Write(p []byte) (int, error) {
 		a.body.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
+}
+
+// maxWebhookTestTimeout bounds a dashboard test webhook, whatever
+// webhooks.timeout says: the page waits for it.
+const maxWebhookTestTimeout = 5 * time.Second
+
+// webhookTester is the dashboard's "Send test webhook": one request built,
+// signed and checked by the webhook code itself (with the app as the
+// dashboard just read it: its current key and secret), sent at once rather
+// than queued.
+type webhookTester struct{ client *http.Client }
+
+func newWebhookTester(timeout time.Duration) webhookTester {
+	if timeout <= 0 || timeout > maxWebhookTestTimeout {
+		timeout = maxWebhookTestTimeout
+	}
+	return webhookTester{client: webhooks.NewClient(timeout)}
+}
+
+// TestWebhook implements dashboard.WebhookTester.
+func (t webhookTester) TestWebhook(ctx context.Context, app *apps.App, url string) (dashboard.WebhookTestResult, error) {
+	r := webhooks.SendTestTo(ctx, app, url, t.client, time.Now())
+	out := dashboard.WebhookTestResult{Status: r.Status, Latency: r.Latency, ContentType: r.ContentType, Body: r.Body, Truncated: r.Truncated}
+	if se := (*webhooks.StatusError)(nil); r.Err != nil && !errors.As(r.Err, &se) {
+		return out, r.Err
+	}
+	return out, nil // an answer, whatever its status
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/heraldhq/herald/internal/metrics"
 	"github.com/heraldhq/herald/internal/protocol"
 	"github.com/heraldhq/herald/internal/stats"
+	"github.com/heraldhq/herald/internal/stats/statsredis"
 	"github.com/heraldhq/herald/internal/webhooks"
 	"github.com/heraldhq/herald/internal/ws"
 )
@@ -60,6 +61,10 @@ type Options struct {
 	// AdminTokenFile holds the admin token when none is in the environment
 	// (the embedded default's, generated once); "": none.
 	AdminTokenFile string
+	// StatsInterval is how often the dashboard's charts are sampled
+	// (stats.Config.Interval); 0: 10 s. Tests shorten it; the nodes of a
+	// cluster must all use the same.
+	StatsInterval time.Duration
 }
 
 // Run serves until ctx is cancelled, then shuts down gracefully: it stops
@@ -166,7 +171,19 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	throttle := logthrottle.New(logthrottle.Config{}, log)
 	// The debug console's feed: what flows through each app, for viewers of
 	// the dashboard; with none watching an app, its events cost one check.
-	feed := console.New(console.Config{}, console.Deps{Metrics: metrics.NewConsole(reg)})
+	// In cluster mode a bridge through Redis shows every node's events to
+	// the viewers of any node (every node runs it: a node without a
+	// dashboard still forwards its events).
+	feedCfg, feedDeps := console.Config{}, console.Deps{Metrics: metrics.NewConsole(reg)}
+	var consoleBridge *clusterConsole
+	if cluster.enabled() {
+		if consoleBridge, err = openClusterConsole(cfg, cluster.nodeID, reg, log); err != nil {
+			return err
+		}
+		defer consoleBridge.close()
+		feedCfg.Node, feedDeps.Forward = cluster.nodeID, consoleBridge.bridge.Forward
+	}
+	feed := console.New(feedCfg, feedDeps)
 	defer feed.Close()
 
 	h := hub.New(hub.Config{
@@ -291,21 +308,42 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	// The dashboard lives on the admin listener only, with the admin API's
 	// conditions (a token and an app store to manage).
 	var board http.Handler
-	var history *stats.Store // the dashboard's charts: sampled only while it exists
+	// history is the dashboard's charts, sampled only while they exist;
+	// and in cluster mode on every node, so that a node without a
+	// dashboard still counts in the others' charts (a memory-only store
+	// that publishes its samples and records nothing).
+	var history *stats.Store
+	var clusterCharts *clusterStats
 	uses := newSecretUses(reg)
-	if adminToken != "" && sqlApps != nil {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return fmt.Errorf("data dir: %w", err)
+	dashboardOn := adminToken != "" && sqlApps != nil
+	if dashboardOn || cluster.enabled() {
+		var historyFile string
+		if dashboardOn {
+			if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+				return fmt.Errorf("data dir: %w", err)
+			}
+			historyFile = filepath.Join(cfg.DataDir, StatsFile)
 		}
-		history, err = stats.Open(stats.Config{Path: filepath.Join(cfg.DataDir, StatsFile)},
-			stats.Deps{Gatherer: stats.Gatherer(m, webhookMetrics), Metrics: metrics.NewStats(reg), Logger: log})
+		sdeps := stats.Deps{Gatherer: stats.Gatherer(m, webhookMetrics), Metrics: metrics.NewStats(reg), Logger: log}
+		if cluster.enabled() {
+			// Each node publishes its samples and records the sums over
+			// the nodes: any node's charts show the cluster.
+			if clusterCharts, err = openClusterStats(cfg, h.Broker().NodeID(), opts.StatsInterval, reg, log); err != nil {
+				return err
+			}
+			defer clusterCharts.close()
+			sdeps.Publish = clusterCharts.agg.Publish
+		}
+		history, err = stats.Open(stats.Config{Path: historyFile, Interval: opts.StatsInterval}, sdeps)
 		if err != nil {
 			return fmt.Errorf("stats: %w", err)
 		}
 		defer history.Close()
+	}
+	if dashboardOn {
 		dcfg := dashboard.Config{Token: adminToken, PublicHost: cfg.Host, PublicPort: cfg.Port, TLS: cfg.TLS.Enabled(), PathPrefix: prefix}
 		ddeps := dashboard.Deps{Apps: sqlApps, Conns: hubConns{h}, SecretUse: uses, Stats: history, Logger: log,
-			Console: feed, Trigger: apiTrigger{api: api, apps: lookup}}
+			Console: feed, Trigger: apiTrigger{api: api, apps: lookup}, WebhookTester: newWebhookTester(cfg.Webhooks.Timeout.D())}
 		if push != nil {
 			ddeps.Beams = push.devices
 			for _, in := range cfg.Beams.Instances {
@@ -355,9 +393,22 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	g.Go(func() error { return h.Run(runCtx) })
 	g.Go(func() error { return throttle.Run(runCtx) })
 	g.Go(func() error { return gate.Run(gctx) })
+	if consoleBridge != nil {
+		g.Go(func() error { return consoleBridge.bridge.Run(gctx, feed) })
+	}
+	if history != nil {
+		g.Go(func() error { return history.Run(gctx) })
+	}
+	if clusterCharts != nil {
+		var rec statsredis.Recorder // nil without a dashboard: publish only
+		if board != nil {
+			rec = history
+		}
+		g.Go(func() error { return clusterCharts.agg.Run(gctx, rec) })
+	}
 	if board != nil {
 		g.Go(func() error { return uses.run(gctx) })
-		g.Go(func() error { return history.Run(gctx) })
+
 	}
 	g.Go(func() error {
 		for {

@@ -192,6 +192,7 @@ type appData struct {
 	active int64         // unix seconds of the latest sample with a non-zero value
 	saved  [numRes]int64 // each ring's head when it was last written to the file
 	stored [numRes]bool  // saved is set
+	alerts alertState    // the app's spike alerts (alerts.go); unused for the server
 }
 
 func newAppData() *appData {
@@ -212,6 +213,7 @@ func (a *appData) add(t int64, v *Values) bool {
 	// load that lost part of the file: then what they refuse is skipped.
 	a.rings[Res1m].add(Res1m, floorDiv(t, resolutions[Res1m].step), v)
 	a.rings[Res1h].add(Res1h, floorDiv(t, resolutions[Res1h].step), v)
+	a.alerts.note(floorDiv(t, resolutions[Res10s].step), v)
 	if !v.isZero() {
 		a.active = max(a.active, t)
 	}

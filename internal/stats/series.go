@@ -144,6 +144,41 @@ type Sample struct {
 	Server Values
 }
 
+// Then adds a later sample of the same node and interval to s: counters
+// add up, gauges take o's value (the latest), as the rings merge two
+// samples of one 10-second point; s.Time becomes o's.
+func (s *Sample) Then(o *Sample) {
+	if s.Apps == nil {
+		s.Apps = make(map[string]*Values, len(o.Apps))
+	}
+	for id, ov := range o.Apps {
+		v := s.Apps[id]
+		if v == nil {
+			v = new(Values)
+			s.Apps[id] = v
+		}
+		v.then(ov)
+	}
+	// An app missing from o had no activity since s: its gauges are 0 now.
+	for id, v := range s.Apps {
+		if _, ok := o.Apps[id]; !ok {
+			v.then(&Values{})
+		}
+	}
+	s.Server.then(&o.Server)
+	s.Time = o.Time
+}
+
+func (v *Values) then(o *Values) {
+	for i := range v.v {
+		if catalog[i].Kind == Gauge {
+			v.v[i] = o.v[i]
+		} else {
+			v.v[i] += o.v[i]
+		}
+	}
+}
+
 // Merge adds o's values to s (app by app, and server-wide); s.Time stays.
 func (s *Sample) Merge(o *Sample) {
 	if s.Apps == nil {

@@ -33,6 +33,16 @@ type Config struct {
 	// (StatsMetrics.AppsEvicted), unless all were active in the same
 	// interval: then the new app waits (StatsMetrics.AppsRefused).
 	MaxApps int
+	// AlertFactor is how many times its baseline (the average per minute
+	// over the previous hour) an app's count of the last minute must reach
+	// to raise an alert (alerts.go); 0 means 5.
+	AlertFactor float64
+	// AlertMinAuthFailures is the fewest failed authorizations in a minute
+	// that raise an alert, whatever the baseline; 0 means 30.
+	AlertMinAuthFailures int
+	// AlertMinNewConnections is the fewest new connections in a minute
+	// that raise an alert, whatever the baseline; 0 means 120.
+	AlertMinNewConnections int
 }
 
 func (c *Config) setDefaults() {
@@ -44,6 +54,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxApps <= 0 {
 		c.MaxApps = 1000
+	}
+	if c.AlertFactor <= 0 {
+		c.AlertFactor = 5
+	}
+	if c.AlertMinAuthFailures <= 0 {
+		c.AlertMinAuthFailures = 30
+	}
+	if c.AlertMinNewConnections <= 0 {
+		c.AlertMinNewConnections = 120
 	}
 }
 
@@ -74,8 +93,8 @@ type Point struct {
 // Snapshot is the newest 10-second point of an app (or of the server).
 type Snapshot struct {
 	// Time is the start of that point; zero when there is none. It can be
-	// old: the latest samples are missing (a restart) or the app is idle
-	// in a cluster aggregate.
+	// old: the latest samples are missing (a restart, or in cluster mode
+	// an interval Redis could not serve).
 	Time time.Time
 	// Values holds the point: what counters counted in those 10 seconds
 	// (so far, when it is the current one), the latest value of gauges
@@ -107,6 +126,8 @@ type Store struct {
 	apps    map[string]*appData
 	gone    map[string]struct{} // apps dropped since the last save: their records are deleted then
 	pruneAt int64               // next hour slot at which idle apps are pruned
+	runFrom int64               // first sample of the current run without a break (alerts.go); 0: none yet
+	lastAt  int64               // latest sample recorded
 }
 
 // Open builds the store and loads the history file. A missing file, or a
@@ -229,6 +250,7 @@ func (s *Store) Record(smp *Sample) {
 	}
 	s.pruneLocked(t)
 	s.m.Apps.Set(float64(len(s.apps)))
+	s.evaluateAlertsLocked(t)
 }
 
 // addAppLocked adds an app, making room by dropping the least recently
@@ -257,6 +279,9 @@ func (s *Store) addAppLocked(id string, t int64) *appData {
 }
 
 func (s *Store) dropLocked(id string) {
+	if a := s.apps[id]; a != nil {
+		s.clearAlertsLocked(id, a)
+	}
 	delete(s.apps, id)
 	s.gone[id] = struct{}{}
 }

@@ -70,7 +70,7 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) result {
 		return r
 	}
 	start := time.Now()
-	r.status, err = post(ctx, d.client, d.cfg.Timeout, w, app.Key, app.Secret, j.body)
+	r.status, err = post(ctx, d.client, d.cfg.Timeout, w, app.Key, app.Secret, j.body, nil)
 	d.m.RequestDuration.WithLabelValues(j.ep.App).Observe(time.Since(start).Seconds())
 	if err == nil {
 		r.outcome = outcomeSuccess
@@ -111,8 +111,9 @@ func (e *StatusError) Error() string {
 
 // post sends body to w signed with secret and returns the status code.
 // Success is a 2xx; the response body is read up to maxResponseBytes (so the
-// connection can be reused) and discarded.
-func post(ctx context.Context, client *http.Client, timeout time.Duration, w apps.Webhook, key, secret string, body []byte) (int, error) {
+// connection can be reused) and discarded. seen, when not nil, is given the
+// response first (a test webhook keeps the start of its body).
+func post(ctx context.Context, client *http.Client, timeout time.Duration, w apps.Webhook, key, secret string, body []byte, seen func(*http.Response)) (int, error) {
 	u, err := url.Parse(w.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return 0, errInvalidURL // config validation refuses these; a store might not
@@ -140,6 +141,9 @@ func post(ctx context.Context, client *http.Client, timeout time.Duration, w app
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
+	}
+	if seen != nil {
+		seen(resp)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes))
 	resp.Body.Close()

@@ -168,4 +168,4 @@ async function startServers() {
   }
 }
 
-module.exports = { startServers, ARTIFACTS };
+module.exports = { startServers, ARTIFACTS, REPO_ROOT, Proc, goBuild, freePort, sleep };

@@ -50,6 +50,14 @@
 
   var plots = {}; // by chart id: {u, shape, from, to, zoomed}
 
+  function fewPoints(u, si, i0, i1) {
+    var vals = u.data[si], n = 0;
+    for (var i = i0; i <= i1; i++) {
+      if (vals[i] != null && ++n > 30) { return false; }
+    }
+    return true;
+  }
+
   function plotWidth(el) { return Math.max(240, el.clientWidth || 600); }
 
   function create(box, el, ch, data) {
@@ -64,6 +72,9 @@
         width: 1.5,
         dash: l.key === 'peak' ? [4, 3] : undefined,
         spanGaps: false,
+        // With a few points over the range a line would be a sliver:
+        // draw the points themselves.
+        points: { show: fewPoints, size: 5 },
         value: function (u, v) { return v == null ? '–' : compact(v); }
       });
     });

@@ -5,7 +5,7 @@
 (function () {
   'use strict';
 
-  var DETAILS = ['event', 'user_id', 'code', 'status', 'bytes', 'reason', 'remote', 'endpoint', 'detail'];
+  var DETAILS = ['node', 'event', 'user_id', 'code', 'status', 'bytes', 'reason', 'remote', 'endpoint', 'detail'];
 
   function two(n) { return (n < 10 ? '0' : '') + n; }
 
