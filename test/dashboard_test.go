@@ -103,7 +103,12 @@ func TestDashboardConsoleAndEventCreator(t *testing.T) {
 		t.Fatalf("login: %d %.300s", code, body)
 	}
 
-	// Apps live in the app store for the dashboard: create one there.
+	// The config file's app is listed, read-only.
+	if list := getPage("/"); !strings.Contains(list, `<a href="/apps/`+appID+`">`+appID+`</a>`) || !strings.Contains(list, `class="badge config"`) {
+		t.Fatalf("the app list lacks the config file's app %s: %.3000s", appID, list)
+	}
+
+	// Create an app in the app store.
 	code, body := adminCall(t, s, "POST", "/admin/apps", `{}`)
 	var app struct{ ID, Key string }
 	if code != 201 || json.Unmarshal(body, &app) != nil {

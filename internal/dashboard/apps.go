@@ -54,6 +54,7 @@ func (h *Handler) needApps(w http.ResponseWriter, r *http.Request, c *call) bool
 type appRow struct {
 	ID, Key, Link string
 	Enabled       bool
+	Shadowed      string // why a config file's app hides this one; "": it does not
 	Connections   string
 	Alerts        int    // active spike alerts: a badge
 	Charts        string // the app's charts, when there are charts pages
@@ -62,35 +63,57 @@ type appRow struct {
 
 type appsPage struct {
 	page
-	Managed   bool
+	Managed bool
+	Config  appTable // the config file's apps, read-only
+	Store   appTable // the app store's
+}
+
+// appTable is one table of the app list.
+type appTable struct {
+	Config    bool // the config file's apps: a marker instead of the state
 	ShowConns bool
-	Apps      []appRow
+	Links     bool // a Links column (charts, console)
+	Rows      []appRow
 }
 
 func (h *Handler) appList(w http.ResponseWriter, r *http.Request, c *call) {
-	p := &appsPage{page: h.newPage(c, "Apps"), Managed: h.apps != nil, ShowConns: h.conns != nil}
+	p := &appsPage{page: h.newPage(c, "Apps"), Managed: h.apps != nil}
 	p.Notice = notice(r)
+	p.Store = appTable{ShowConns: h.conns != nil, Links: h.stats != nil || h.console != nil}
+	p.Config = p.Store
+	p.Config.Config = true
+	var alerts map[string]int
+	if h.stats != nil {
+		alerts = h.stats.AlertCounts()
+	}
+	row := func(a *apps.App) appRow {
+		row := appRow{ID: a.ID, Key: a.Key, Link: c.link(appPath(a.ID)),
+			Enabled: a.Enabled, Connections: h.connections(a.ID), Alerts: alerts[a.ID]}
+		if h.stats != nil {
+			row.Charts = c.link(appPath(a.ID) + "/stats")
+		}
+		if h.console != nil {
+			row.Console = c.link(appPath(a.ID) + "/console")
+		}
+		return row
+	}
+	byID := func(a, b *apps.App) int { return strings.Compare(a.ID, b.ID) }
+	// A copy: the config's slice is the server's.
+	for _, a := range slices.SortedFunc(slices.Values(h.configApps()), byID) {
+		p.Config.Rows = append(p.Config.Rows, row(a))
+	}
 	if h.apps != nil {
 		list, err := h.apps.List(r.Context())
 		if err != nil {
 			h.internalError(w, r, c, err)
 			return
 		}
-		slices.SortFunc(list, func(a, b *apps.App) int { return strings.Compare(a.ID, b.ID) })
-		var alerts map[string]int
-		if h.stats != nil {
-			alerts = h.stats.AlertCounts()
-		}
+		slices.SortFunc(list, byID)
+		shadow := h.shadowing()
 		for _, a := range list {
-			row := appRow{ID: a.ID, Key: a.Key, Link: c.link(appPath(a.ID)),
-				Enabled: a.Enabled, Connections: h.connections(a.ID), Alerts: alerts[a.ID]}
-			if h.stats != nil {
-				row.Charts = c.link(appPath(a.ID) + "/stats")
-			}
-			if h.console != nil {
-				row.Console = c.link(appPath(a.ID) + "/console")
-			}
-			p.Apps = append(p.Apps, row)
+			rw := row(a)
+			rw.Shadowed = shadow.of(a)
+			p.Store.Rows = append(p.Store.Rows, rw)
 		}
 	}
 	h.render(w, r, c, http.StatusOK, "apps", p)
@@ -113,6 +136,10 @@ type appPage struct {
 	page
 	App             admin.App
 	Link            string
+	Config          bool          // a config file's app: read-only
+	Shadowed        string        // what hides this app, or what it hides; "": nothing
+	Limits          []numberValue // a config file's app's limits, shown read-only
+	Test            *webhookTestView
 	Secret          string // set once revealed
 	ShowConns       bool
 	Connections     string
@@ -228,25 +255,47 @@ func (h *Handler) app(w http.ResponseWriter, r *http.Request, c *call) *apps.App
 	return a
 }
 
-func (h *Handler) appShow(w http.ResponseWriter, r *http.Request, c *call) {
-	a := h.app(w, r, c)
+// servedAppPage is the App keys page of the request's {id} as it is
+// served: a config file's app read-only, else the store's. It answers for
+// itself when it returns nil.
+func (h *Handler) servedAppPage(w http.ResponseWriter, r *http.Request, c *call, revealed bool) *appPage {
+	a, fromConfig := h.servedApp(w, r, c)
 	if a == nil {
+		return nil
+	}
+	if !fromConfig {
+		p := h.newAppPage(c, a, revealed)
+		p.Shadowed = h.shadowing().of(a)
+		return p
+	}
+	p, err := h.configAppPage(r.Context(), c, a, revealed)
+	if err != nil {
+		h.internalError(w, r, c, err)
+		return nil
+	}
+	return p
+}
+
+func (h *Handler) appShow(w http.ResponseWriter, r *http.Request, c *call) {
+	p := h.servedAppPage(w, r, c, false)
+	if p == nil {
 		return
 	}
-	p := h.newAppPage(c, a, false)
 	p.Notice = notice(r)
 	h.render(w, r, c, http.StatusOK, "app", p)
 }
 
 // appReveal shows the page with the secret: a POST, so it needs the CSRF
-// token and is never a link that could be followed or prefetched.
+// token and is never a link that could be followed or prefetched. A
+// config file's app's secret is revealed the same way: whoever holds the
+// admin token runs the server and can read its config file anyway.
 func (h *Handler) appReveal(w http.ResponseWriter, r *http.Request, c *call) {
-	a := h.app(w, r, c)
-	if a == nil {
+	p := h.servedAppPage(w, r, c, true)
+	if p == nil {
 		return
 	}
-	h.log.Info("app secret revealed", "app_id", a.ID, "remote", c.remote)
-	h.render(w, r, c, http.StatusOK, "app", h.newAppPage(c, a, true))
+	h.log.Info("app secret revealed", "app_id", p.App.ID, "config_file", p.Config, "remote", c.remote)
+	h.render(w, r, c, http.StatusOK, "app", p)
 }
 
 type appFormPage struct {
@@ -304,6 +353,9 @@ func (h *Handler) formFailed(w http.ResponseWriter, r *http.Request, c *call, f 
 }
 
 func (h *Handler) appEdit(w http.ResponseWriter, r *http.Request, c *call) {
+	if h.refuseConfigApp(w, r, c) {
+		return
+	}
 	a := h.app(w, r, c)
 	if a == nil {
 		return
@@ -312,7 +364,7 @@ func (h *Handler) appEdit(w http.ResponseWriter, r *http.Request, c *call) {
 }
 
 func (h *Handler) appUpdate(w http.ResponseWriter, r *http.Request, c *call) {
-	if !h.needApps(w, r, c) {
+	if h.refuseConfigApp(w, r, c) || !h.needApps(w, r, c) {
 		return
 	}
 	id := r.PathValue("id")
@@ -333,7 +385,7 @@ func (h *Handler) appUpdate(w http.ResponseWriter, r *http.Request, c *call) {
 
 func (h *Handler) appSetEnabled(enabled bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *call) {
-		if !h.needApps(w, r, c) {
+		if h.refuseConfigApp(w, r, c) || !h.needApps(w, r, c) {
 			return
 		}
 		a, err := admin.SetEnabled(r.Context(), h.apps, r.PathValue("id"), enabled)
@@ -364,7 +416,7 @@ func parseGrace(v string) (time.Duration, string, bool) {
 }
 
 func (h *Handler) appRotate(w http.ResponseWriter, r *http.Request, c *call) {
-	if !h.needApps(w, r, c) {
+	if h.refuseConfigApp(w, r, c) || !h.needApps(w, r, c) {
 		return
 	}
 	grace, msg, ok := parseGrace(r.PostForm.Get("grace"))
@@ -406,6 +458,9 @@ func (h *Handler) renderDelete(w http.ResponseWriter, r *http.Request, c *call, 
 }
 
 func (h *Handler) appDeleteConfirm(w http.ResponseWriter, r *http.Request, c *call) {
+	if h.refuseConfigApp(w, r, c) {
+		return
+	}
 	a := h.app(w, r, c)
 	if a == nil {
 		return
@@ -415,6 +470,9 @@ func (h *Handler) appDeleteConfirm(w http.ResponseWriter, r *http.Request, c *ca
 
 // appDelete deletes the app once its id has been typed in confirmation.
 func (h *Handler) appDelete(w http.ResponseWriter, r *http.Request, c *call) {
+	if h.refuseConfigApp(w, r, c) {
+		return
+	}
 	a := h.app(w, r, c)
 	if a == nil {
 		return

@@ -70,11 +70,14 @@ func rangeByName(name string) (chartRange, bool) {
 	return chartRange{}, false
 }
 
-// statsExists tells whether app's charts can be shown: with an app store,
-// when the store has the app (a deleted app's history is not shown);
-// without one (apps in the config file), when the stats have a history of
-// it.
+// statsExists tells whether app's charts can be shown: when the config
+// file has the app; else, with an app store, when the store has it (a
+// deleted app's history is not shown); without one, when the stats have a
+// history of it (an app since removed from the config file).
 func (h *Handler) statsExists(ctx context.Context, app string) (bool, error) {
+	if h.configApp(app) != nil {
+		return true, nil
+	}
 	if h.apps != nil {
 		_, err := admin.Show(ctx, h.apps, app)
 		if err == nil {
@@ -93,7 +96,7 @@ func (h *Handler) statsExists(ctx context.Context, app string) (bool, error) {
 type statsPage struct {
 	page
 	App      string // "": the whole server
-	AppLink  string // the app's page, when there is an app store
+	AppLink  string // the app's page, when it has one
 	Server   string // the server's charts, from an app's
 	Range    chartRange
 	Ranges   []rangeLink
@@ -152,7 +155,7 @@ func (h *Handler) statsPage(w http.ResponseWriter, r *http.Request, c *call, app
 		ChartCSS: c.link(h.assets.url("charts.css")), ChartJS: c.link(h.assets.url("charts.js"))}
 	if app != "" {
 		p.Server = c.link("/stats?range=" + rg.Name)
-		if h.apps != nil {
+		if h.apps != nil || h.configApp(app) != nil {
 			p.AppLink = c.link(appPath(app))
 		}
 	}

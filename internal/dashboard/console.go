@@ -101,7 +101,7 @@ func (h *Handler) newConsolePage(c *call, id string, q url.Values) *consolePage 
 }
 
 func (h *Handler) consoleShow(w http.ResponseWriter, r *http.Request, c *call) {
-	a := h.app(w, r, c)
+	a, _ := h.servedApp(w, r, c)
 	if a == nil {
 		return
 	}
@@ -127,7 +127,7 @@ func (h *Handler) consoleStream(w http.ResponseWriter, r *http.Request, c *call)
 	if !h.streamSession(w, r, c) {
 		return
 	}
-	a := h.app(w, r, c)
+	a, _ := h.servedApp(w, r, c)
 	if a == nil {
 		return
 	}
@@ -169,7 +169,7 @@ const (
 // application/json) gets {"ok":true} or {"error":...}; a plain form is
 // redirected back to the console, or shown it again with the error.
 func (h *Handler) consoleTrigger(w http.ResponseWriter, r *http.Request, c *call) {
-	a := h.app(w, r, c)
+	a, _ := h.servedApp(w, r, c)
 	if a == nil {
 		return
 	}

@@ -9,6 +9,10 @@
 // So is the debug console (console.go, with Deps.Console): its script
 // shows an app's live events from a Server-Sent Events stream.
 //
+// The config file's apps (Deps.ConfigApps) are listed beside the app
+// store's and have their pages, console and charts, read-only
+// (configapps.go): they are changed in the config file.
+//
 // The dashboard answers under / and under /dashboard/ alike; the links of a
 // page keep the prefix it was asked with. It must never be mounted on the
 // public port.
@@ -118,8 +122,16 @@ type SecretUse interface {
 // Deps are what the dashboard works through.
 type Deps struct {
 	// Apps is the app store's management interface. Nil (apps only in the
-	// config file): the app list says so and the other app pages are 404.
+	// config file): the app list says so, and the pages that create or
+	// change an app of the store are 404.
 	Apps apps.Manager
+	// ConfigApps returns the config file's apps as the server serves them
+	// now (the server passes its apps.Reloadable's All, which SIGHUP
+	// swaps); nil: none. They are shown read-only and, as in serving
+	// (apps.Layered), win over an app of the store with the same id or
+	// key. Must be safe for concurrent use; the dashboard never changes
+	// what it returns.
+	ConfigApps func() []*apps.App
 	// Beams holds the stored Beams instances; nil: no Beams pages.
 	Beams admin.BeamsStore
 	// Conns gives the app list and pages their live connection counts;
@@ -151,6 +163,7 @@ type Handler struct {
 	on       bool
 	token    [sha256.Size]byte
 	apps     apps.Manager
+	config   func() []*apps.App
 	beams    admin.BeamsStore
 	conns    Conns
 	secretUs SecretUse
@@ -187,6 +200,7 @@ func New(cfg Config, d Deps) *Handler {
 		on:       cfg.Token != "",
 		token:    sha256.Sum256([]byte(cfg.Token)),
 		apps:     d.Apps,
+		config:   d.ConfigApps,
 		beams:    d.Beams,
 		conns:    d.Conns,
 		secretUs: d.SecretUse,

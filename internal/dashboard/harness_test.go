@@ -43,10 +43,11 @@ type harness struct {
 }
 
 type harnessOpts struct {
-	cfg      Config
-	noApps   bool
-	beams    bool
-	noExtras bool // no Conns, no SecretUse
+	cfg        Config
+	noApps     bool
+	beams      bool
+	noExtras   bool               // no Conns, no SecretUse
+	configApps func() []*apps.App // the config file's apps; nil: none
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -72,7 +73,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if o.cfg.Token == "" {
 		o.cfg.Token = testToken
 	}
-	d := Deps{Apps: hs.apps, Beams: hs.beams,
+	d := Deps{Apps: hs.apps, ConfigApps: o.configApps, Beams: hs.beams,
 		Logger: slog.New(slog.NewTextHandler(hs.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    hs.clock}
 	if !o.noExtras {

@@ -59,24 +59,42 @@ type webhookTestView struct {
 // webhookTest is POST /apps/{id}/webhooks/test (url): it sends a test
 // webhook to url, which must be one of the app's saved webhook URLs (the
 // dashboard is no proxy to anywhere else), and shows the answer above the
-// app's settings form.
+// app's settings form, or above a config file's app's page (which has no
+// form).
 func (h *Handler) webhookTest(w http.ResponseWriter, r *http.Request, c *call) {
-	a := h.app(w, r, c)
+	a, fromConfig := h.servedApp(w, r, c)
 	if a == nil {
 		return
 	}
-	f := formFromApp(admin.FromApp(a, false), false)
+	show := func(status int, v *webhookTestView, msg string) {
+		if !fromConfig {
+			f := formFromApp(admin.FromApp(a, false), false)
+			f.Test = v
+			h.renderAppForm(w, r, c, status, f, msg)
+			return
+		}
+		p, err := h.configAppPage(r.Context(), c, a, false)
+		if err != nil {
+			h.internalError(w, r, c, err)
+			return
+		}
+		p.Test, p.Error = v, msg
+		h.render(w, r, c, status, "app", p)
+	}
 	target := r.PostForm.Get("url")
 	idx := slices.IndexFunc(a.Webhooks, func(wh apps.Webhook) bool { return wh.URL == target })
 	if target == "" || idx < 0 {
-		h.renderAppForm(w, r, c, http.StatusUnprocessableEntity, f,
-			"Not sent: only a saved webhook URL of this app can be tested. Save the settings first, then test.")
+		msg := "Not sent: only a saved webhook URL of this app can be tested. Save the settings first, then test."
+		if fromConfig {
+			msg = "Not sent: only a webhook URL of this app in the config file can be tested."
+		}
+		show(http.StatusUnprocessableEntity, nil, msg)
 		return
 	}
 	if wait := h.testRate.take(a.ID, h.now()); wait > 0 {
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		h.renderAppForm(w, r, c, http.StatusTooManyRequests, f, fmt.Sprintf(
+		show(http.StatusTooManyRequests, nil, fmt.Sprintf(
 			"Not sent: a test webhook of this app went out less than %s ago. Try again in %ds.",
 			roundDuration(h.cfg.WebhookTestInterval), secs))
 		return
@@ -95,8 +113,7 @@ func (h *Handler) webhookTest(w http.ResponseWriter, r *http.Request, c *call) {
 		v.OK, v.Verdict = verdict(res.Status)
 	}
 	h.log.Info("test webhook sent", logArgs...)
-	f.Test = v
-	h.renderAppForm(w, r, c, http.StatusOK, f, "")
+	show(http.StatusOK, v, "")
 }
 
 // verdict says what a status means for the app's real deliveries.

@@ -342,7 +342,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 	if dashboardOn {
 		dcfg := dashboard.Config{Token: adminToken, PublicHost: cfg.Host, PublicPort: cfg.Port, TLS: cfg.TLS.Enabled(), PathPrefix: prefix}
-		ddeps := dashboard.Deps{Apps: sqlApps, Conns: hubConns{h}, SecretUse: uses, Stats: history, Logger: log,
+		ddeps := dashboard.Deps{Apps: sqlApps, ConfigApps: store.All, Conns: hubConns{h}, SecretUse: uses, Stats: history, Logger: log,
 			Console: feed, Trigger: apiTrigger{api: api, apps: lookup}, WebhookTester: newWebhookTester(cfg.Webhooks.Timeout.D())}
 		if push != nil {
 			ddeps.Beams = push.devices

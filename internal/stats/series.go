@@ -148,24 +148,13 @@ type Sample struct {
 // add up, gauges take o's value (the latest), as the rings merge two
 // samples of one 10-second point; s.Time becomes o's.
 func (s *Sample) Then(o *Sample) {
-	if s.Apps == nil {
-		s.Apps = make(map[string]*Values, len(o.Apps))
-	}
-	for id, ov := range o.Apps {
-		v := s.Apps[id]
-		if v == nil {
-			v = new(Values)
-			s.Apps[id] = v
-		}
-		v.then(ov)
-	}
+	s.combine(o, (*Values).then)
 	// An app missing from o had no activity since s: its gauges are 0 now.
 	for id, v := range s.Apps {
 		if _, ok := o.Apps[id]; !ok {
 			v.then(&Values{})
 		}
 	}
-	s.Server.then(&o.Server)
 	s.Time = o.Time
 }
 
@@ -180,7 +169,11 @@ func (v *Values) then(o *Values) {
 }
 
 // Merge adds o's values to s (app by app, and server-wide); s.Time stays.
-func (s *Sample) Merge(o *Sample) {
+func (s *Sample) Merge(o *Sample) { s.combine(o, (*Values).Add) }
+
+// combine applies f to s's and o's values, app by app (apps only in o are
+// added to s) and server-wide.
+func (s *Sample) combine(o *Sample, f func(v, ov *Values)) {
 	if s.Apps == nil {
 		s.Apps = make(map[string]*Values, len(o.Apps))
 	}
@@ -190,7 +183,7 @@ func (s *Sample) Merge(o *Sample) {
 			v = new(Values)
 			s.Apps[id] = v
 		}
-		v.Add(ov)
+		f(v, ov)
 	}
-	s.Server.Add(&o.Server)
+	f(&s.Server, &o.Server)
 }

@@ -29,17 +29,8 @@ const { chromium } = require('playwright-core');
 const PushNotifications = require('@pusher/push-notifications-server');
 const { PushService } = require('../compat/pushservice');
 const { ARTIFACTS, startBackend, startHerald } = require('./beams/backend');
+const { CHROMIUM, CHROMIUM_ARGS } = require('./servers');
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox', // runs as root in CI
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-gpu',
-  '--disable-quic',
-];
 const WAIT = 10_000; // bound on every wait
 const INSTANCE = '00000000-0000-0000-0000-000000000001';
 const SECRET = 'beams-secret-key';

@@ -8,18 +8,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { after, before, describe, it } = require('node:test');
 const { chromium } = require('playwright-core');
-const { startServers, ARTIFACTS } = require('./servers');
+const { startServers, ARTIFACTS, CHROMIUM, CHROMIUM_ARGS } = require('./servers');
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox', // runs as root in CI
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-gpu',
-  '--disable-quic',
-];
 const WAIT = 10_000; // bound on every wait for something to show up
 
 describe('examples/chat in Chromium', () => {

@@ -13,18 +13,8 @@ const os = require('node:os');
 const path = require('node:path');
 const { after, before, describe, it } = require('node:test');
 const { chromium } = require('playwright-core');
-const { ARTIFACTS, REPO_ROOT, Proc, goBuild, freePort, sleep } = require('./servers');
+const { ARTIFACTS, REPO_ROOT, CHROMIUM, CHROMIUM_ARGS, Proc, goBuild, freePort, sleep } = require('./servers');
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox', // runs as root in CI
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-gpu',
-  '--disable-quic',
-];
 const WAIT = 10_000; // bound on every wait for something to show up
 // The charts get a point per 10-second sampling interval: a change shows
 // within two intervals and the page's next poll.
@@ -248,6 +238,26 @@ describe('the dashboard in Chromium', () => {
       assert.ok(!c.value.includes(token), 'the cookie is not the token');
     }
     await shot('03-apps');
+  });
+
+  it('lists the generated default app as the config file\'s, read-only', async () => {
+    // No config file: the embedded default's app, printed in the banner,
+    // is a config app; its credentials are in <data_dir>/default-app.json.
+    const def = JSON.parse(fs.readFileSync(path.join(dir, 'data', 'default-app.json'), 'utf8'));
+    assert.ok(def.id && def.key, 'default-app.json has an id and a key');
+    const row = dash.locator('#config-apps tr', { has: dash.locator(`a:text-is("${def.id}")`) });
+    await row.waitFor();
+    assert.equal((await row.locator('code').textContent()).trim(), def.key);
+    assert.equal((await row.locator('.badge.config').textContent()).trim(), 'config file');
+    assert.equal(await row.locator('a', { hasText: 'Console' }).count(), 1, 'a console link');
+
+    await Promise.all([dash.waitForURL(`**/apps/${def.id}`), row.locator(`a:text-is("${def.id}")`).click()]);
+    await dash.locator('#config-note', { hasText: 'Defined in the config file' }).waitFor();
+    assert.equal(await dash.locator('#app-key').textContent(), def.key);
+    assert.equal(await dash.locator('a[href$="/edit"], form[action$="/rotate"], form[action$="/disable"], a[href$="/delete"]').count(), 0,
+      'no form that changes it');
+    await shot('03b-default-app');
+    await dash.goto(`${admin}/`);
   });
 
   it('creates an app and shows its keys, the secret only when revealed', async () => {

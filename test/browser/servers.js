@@ -13,6 +13,19 @@ const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const CHAT_DIR = path.join(REPO_ROOT, 'examples', 'chat');
 const ARTIFACTS = path.join(__dirname, 'artifacts');
 
+// Debian's Chromium (never a downloaded browser) and its flags for every
+// browser test.
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--no-sandbox', // runs as root in CI
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-gpu',
+  '--disable-quic',
+];
+
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -168,4 +181,4 @@ async function startServers() {
   }
 }
 
-module.exports = { startServers, ARTIFACTS, REPO_ROOT, Proc, goBuild, freePort, sleep };
+module.exports = { startServers, ARTIFACTS, REPO_ROOT, CHROMIUM, CHROMIUM_ARGS, Proc, goBuild, freePort, sleep };

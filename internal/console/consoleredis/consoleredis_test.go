@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,25 +24,6 @@ const (
 	ttl  = 300 * time.Millisecond
 	wait = 10 * time.Second // bound of every wait
 )
-
-func newClient(t testing.TB, url string) rueidis.Client {
-	t.Helper()
-	opt, err := rueidis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt.DisableCache = true
-	c, err := rueidis.NewClient(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
-var prefixes atomic.Int64
-
-func newPrefix() string { return fmt.Sprintf("t%d", prefixes.Add(1)) }
 
 // node is one cluster node's console: its feed and its bridge, running.
 type node struct {
@@ -160,17 +140,17 @@ func emitUntilSeen(t *testing.T, from *node, app string, e console.Event, v *con
 
 func TestTwoNodes(t *testing.T) {
 	srv := redistest.Start(t)
-	testTwoNodes(t, newClient(t, srv.URL()))
+	testTwoNodes(t, redistest.NewClient(t, srv.URL()))
 }
 
 // TestTwoNodesRedisCluster: the app's topic lives on its slot.
 func TestTwoNodesRedisCluster(t *testing.T) {
 	cl := redistest.StartCluster(t, 3)
-	testTwoNodes(t, newClient(t, cl.URL()))
+	testTwoNodes(t, redistest.NewClient(t, cl.URL()))
 }
 
 func testTwoNodes(t *testing.T, c rueidis.Client) {
-	prefix := newPrefix()
+	prefix := redistest.NewPrefix()
 	a := newNode(t, c, prefix, "a", consoleredis.Config{})
 	b := newNode(t, c, prefix, "b", consoleredis.Config{})
 
@@ -225,8 +205,8 @@ func testTwoNodes(t *testing.T, c rueidis.Client) {
 
 func TestNoForwardingAfterViewerLeaves(t *testing.T) {
 	srv := redistest.Start(t)
-	c := newClient(t, srv.URL())
-	prefix := newPrefix()
+	c := redistest.NewClient(t, srv.URL())
+	prefix := redistest.NewPrefix()
 	a := newNode(t, c, prefix, "a", consoleredis.Config{})
 	b := newNode(t, c, prefix, "b", consoleredis.Config{})
 
@@ -250,8 +230,8 @@ func TestNoForwardingAfterViewerLeaves(t *testing.T) {
 // is forgotten after TTL.
 func TestAdvertisementExpires(t *testing.T) {
 	srv := redistest.Start(t)
-	c := newClient(t, srv.URL())
-	prefix := newPrefix()
+	c := redistest.NewClient(t, srv.URL())
+	prefix := redistest.NewPrefix()
 	b := newNode(t, c, prefix, "b", consoleredis.Config{})
 	// A node "ghost" advertised app 1 and died: its member's deadline is
 	// in the past 2 s later (long enough for b's poll to see it first,
@@ -267,8 +247,8 @@ func TestAdvertisementExpires(t *testing.T) {
 
 func TestRedisDown(t *testing.T) {
 	srv := redistest.Start(t)
-	c := newClient(t, srv.URL())
-	prefix := newPrefix()
+	c := redistest.NewClient(t, srv.URL())
+	prefix := redistest.NewPrefix()
 	a := newNode(t, c, prefix, "a", consoleredis.Config{CommandTimeout: 200 * time.Millisecond})
 	b := newNode(t, c, prefix, "b", consoleredis.Config{CommandTimeout: 200 * time.Millisecond})
 	va, _ := a.watch(t, "1", console.Filter{})
@@ -309,7 +289,7 @@ func TestRedisDown(t *testing.T) {
 
 func TestQueueFullDrops(t *testing.T) {
 	srv := redistest.Start(t)
-	c := newClient(t, srv.URL())
+	c := redistest.NewClient(t, srv.URL())
 	m := metrics.NewConsoleCluster(prometheus.NewRegistry())
 	b, err := consoleredis.New(consoleredis.Config{Node: "a", QueueLen: 4}, consoleredis.Deps{Client: c, Metrics: m})
 	if err != nil {
@@ -335,8 +315,8 @@ func TestQueueFullDrops(t *testing.T) {
 
 func TestMalformedMessages(t *testing.T) {
 	srv := redistest.Start(t)
-	c := newClient(t, srv.URL())
-	prefix := newPrefix()
+	c := redistest.NewClient(t, srv.URL())
+	prefix := redistest.NewPrefix()
 	a := newNode(t, c, prefix, "a", consoleredis.Config{})
 	va, _ := a.watch(t, "1", console.Filter{})
 	topic := prefix + ":{1}:console"

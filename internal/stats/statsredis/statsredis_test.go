@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,26 +27,6 @@ var t0 = time.Unix(1_700_000_000-1_700_000_000%86400, 0)
 // mid is the middle of the k-th interval after t0: where the stores sample
 // and Run ticks.
 func mid(k int) time.Time { return t0.Add(time.Duration(k)*iv + iv/2) }
-
-func newClient(t testing.TB, url string) rueidis.Client {
-	t.Helper()
-	opt, err := rueidis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt.DisableCache = true
-	c, err := rueidis.NewClient(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
-var prefixes atomic.Int64
-
-// newPrefix is a key prefix no other test uses on the same server.
-func newPrefix() string { return fmt.Sprintf("t%d", prefixes.Add(1)) }
 
 // node is one cluster node's half: its aggregator and its store.
 type node struct {
@@ -134,8 +113,8 @@ func fixed(t time.Time) func() time.Time { return func() time.Time { return t } 
 // intervals; each records, in its own store, the sum over both, for the
 // server (connections add up) and per app (an app on one node only too).
 func TestTwoNodesRecordTheSum(t *testing.T) {
-	c := newClient(t, redistest.Start(t).URL())
-	prefix, now := newPrefix(), fixed(mid(10))
+	c := redistest.NewClient(t, redistest.Start(t).URL())
+	prefix, now := redistest.NewPrefix(), fixed(mid(10))
 	a, b := newNode(t, c, prefix, "node-a", now), newNode(t, c, prefix, "node-b", now)
 	for k := range 3 {
 		a.publish(t, k, 10+float64(k), map[string]float64{"1": 5, "2": 1})
@@ -169,8 +148,8 @@ func TestTwoNodesRecordTheSum(t *testing.T) {
 // sampling tick delayed past the middle of the next interval) add up, as
 // a single node's rings add them, whether or not the first was written.
 func TestSameIntervalMerged(t *testing.T) {
-	c := newClient(t, redistest.Start(t).URL())
-	prefix, now := newPrefix(), fixed(mid(10))
+	c := redistest.NewClient(t, redistest.Start(t).URL())
+	prefix, now := redistest.NewPrefix(), fixed(mid(10))
 	a, b := newNode(t, c, prefix, "node-a", now), newNode(t, c, prefix, "node-b", now)
 	a.publish(t, 0, 10, map[string]float64{"1": 5}) // written
 	a.publish(t, 0, 11, map[string]float64{"1": 2}) // merged into the written one
@@ -190,8 +169,8 @@ func TestSameIntervalMerged(t *testing.T) {
 // by that node (and read by one that reads later); an interval nobody
 // published is a gap.
 func TestNodeMissing(t *testing.T) {
-	c := newClient(t, redistest.Start(t).URL())
-	prefix, now := newPrefix(), fixed(mid(10))
+	c := redistest.NewClient(t, redistest.Start(t).URL())
+	prefix, now := redistest.NewPrefix(), fixed(mid(10))
 	a, b := newNode(t, c, prefix, "node-a", now), newNode(t, c, prefix, "node-b", now)
 
 	a.publish(t, 0, 1, nil)
@@ -225,8 +204,8 @@ func TestNodeMissing(t *testing.T) {
 // interval once (a counter recorded twice would double), in order; a tick
 // later than maxCatchUp intervals leaves the older ones out.
 func TestRecordedOnce(t *testing.T) {
-	c := newClient(t, redistest.Start(t).URL())
-	a := newNode(t, c, newPrefix(), "node-a", fixed(mid(30)))
+	c := redistest.NewClient(t, redistest.Start(t).URL())
+	a := newNode(t, c, redistest.NewPrefix(), "node-a", fixed(mid(30)))
 	for k := range 20 {
 		a.publish(t, k, 1, map[string]float64{"1": float64(k + 1)})
 	}
@@ -250,8 +229,8 @@ func TestRecordedOnce(t *testing.T) {
 // is back (empty) the next intervals are recorded again.
 func TestRedisDown(t *testing.T) {
 	rdb := redistest.Start(t)
-	c := newClient(t, rdb.URL())
-	a := newNode(t, c, newPrefix(), "node-a", fixed(mid(30)))
+	c := redistest.NewClient(t, rdb.URL())
+	a := newNode(t, c, redistest.NewPrefix(), "node-a", fixed(mid(30)))
 	a.publish(t, 0, 1, nil)
 	a.tick(1)
 
@@ -300,8 +279,8 @@ func TestRedisDown(t *testing.T) {
 // Redis that does not answer gives up within the command timeout.
 func TestRedisHung(t *testing.T) {
 	rdb := redistest.Start(t)
-	c := newClient(t, rdb.URL())
-	a := newNode(t, c, newPrefix(), "node-a", fixed(mid(30)))
+	c := redistest.NewClient(t, rdb.URL())
+	a := newNode(t, c, redistest.NewPrefix(), "node-a", fixed(mid(30)))
 	a.publish(t, 0, 1, nil) // connected
 	rdb.Pause()
 	defer rdb.Resume()
@@ -330,8 +309,8 @@ func TestRedisHung(t *testing.T) {
 // another interval, are skipped, counted and logged (once); the good
 // samples are summed.
 func TestBadSamplesSkipped(t *testing.T) {
-	c := newClient(t, redistest.Start(t).URL())
-	prefix := newPrefix()
+	c := redistest.NewClient(t, redistest.Start(t).URL())
+	prefix := redistest.NewPrefix()
 	a := newNode(t, c, prefix, "node-a", fixed(mid(30)))
 	a.publish(t, 0, 1, nil)
 	ctx := context.Background()
@@ -355,7 +334,7 @@ func TestBadSamplesSkipped(t *testing.T) {
 }
 
 func TestNewRefuses(t *testing.T) {
-	if _, err := statsredis.New(statsredis.Config{}, statsredis.Deps{Client: newClient(t, redistest.Start(t).URL())}); err == nil {
+	if _, err := statsredis.New(statsredis.Config{}, statsredis.Deps{Client: redistest.NewClient(t, redistest.Start(t).URL())}); err == nil {
 		t.Error("no node id: built")
 	}
 	if _, err := statsredis.New(statsredis.Config{Node: "a"}, statsredis.Deps{}); err == nil {
@@ -367,8 +346,8 @@ func TestNewRefuses(t *testing.T) {
 // publishing through its aggregator's Run: both record the cluster's
 // connections (3 + 4).
 func TestRunTwoNodes(t *testing.T) {
-	c := newClient(t, redistest.Start(t).URL())
-	prefix := newPrefix()
+	c := redistest.NewClient(t, redistest.Start(t).URL())
+	prefix := redistest.NewPrefix()
 	const fast = 200 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	var stores, recording []*stats.Store
@@ -438,8 +417,8 @@ func TestRunTwoNodes(t *testing.T) {
 // TestOnRedisCluster: the intervals' hashes spread over a Redis Cluster's
 // shards; writes and reads of several intervals in one call still work.
 func TestOnRedisCluster(t *testing.T) {
-	c := newClient(t, redistest.StartCluster(t, 3).URL())
-	prefix, now := newPrefix(), fixed(mid(30))
+	c := redistest.NewClient(t, redistest.StartCluster(t, 3).URL())
+	prefix, now := redistest.NewPrefix(), fixed(mid(30))
 	a, b := newNode(t, c, prefix, "node-a", now), newNode(t, c, prefix, "node-b", now)
 	for k := range 6 {
 		a.publish(t, k, 1, nil)

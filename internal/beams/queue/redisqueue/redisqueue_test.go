@@ -25,26 +25,6 @@ import (
 // happens within the test's bounds.
 const claimIdle = 300 * time.Millisecond
 
-func newClient(t testing.TB, url string) rueidis.Client {
-	t.Helper()
-	opt, err := rueidis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt.DisableCache = true
-	c, err := rueidis.NewClient(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
-var prefixes atomic.Int64
-
-// newPrefix is a key prefix no other test uses on the same server.
-func newPrefix() string { return fmt.Sprintf("t%d", prefixes.Add(1)) }
-
 // node opens a queue as node consumer, closed when the test ends; its logs
 // are printed when the test fails.
 func node(t testing.TB, c rueidis.Client, prefix, consumer string, opts redisqueue.Options) (*redisqueue.Queue, *testlog.Buffer) {
@@ -63,9 +43,9 @@ func node(t testing.TB, c rueidis.Client, prefix, consumer string, opts redisque
 }
 
 func conformance(t *testing.T, url string) {
-	c := newClient(t, url)
+	c := redistest.NewClient(t, url)
 	queuetest.Run(t, func(t *testing.T, maxJobs int) queuetest.Store {
-		prefix := newPrefix()
+		prefix := redistest.NewPrefix()
 		return queuetest.Store{Open: func(t *testing.T) queue.Queue {
 			q, _ := node(t, c, prefix, "node-1", redisqueue.Options{MaxJobs: maxJobs})
 			return q
@@ -86,8 +66,8 @@ func TestClusterConformance(t *testing.T) {
 // TestNodesNeverShare: two live nodes split the jobs between them, and
 // keep them past several ClaimIdle periods (their refresh loops run).
 func TestNodesNeverShare(t *testing.T) {
-	c := newClient(t, redistest.Start(t).URL())
-	prefix := newPrefix()
+	c := redistest.NewClient(t, redistest.Start(t).URL())
+	prefix := redistest.NewPrefix()
 	opts := redisqueue.Options{ClaimIdle: claimIdle}
 	a, _ := node(t, c, prefix, "a", opts)
 	b, _ := node(t, c, prefix, "b", opts)
@@ -138,8 +118,8 @@ func TestNodesNeverShare(t *testing.T) {
 // TestTakeOver: a job held by a node that stopped refreshing it goes to
 // another node after ClaimIdle, with the cursor its holder recorded.
 func TestTakeOver(t *testing.T) {
-	c := newClient(t, redistest.Start(t).URL())
-	prefix := newPrefix()
+	c := redistest.NewClient(t, redistest.Start(t).URL())
+	prefix := redistest.NewPrefix()
 	opts := redisqueue.Options{ClaimIdle: claimIdle}
 	a, _ := node(t, c, prefix, "a", opts)
 	b, logsB := node(t, c, prefix, "b", opts)
@@ -173,8 +153,8 @@ func TestTakeOver(t *testing.T) {
 // cursor, and a restart of the hung node under its name does not get the
 // job back either.
 func TestStalledNodeLosesJob(t *testing.T) {
-	c := newClient(t, redistest.Start(t).URL())
-	prefix := newPrefix()
+	c := redistest.NewClient(t, redistest.Start(t).URL())
+	prefix := redistest.NewPrefix()
 	opts := redisqueue.Options{ClaimIdle: claimIdle}
 	a, logsA := node(t, c, prefix, "a", opts)
 	b, _ := node(t, c, prefix, "b", opts)
@@ -206,8 +186,8 @@ func TestStalledNodeLosesJob(t *testing.T) {
 // TestDoneByOtherNode: Done by any node removes the job for all; the
 // holder stops refreshing it and nobody gets it again.
 func TestDoneByOtherNode(t *testing.T) {
-	c := newClient(t, redistest.Start(t).URL())
-	prefix := newPrefix()
+	c := redistest.NewClient(t, redistest.Start(t).URL())
+	prefix := redistest.NewPrefix()
 	opts := redisqueue.Options{ClaimIdle: claimIdle}
 	a, _ := node(t, c, prefix, "a", opts)
 	b, _ := node(t, c, prefix, "b", opts)
@@ -229,8 +209,8 @@ func TestDoneByOtherNode(t *testing.T) {
 // TestRestartResumesAtOnce: a node restarting under its consumer name gets
 // its jobs back without waiting for ClaimIdle.
 func TestRestartResumesAtOnce(t *testing.T) {
-	c := newClient(t, redistest.Start(t).URL())
-	prefix := newPrefix()
+	c := redistest.NewClient(t, redistest.Start(t).URL())
+	prefix := redistest.NewPrefix()
 	opts := redisqueue.Options{ClaimIdle: time.Minute}
 	a, _ := node(t, c, prefix, "a", opts)
 	queuetest.Enqueue(t, a, queuetest.MakeJob(0))
@@ -249,8 +229,8 @@ func TestRestartResumesAtOnce(t *testing.T) {
 // TestCorruptEntry: an entry that is not a job is logged, skipped and
 // deleted.
 func TestCorruptEntry(t *testing.T) {
-	c := newClient(t, redistest.Start(t).URL())
-	q, logs := node(t, c, newPrefix(), "a", redisqueue.Options{})
+	c := redistest.NewClient(t, redistest.Start(t).URL())
+	q, logs := node(t, c, redistest.NewPrefix(), "a", redisqueue.Options{})
 	stream, _, _ := q.Keys()
 	queuetest.Enqueue(t, q, queuetest.MakeJob(0))
 	ctx := queuetest.Ctx(t)
@@ -279,8 +259,8 @@ func TestCorruptEntry(t *testing.T) {
 // the queue and its group) and works again once Redis is back.
 func TestNextAcrossRedisRestart(t *testing.T) {
 	srv := redistest.Start(t)
-	c := newClient(t, srv.URL())
-	q, _ := node(t, c, newPrefix(), "a", redisqueue.Options{CommandTimeout: 500 * time.Millisecond})
+	c := redistest.NewClient(t, srv.URL())
+	q, _ := node(t, c, redistest.NewPrefix(), "a", redisqueue.Options{CommandTimeout: 500 * time.Millisecond})
 	queuetest.Enqueue(t, q, queuetest.MakeJob(0))
 	queuetest.Next(t, q)
 	srv.Restart() // no persistence: the queue and its group are gone
@@ -301,8 +281,8 @@ func TestNextAcrossRedisRestart(t *testing.T) {
 // TestCloseEndsNext: Close ends a Next waiting in XREADGROUP within the
 // block time (a second).
 func TestCloseEndsNext(t *testing.T) {
-	c := newClient(t, redistest.Start(t).URL())
-	q, _ := node(t, c, newPrefix(), "a", redisqueue.Options{})
+	c := redistest.NewClient(t, redistest.Start(t).URL())
+	q, _ := node(t, c, redistest.NewPrefix(), "a", redisqueue.Options{})
 	errc := make(chan error, 1)
 	go func() { _, err := q.Next(queuetest.Ctx(t)); errc <- err }()
 	time.Sleep(100 * time.Millisecond)
@@ -324,8 +304,8 @@ func TestCloseEndsNext(t *testing.T) {
 // BenchmarkRedisEnqueue: ~32 publishers enqueue 1 KiB bodies into a local
 // Redis (no persistence: this measures the client and the script).
 func BenchmarkRedisEnqueue(b *testing.B) {
-	c := newClient(b, redistest.Start(b).URL())
-	q, _ := node(b, c, newPrefix(), "a", redisqueue.Options{MaxJobs: 1 << 30})
+	c := redistest.NewClient(b, redistest.Start(b).URL())
+	q, _ := node(b, c, redistest.NewPrefix(), "a", redisqueue.Options{MaxJobs: 1 << 30})
 	body := []byte(`{"interests":["x"],"web":{"notification":{"title":"` + strings.Repeat("x", 1000) + `"}}}`)
 	var n atomic.Int64
 	b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
@@ -350,8 +330,8 @@ func BenchmarkRedisEnqueue(b *testing.B) {
 // group when it closes; one holding a job stays, so the job can be taken
 // over.
 func TestCloseLeavesGroup(t *testing.T) {
-	c := newClient(t, redistest.Start(t).URL())
-	prefix := newPrefix()
+	c := redistest.NewClient(t, redistest.Start(t).URL())
+	prefix := redistest.NewPrefix()
 	opts := redisqueue.Options{ClaimIdle: time.Minute}
 	a, _ := node(t, c, prefix, "a", opts)
 	b, _ := node(t, c, prefix, "b", opts)
