@@ -5,16 +5,39 @@ SHELL := /bin/bash
 
 GO       ?= go
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -X main.version=$(VERSION)
+# Expanded once here, so that git describe runs once and every use agrees.
+VERSION  := $(VERSION)
+# The commit, its time and whether the tree is modified: `herald version` shows
+# what the Go toolchain stamped (vcs.* build settings) and falls back to these
+# when it stamped nothing (-buildvcs=false).
+COMMIT      := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+COMMIT_TIME := $(shell TZ=UTC git show -s --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd HEAD 2>/dev/null)
+MODIFIED    := $(shell test -z "$$(git status --porcelain 2>/dev/null)" || echo true)
+LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.commitTime=$(COMMIT_TIME) -X main.treeModified=$(MODIFIED)
 FUZZTIME ?= 10s
+# make dist: static binaries (CGO_ENABLED=0; the SQLite driver is pure Go) for these os/arch pairs.
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/arm64
 
-.PHONY: run build test deps vet test-go test-compat test-browser bench fuzz clean
+.PHONY: run build dist test deps vet test-go test-compat test-browser bench fuzz clean
 
 run:
 	$(GO) run ./cmd/herald serve
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/herald ./cmd/herald
+
+# dist/herald_<version>_<os>_<arch> for each of $(PLATFORMS), and dist/SHA256SUMS.
+# -trimpath keeps the build machine's paths out of the binaries. Release: make dist VERSION=v1.2.3
+dist:
+	rm -rf dist && mkdir -p dist
+	for p in $(PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; \
+	  echo "dist/herald_$(VERSION)_$${os}_$${arch}"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" \
+	    -o "dist/herald_$(VERSION)_$${os}_$${arch}" ./cmd/herald; \
+	done
+	cd dist && sha256sum herald_* > SHA256SUMS
+	@ls -l dist
 
 deps:
 	scripts/install-deps.sh
@@ -57,4 +80,4 @@ fuzz:
 	if [ -n "$$failed" ]; then echo "fuzz: found failures in:$$failed"; exit 1; fi
 
 clean:
-	rm -rf bin test/compat/artifacts test/browser/artifacts
+	rm -rf bin dist test/compat/artifacts test/browser/artifacts

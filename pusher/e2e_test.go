@@ -29,7 +29,9 @@ const (
 // startHerald runs a real Herald on 127.0.0.1:0 and returns its address.
 func startHerald(t *testing.T) string {
 	t.Helper()
-	cfg := config.Config{Host: "127.0.0.1", AdminListen: config.AdminListenOff, Apps: []config.App{{ID: "1", Key: e2eKey, Secret: e2eSecret, EnableClientMessages: true}}}
+	cfg := config.Config{Host: "127.0.0.1", AdminListen: config.AdminListenOff, Apps: []config.App{{ID: "1", Key: e2eKey, Secret: e2eSecret, EnableClientMessages: true,
+		// The API answers subscription_count only with the option on (as hosted Pusher).
+		EnableSubscriptionCount: true}}}
 	cfg.ApplyDefaults()
 	cfg.Port = 0
 	ctx, cancel := context.WithCancel(context.Background())
@@ -117,14 +119,20 @@ func (c *wsConn) send(v any) {
 }
 
 // next reads the next frame, whatever it is.
+// next returns the next frame but pusher_internal:subscription_count (the
+// app's option sends them; these tests are about the SDK's calls).
 func (c *wsConn) next() frame {
 	c.t.Helper()
-	_ = c.conn.SetReadDeadline(time.Now().Add(wait))
-	var f frame
-	if err := c.conn.ReadJSON(&f); err != nil {
-		c.t.Fatalf("reading a frame: %v", err)
+	for {
+		_ = c.conn.SetReadDeadline(time.Now().Add(wait))
+		var f frame
+		if err := c.conn.ReadJSON(&f); err != nil {
+			c.t.Fatalf("reading a frame: %v", err)
+		}
+		if f.Event != "pusher_internal:subscription_count" {
+			return f
+		}
 	}
-	return f
 }
 
 // expect reads frames until event arrives on channel, skipping protocol

@@ -57,7 +57,7 @@ func cacheInfo(t *testing.T, s *testServer, ch string) (occupied bool, cache map
 
 func TestCacheChannels(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startCountingServer(t, nil)
 	for _, ch := range []string{"cache-news", "private-cache-news", "presence-cache-news", "private-encrypted-cache-news"} {
 		t.Run(ch, func(t *testing.T) {
 			t.Parallel()
@@ -180,7 +180,7 @@ func TestCacheClientEventsNotCached(t *testing.T) {
 // replay, whatever their names contain.
 func TestCacheOnlyOnCacheChannels(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startCountingServer(t, nil)
 	for _, ch := range []string{"my-channel", "private-x", "presence-x", "private-encrypted-x", "cached-data", "my-cache-x", "cache", "private-cachex"} {
 		t.Run(ch, func(t *testing.T) {
 			t.Parallel()
@@ -204,7 +204,7 @@ func TestCacheOnlyOnCacheChannels(t *testing.T) {
 // TestCacheInfoAPI: ?info=cache together with other attributes.
 func TestCacheInfoAPI(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startCountingServer(t, nil)
 	expectJSON(t, s.get("/apps/1/channels/cache-none", url.Values{"info": {"cache"}}), `{"occupied":false,"cache":null}`)
 	a := connect(t, s)
 	a.subscribeAny("cache-x", "")

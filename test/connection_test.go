@@ -25,7 +25,7 @@ func TestConnectionEstablished(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := startServer(t, func(c *config.Config) { c.ActivityTimeout = tc.configured })
+			s := startServer(t, func(c *config.Config) { c.ActivityTimeout = config.Seconds(tc.configured) })
 			c := dial(t, s, "/app/app-key?protocol=7&client=js&version=8.6.0&flash=false")
 			f := c.expect("pusher:connection_established")
 			if f.has("channel") {

@@ -54,6 +54,10 @@ type testServer struct {
 	stopped bool
 	runErr  error
 	logs    *testlog.Buffer
+
+	// dropCountFrames: clients dialled to this server drop
+	// pusher_internal:subscription_count frames (startCountingServer).
+	dropCountFrames bool
 }
 
 // startServer runs Herald on 127.0.0.1:0 with app "1"/"app-key" (plus
@@ -119,6 +123,24 @@ func startServerWith(t testing.TB, mutate func(*config.Config), opts server.Opti
 			t.Logf("server log (tail):\n%s", s.logs.Tail(8<<10))
 		}
 	})
+	return s
+}
+
+// startCountingServer is startServer with enable_subscription_count on for
+// app 1, so that the HTTP API answers subscription_count (hosted Pusher
+// answers it only then). Its clients drop the
+// pusher_internal:subscription_count frames the option also sends: the
+// tests using it count subscriptions, they are not about those frames
+// (subcount_test.go is).
+func startCountingServer(t testing.TB, mutate func(*config.Config)) *testServer {
+	t.Helper()
+	s := startServer(t, func(c *config.Config) {
+		c.Apps[0].EnableSubscriptionCount = true
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+	s.dropCountFrames = true
 	return s
 }
 
@@ -240,6 +262,8 @@ type wsClient struct {
 	err    error         // why the reader stopped; read after done
 
 	wmu sync.Mutex
+
+	dropCounts bool // the reader drops pusher_internal:subscription_count frames
 }
 
 // dial opens a WebSocket to path (request target, query included) without
@@ -269,6 +293,8 @@ func dialNoReader(t *testing.T, s *testServer, path string) *wsClient {
 		frames: make(chan frame, 4096),
 		pongs:  make(chan string, 16),
 		done:   make(chan struct{}),
+
+		dropCounts: s.dropCountFrames,
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	return c
@@ -302,6 +328,9 @@ func (c *wsClient) startReader() {
 			if err := json.Unmarshal(b, &f); err != nil {
 				c.err = fmt.Errorf("server frame does not decode: %v: %q", err, b)
 				return
+			}
+			if c.dropCounts && f.Event == "pusher_internal:subscription_count" {
+				continue
 			}
 			c.frames <- f
 		}
@@ -637,7 +666,8 @@ func (s *testServer) trigger(channel, event, data string) {
 	}
 }
 
-// subscriptionCount asks GET /channels/{name}?info=subscription_count.
+// subscriptionCount asks GET /channels/{name}?info=subscription_count
+// (the server must answer it: startCountingServer).
 func (s *testServer) subscriptionCount(channel string) int {
 	s.t.Helper()
 	r := s.get("/apps/"+appID+"/channels/"+channel, url.Values{"info": {"subscription_count"}})
@@ -645,12 +675,25 @@ func (s *testServer) subscriptionCount(channel string) int {
 		s.t.Fatalf("GET channel %s: %v", channel, r)
 	}
 	var d struct {
-		SubscriptionCount int `json:"subscription_count"`
+		SubscriptionCount *int `json:"subscription_count"`
 	}
-	if err := json.Unmarshal(r.body, &d); err != nil {
-		s.t.Fatalf("GET channel %s: %v: %s", channel, err, r.body)
+	if err := json.Unmarshal(r.body, &d); err != nil || d.SubscriptionCount == nil {
+		s.t.Fatalf("GET channel %s: no subscription_count (%v): %s", channel, err, r.body)
 	}
-	return d.SubscriptionCount
+	return *d.SubscriptionCount
+}
+
+// occupied asks GET /channels/{name} whether anyone is subscribed.
+func (s *testServer) occupied(channel string) bool {
+	s.t.Helper()
+	r := s.get("/apps/"+appID+"/channels/"+channel, nil)
+	var d struct {
+		Occupied *bool `json:"occupied"`
+	}
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &d) != nil || d.Occupied == nil {
+		s.t.Fatalf("GET channel %s: %v", channel, r)
+	}
+	return *d.Occupied
 }
 
 // expectJSON checks that r is 200 and its body equals want as JSON.

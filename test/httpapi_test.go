@@ -127,7 +127,7 @@ func TestAPIBatchEvents(t *testing.T) {
 
 func TestAPIChannelQueries(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startCountingServer(t, nil)
 	expectJSON(t, s.get("/apps/1/channels", nil), `{"channels":{}}`)
 	expectJSON(t, s.get("/apps/1/channels/presence-room/users", nil), `{"users":[]}`)
 
@@ -276,7 +276,7 @@ func TestAPIFailures(t *testing.T) {
 // percent-encoded values.
 func TestAPISigningLikeTheSDKs(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startCountingServer(t, nil)
 	c := connect(t, s)
 	c.subscribePresence(room, `{"user_id":"1"}`)
 

@@ -29,3 +29,15 @@ func TestPathPrefix(t *testing.T) {
 	}
 	expectStatus(t, s.do("GET", "/apps/"+appID+"/channels", nil), 404)
 }
+
+// TestPathPrefixShortTerminate: /users/{id}/terminate_connections (the
+// Python SDK's path, no /apps/{app_id}) lives below the prefix too.
+func TestPathPrefixShortTerminate(t *testing.T) {
+	s := startServer(t, func(c *config.Config) { c.PathPrefix = "/rt" })
+	for _, signed := range []string{"/rt/users/alice/terminate_connections", "/users/alice/terminate_connections"} {
+		q := signing.SignRequest(appCred, "POST", signed, nil, []byte(`{}`), time.Now())
+		expectJSON(t, s.do("POST", "/rt/users/alice/terminate_connections?"+q.Encode(), []byte(`{}`)), `{}`)
+	}
+	q := signing.SignRequest(appCred, "POST", "/users/alice/terminate_connections", nil, []byte(`{}`), time.Now())
+	expectStatus(t, s.do("POST", "/users/alice/terminate_connections?"+q.Encode(), []byte(`{}`)), 404)
+}

@@ -61,7 +61,7 @@ func expectMemberRemoved(t *testing.T, c *wsClient, userID string) {
 
 func TestPresenceMembers(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startCountingServer(t, nil)
 	a := connect(t, s)
 	a.subscribePresence(room, `{"user_id":"1","user_info":{"name":"A"}}`)
 
@@ -105,7 +105,7 @@ func TestPresenceMembers(t *testing.T) {
 
 func TestPresenceDuplicateSubscribe(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startCountingServer(t, nil)
 	a := connect(t, s)
 	a.subscribePresence(room, `{"user_id":"1","user_info":{"name":"A"}}`)
 	b := connect(t, s)

@@ -11,7 +11,7 @@ import (
 
 func TestPublicSubscribe(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startCountingServer(t, nil)
 	c := connect(t, s)
 	c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]any{"auth": "", "channel": "my-channel"}})
 	f := c.expect("pusher_internal:subscription_succeeded")
@@ -45,7 +45,7 @@ func TestPublicSubscribe(t *testing.T) {
 
 func TestPrivateSubscribe(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startCountingServer(t, nil)
 	for _, ch := range []string{"private-foobar", "private-encrypted-foobar", "private-cache-x"} {
 		t.Run(ch, func(t *testing.T) {
 			t.Parallel()
@@ -60,7 +60,7 @@ func TestPrivateSubscribe(t *testing.T) {
 
 func TestPrivateSubscribeRefused(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startCountingServer(t, nil)
 	good := func(socketID, ch string) string {
 		return signing.AuthorizeChannel(appKey, appSecret, socketID, ch, nil)
 	}

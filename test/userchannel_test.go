@@ -155,7 +155,7 @@ func TestUserChannelSubscribe(t *testing.T) {
 // every connection signed in as id with pusher:error 4009 + close 4009.
 func TestTerminateConnections(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startCountingServer(t, nil)
 	alice1 := connectAs(t, s, "alice")
 	alice2 := connectAs(t, s, "alice")
 	alice2.subscribe("my-channel")
@@ -205,6 +205,21 @@ func TestTerminateConnections(t *testing.T) {
 		s.sendToUser("alice", "back", "x", "")
 		c.expectUserEvent("alice", "back", "x")
 	})
+}
+
+// TestTerminateConnectionsShortPath: the Python SDK's
+// terminate_user_connections posts to /users/{id}/terminate_connections
+// (no /apps/{app_id}); the app is the one whose key signed it.
+func TestTerminateConnectionsShortPath(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	alice := connectAs(t, s, "alice")
+	bob := connectAs(t, s, "bob")
+	expectJSON(t, s.api(http.MethodPost, "/users/alice/terminate_connections", nil, []byte(`{}`)), `{}`)
+	expectErrorCode(t, alice.expectClose(4009, readTimeout), 4009)
+	bob.ping()
+	expectStatus(t, s.do(http.MethodPost, "/users/bob/terminate_connections", []byte(`{}`)), http.StatusUnauthorized)
+	bob.ping()
 }
 
 // TestUsersArePerApp: the same user id in two apps are two users.

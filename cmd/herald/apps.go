@@ -280,17 +280,18 @@ func newAppsDeleteCmd(d deps, f *appsFlags) *cobra.Command {
 }
 
 func newAppsRotateCmd(d deps, f *appsFlags) *cobra.Command {
-	var grace time.Duration
+	grace := config.Duration(admin.DefaultGrace)
 	cmd := &cobra.Command{
 		Use:   "rotate-secret ID [--grace 24h]",
 		Short: "Give an app a new secret; the old one keeps working for --grace",
 		Long: `Generate a new primary secret for the app and print it. The old secret stays
-valid for signatures for --grace (default 24h), so backends can switch over
+valid for signatures for --grace (default 24h; e.g. 90m, 7d or a number of
+seconds), so backends can switch over
 without downtime; webhooks are signed with the new secret at once.`,
 		Args: exactArgs(1, "apps rotate-secret: takes the app ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return f.withStore(cmd.Context(), d, func(m apps.Manager) error {
-				a, err := admin.RotateSecret(cmd.Context(), m, args[0], grace, time.Now())
+				a, err := admin.RotateSecret(cmd.Context(), m, args[0], grace.D(), time.Now())
 				if err != nil {
 					return opError("rotate-secret", err)
 				}
@@ -306,7 +307,7 @@ without downtime; webhooks are signed with the new secret at once.`,
 			})
 		},
 	}
-	cmd.Flags().DurationVar(&grace, "grace", admin.DefaultGrace, "how long the old secret keeps working")
+	cmd.Flags().Var(&grace, "grace", "how long the old secret keeps working: 24h, 7d, 90m or seconds")
 	return cmd
 }
 

@@ -158,6 +158,21 @@ func TestAppsLifecycle(t *testing.T) {
 		t.Errorf("rotate-secret:\n%s", r.stdout)
 	}
 	noSecret(t, r.stdout, shop.Secret, rot.Secret)
+	// --grace takes the forms of every duration of the config: days, seconds.
+	for _, g := range []struct {
+		flag string
+		want time.Duration
+	}{{"7d", 7 * 24 * time.Hour}, {"3600", time.Hour}} {
+		before = time.Now()
+		rot = decodeApp(t, appsCLI(t, dir, "rotate-secret", "shop", "--grace", g.flag, "--json"))
+		found := false
+		for _, p := range rot.PreviousSecrets {
+			found = found || !p.ExpiresAt.Before(before.Add(g.want-time.Second)) && !p.ExpiresAt.After(time.Now().Add(g.want))
+		}
+		if !found {
+			t.Errorf("--grace %s: previous secrets %+v, want one expiring %v from now", g.flag, rot.PreviousSecrets, g.want)
+		}
+	}
 
 	r = appsCLI(t, dir, "delete", "shop")
 	wantCode(t, r, exitUsage)
@@ -210,6 +225,7 @@ func TestAppsBadInput(t *testing.T) {
 		{"grace too long", []string{"rotate-secret", "a", "--grace", "1000h"}, exitUsage, "rotation grace"},
 		{"negative grace", []string{"rotate-secret", "a", "--grace", "-1h"}, exitUsage, "rotation grace"},
 		{"grace not a duration", []string{"rotate-secret", "a", "--grace", "soon"}, exitUsage, "invalid argument"},
+		{"grace in days too long", []string{"rotate-secret", "a", "--grace", "90d"}, exitUsage, "rotation grace"},
 		{"show missing", []string{"show", "zz"}, exitFailure, `apps show: app "zz" not found`},
 		{"update missing", []string{"update", "zz", "--max-connections", "1"}, exitFailure, `app "zz" not found`},
 		{"enable missing", []string{"enable", "zz"}, exitFailure, `apps enable: app "zz" not found`},

@@ -328,18 +328,19 @@ later with the same id.`,
 }
 
 func newBeamsRotateCmd(d deps, f *beamsFlags) *cobra.Command {
-	var grace time.Duration
+	grace := config.Duration(admin.DefaultGrace)
 	cmd := &cobra.Command{
 		Use:   "rotate-key ID [--grace 24h]",
 		Short: "Give a Beams instance a new secret key; the old one keeps working for --grace",
 		Long: `Generate a new secret key for the instance and print it. The old key stays
-valid for publishes and Beams tokens for --grace (default 24h, at most 720h),
+valid for publishes and Beams tokens for --grace (default 24h, at most 30d;
+e.g. 90m, 7d or a number of seconds),
 so servers can switch over without downtime; running servers pick up the new
 key within seconds.`,
 		Args: exactArgs(1, "beams rotate-key: takes the instance ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return f.withStore(cmd.Context(), d, func(st admin.BeamsStore, _ config.Config) error {
-				rec, err := admin.RotateBeamsKey(cmd.Context(), st, args[0], grace, time.Now())
+				rec, err := admin.RotateBeamsKey(cmd.Context(), st, args[0], grace.D(), time.Now())
 				if err != nil {
 					return beamsOpError("rotate-key", err, map[string]string{"grace": "--grace"})
 				}
@@ -355,7 +356,7 @@ key within seconds.`,
 			})
 		},
 	}
-	cmd.Flags().DurationVar(&grace, "grace", admin.DefaultGrace, "how long the old key keeps working")
+	cmd.Flags().Var(&grace, "grace", "how long the old key keeps working: 24h, 7d, 90m or seconds")
 	return cmd
 }
 

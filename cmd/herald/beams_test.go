@@ -126,6 +126,15 @@ func TestBeamsLifecycle(t *testing.T) {
 		t.Errorf("rotate-key:\n%s", r.stdout)
 	}
 	noSecret(t, r.stdout, created.SecretKey, rot.SecretKey)
+	before = time.Now()
+	rot = decodeBeams(t, beamsCLI(t, dir, "rotate-key", shop, "--grace", "7d", "--json"))
+	found := false
+	for _, p := range rot.PreviousKeys {
+		found = found || !p.ExpiresAt.Before(before.Add(7*24*time.Hour-time.Second)) && !p.ExpiresAt.After(time.Now().Add(7*24*time.Hour))
+	}
+	if !found {
+		t.Errorf("--grace 7d: previous keys %+v, want one expiring in 7 days", rot.PreviousKeys)
+	}
 
 	// A device of the instance goes with it.
 	ctx := context.Background()
@@ -193,6 +202,7 @@ func TestBeamsBadInput(t *testing.T) {
 		{"grace too long", []string{"rotate-key", a, "--grace", "1000h"}, exitUsage, "--grace: rotation grace"},
 		{"negative grace", []string{"rotate-key", a, "--grace", "-1h"}, exitUsage, "--grace: rotation grace"},
 		{"grace not a duration", []string{"rotate-key", a, "--grace", "soon"}, exitUsage, "invalid argument"},
+		{"grace in days too long", []string{"rotate-key", a, "--grace", "31d"}, exitUsage, "--grace: rotation grace"},
 		{"show missing", []string{"show", "zz"}, exitFailure, `beams show: beams instance "zz" not found`},
 		{"delete missing", []string{"delete", "zz", "--yes"}, exitFailure, `beams delete: beams instance "zz" not found`},
 		{"rotate missing", []string{"rotate-key", "zz"}, exitFailure, `beams rotate-key: beams instance "zz" not found`},

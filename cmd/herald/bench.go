@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/lesismal/nbio/logging"
@@ -20,6 +22,7 @@ import (
 // benchFlags are the options shared by every bench scenario.
 type benchFlags struct {
 	host, pathPrefix, appID, key, secret string
+	dataDir                              string
 	port                                 int
 	duration, progress                   time.Duration
 	serverPID                            int
@@ -42,6 +45,17 @@ calls like a server SDK. Connections are read by a few nbio poller goroutines,
 not one goroutine per connection. Each scenario prints a table and, with
 --json FILE, writes a JSON result. Server CPU and memory come from
 /proc/<pid> of --server-pid, or of the herald that --start-server launches.
+
+Without --app-id, --key and --secret the bench uses the default app that
+herald serve generated in <data-dir>/default-app.json (--data-dir,
+HERALD_DATA_DIR or ./herald-data), so serve then bench in one directory just
+work; without that file, app id 1, key app-key, secret app-secret.
+
+Exit codes: 0 the run completed, 1 it failed (setup failed, or every
+request or connection failed, or nothing was delivered; the table and JSON
+are still written), 2 usage error, 141 the output was closed (SIGPIPE).
+A server that --start-server launched is stopped when the bench ends,
+is interrupted or its output closes, and on Linux also when it is killed.
 See docs/performance.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
@@ -50,9 +64,10 @@ See docs/performance.md.`,
 	pf.StringVar(&f.host, "host", "127.0.0.1", "server host")
 	pf.IntVar(&f.port, "port", 6001, "server port (WebSocket and HTTP API)")
 	pf.StringVar(&f.pathPrefix, "path-prefix", "", "server path prefix (pusher-js wsPath)")
-	pf.StringVar(&f.appID, "app-id", "1", "app id (HTTP API)")
+	pf.StringVar(&f.appID, "app-id", "1", "app id (HTTP API); without --app-id, --key and --secret: herald serve's default app from <data-dir>/default-app.json if present")
 	pf.StringVar(&f.key, "key", "app-key", "app key")
 	pf.StringVar(&f.secret, "secret", "app-secret", "app secret (signs API calls and private/presence subscriptions)")
+	pf.StringVar(&f.dataDir, "data-dir", "", "herald serve's data directory, read for default-app.json when no credentials are given (env HERALD_DATA_DIR; default "+config.DefaultDataDir+")")
 	pf.DurationVar(&f.duration, "duration", 10*time.Second, "measurement time (per rate step for fanout)")
 	pf.IntVar(&f.serverPID, "server-pid", 0, "read CPU and RSS of this server process from /proc")
 	pf.BoolVar(&f.startServer, "start-server", false, "start a herald (this binary) on a free port with a generated config and measure it")
@@ -69,9 +84,25 @@ See docs/performance.md.`,
 }
 
 // runBench prepares the target (starting a server if asked), runs fn and
-// reports its result.
-func runBench(ctx context.Context, d deps, f *benchFlags, title string, fn func(context.Context, loadgen.Common) (loadgen.Result, error)) error {
+// reports its result. changed reports whether a flag was given.
+func runBench(ctx context.Context, d deps, f *benchFlags, changed func(string) bool, title string,
+	fn func(context.Context, loadgen.Common) (loadgen.Result, error)) (err error) {
 	logging.SetLevel(logging.LevelWarn) // no nbio start/stop banners in the output
+	// Registered first so that it runs last, after the server is stopped.
+	ctx, brokenPipe, stopWatching := stopOnBrokenPipe(ctx)
+	defer func() {
+		if brokenPipe() || isBrokenPipe(err) {
+			// Said while SIGPIPE is still watched (a closed stderr makes it
+			// a failed write, not a kill); no message after the watch ends.
+			fmt.Fprintf(d.stderr, "herald bench %s: output closed (SIGPIPE); stopped\n", title)
+			err = &exitError{code: signalExitCode(syscall.SIGPIPE)}
+		}
+		stopWatching()
+	}()
+	credSource, err := benchCredentials(d, f, changed)
+	if err != nil {
+		return err
+	}
 	soft, hard, err := loadgen.RaiseFileLimit()
 	if err != nil {
 		fmt.Fprintf(d.stderr, "herald bench: raising the open-file limit: %v\n", err)
@@ -114,15 +145,28 @@ func runBench(ctx context.Context, d deps, f *benchFlags, title string, fn func(
 	fmt.Fprintf(d.stderr, "herald bench %s: target %s, open-file limit %d (hard %d)\n", title, c.Target.Addr(), soft, hard)
 	res, err := fn(ctx, c)
 	if res != nil {
-		loadgen.WriteTable(d.stdout, "herald bench "+title, res)
-		if f.jsonPath != "" {
-			if werr := writeBenchJSON(d, f.jsonPath, res); werr != nil {
-				return &exitError{code: exitFailure, err: werr}
+		out := &errWriter{w: d.stdout}
+		loadgen.WriteTable(out, "herald bench "+title, res)
+		werr := out.err
+		if f.jsonPath != "" { // a --json file is written even when stdout is closed
+			if jerr := writeBenchJSON(d, f.jsonPath, res); werr == nil {
+				werr = jerr
 			}
+		}
+		if werr != nil {
+			return &exitError{code: exitFailure, err: fmt.Errorf("writing the result: %w", werr)}
 		}
 	}
 	if err != nil {
-		return &exitError{code: exitFailure, err: fmt.Errorf("bench %s: %w", title, err)}
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			err = errors.New("interrupted") // by SIGINT or SIGTERM (SIGPIPE: see above)
+		}
+		err = fmt.Errorf("bench %s: %w", title, err)
+		if loadgen.CredentialsRefused(err.Error()) {
+			err = fmt.Errorf("%w\nThe server refused app id %s, key %s (%s): check --app-id, --key and --secret",
+				err, c.Target.AppID, c.Target.Key, credSource)
+		}
+		return &exitError{code: exitFailure, err: err}
 	}
 	return nil
 }
@@ -158,7 +202,7 @@ func benchCmd(d deps, f *benchFlags, name, short string, run func(context.Contex
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runBench(cmd.Context(), d, f, name, run)
+			return runBench(cmd.Context(), d, f, cmd.Flags().Changed, name, run)
 		},
 	}
 }

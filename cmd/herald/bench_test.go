@@ -18,11 +18,18 @@ import (
 	"github.com/heraldhq/herald/internal/server"
 )
 
-// benchServer runs a real Herald in-process and returns its port.
+// benchServer runs a real Herald in-process with app 7 (key bk, secret bs)
+// and returns its port.
 func benchServer(t *testing.T) int {
 	t.Helper()
-	cfg := config.Config{Host: "127.0.0.1", DataDir: t.TempDir(), Log: config.LogConfig{Level: "warn"}, AdminListen: config.AdminListenOff,
-		Apps: []config.App{{ID: "7", Key: "bk", Secret: "bs"}}}
+	return benchServerWith(t, config.Config{Host: "127.0.0.1", DataDir: t.TempDir(), Log: config.LogConfig{Level: "warn"},
+		AdminListen: config.AdminListenOff, Apps: []config.App{{ID: "7", Key: "bk", Secret: "bs"}}})
+}
+
+// benchServerWith runs a real Herald in-process with cfg on a free port and
+// returns the port.
+func benchServerWith(t *testing.T, cfg config.Config) int {
+	t.Helper()
 	cfg.ApplyDefaults()
 	cfg.Port = 0
 	ctx, cancel := context.WithCancel(context.Background())

@@ -229,7 +229,7 @@ activity_timeout: 60
 	}
 	c := r.cfg
 	got := []any{c.Host, c.Port, c.DataDir, c.PathPrefix, c.Log.Format, c.Log.Level, c.ActivityTimeout}
-	want := []any{"127.0.0.3", 7003, "/from-env", "/file", "json", "error", 90}
+	want := []any{"127.0.0.3", 7003, "/from-env", "/file", "json", "error", config.Seconds(90)}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
@@ -306,7 +306,7 @@ func TestServeReloadLoadsConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every problem but the port, which the --port flag still overrides.
-	if _, err := r.opts.LoadConfig(); err == nil || len(config.Problems(err)) != len(badProblems)-1 || strings.Contains(err.Error(), "port") {
+	if _, err := r.opts.LoadConfig(); err == nil || len(config.Problems(err)) != len(badProblems)-1 || strings.Contains(err.Error(), "port: 99999") {
 		t.Errorf("bad file: err %v", err)
 	}
 }

@@ -105,14 +105,15 @@ push-notification (Beams) instance is created the same way, kept in
 	fl.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (env HERALD_LOG_LEVEL; default info)")
 	fl.StringVar(&f.tlsCert, "tls-cert-file", "", "TLS certificate, PEM (env HERALD_TLS_CERT_FILE)")
 	fl.StringVar(&f.tlsKey, "tls-key-file", "", "TLS private key, PEM (env HERALD_TLS_KEY_FILE)")
-	fl.IntVar(&f.activityTimeout, "activity-timeout", 0, fmt.Sprintf("activity_timeout seconds announced to clients (env HERALD_ACTIVITY_TIMEOUT; default %d)", config.DefaultActivityTimeout))
+	fl.Var(&f.activityTimeout, "activity-timeout", fmt.Sprintf("activity_timeout announced to clients, whole seconds: 120 or 2m (env HERALD_ACTIVITY_TIMEOUT; default %d)", config.DefaultActivityTimeout))
 	return cmd
 }
 
 // serveFlags receives flag values; only flags the user set become overrides.
 type serveFlags struct {
 	host, dataDir, pathPrefix, adminListen, logFormat, logLevel, tlsCert, tlsKey string
-	port, activityTimeout                                                        int
+	port                                                                         int
+	activityTimeout                                                              config.Seconds
 }
 
 func (f *serveFlags) overrides(fs *pflag.FlagSet, o *config.Overrides) {

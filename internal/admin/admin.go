@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/config"
 )
 
 // MaxBodyBytes bounds a request body; larger ones get 413.
@@ -250,12 +251,12 @@ func (h *handler) rotate(w http.ResponseWriter, r *http.Request) {
 	}
 	grace := DefaultGrace
 	if req.Grace != "" {
-		d, err := time.ParseDuration(req.Grace)
+		gd, err := config.ParseDuration(req.Grace) // the config file's forms: 24h, 90m, 7d, 3600
 		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, "invalid", "grace: "+req.Grace+" is not a duration like 24h or 90m")
+			writeError(w, http.StatusUnprocessableEntity, "invalid", "grace: "+req.Grace+" is not a duration like 24h, 90m or 7d")
 			return
 		}
-		grace = d
+		grace = time.Duration(gd)
 	}
 	a, err := RotateSecret(r.Context(), h.apps, r.PathValue("id"), grace, h.now())
 	if err != nil {

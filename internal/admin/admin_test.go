@@ -302,6 +302,14 @@ func testLifecycle(t *testing.T, hs *harness) {
 	}
 	secrets = append(secrets, rot2.Secret)
 	hs.want(hs.do("POST", "/admin/apps/shop/rotate-secret", `{"grace": "0s"}`), http.StatusOK, "")
+	// Days, as in the config file and the CLI.
+	r = hs.do("POST", "/admin/apps/shop/rotate-secret", `{"grace": "7d"}`)
+	hs.want(r, http.StatusOK, "")
+	var rot3 App
+	r.json(t, &rot3)
+	if len(rot3.PreviousSecrets) == 0 || !rot3.PreviousSecrets[0].ExpiresAt.Equal(hs.now.Add(7*24*time.Hour)) {
+		t.Errorf("grace 7d: %+v", rot3.PreviousSecrets)
+	}
 	for _, g := range []string{`"-1h"`, `"1000h"`, `"soon"`} {
 		hs.want(hs.do("POST", "/admin/apps/shop/rotate-secret", `{"grace": `+g+`}`), http.StatusUnprocessableEntity, "invalid")
 	}

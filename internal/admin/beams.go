@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/beams/instance/stored"
+	"github.com/heraldhq/herald/internal/config"
 )
 
 // BeamsStore holds the stored Beams instances the admin API and `herald
@@ -220,12 +221,12 @@ func (h *handler) beamsRotate(w http.ResponseWriter, r *http.Request) {
 	}
 	grace := DefaultGrace
 	if req.Grace != "" {
-		d, err := time.ParseDuration(req.Grace)
+		gd, err := config.ParseDuration(req.Grace) // the config file's forms: 24h, 90m, 7d, 3600
 		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, "invalid", "grace: "+req.Grace+" is not a duration like 24h or 90m")
+			writeError(w, http.StatusUnprocessableEntity, "invalid", "grace: "+req.Grace+" is not a duration like 24h, 90m or 7d")
 			return
 		}
-		grace = d
+		grace = time.Duration(gd)
 	}
 	rec, err := RotateBeamsKey(r.Context(), h.beams, r.PathValue("id"), grace, h.now())
 	if err != nil {

@@ -94,7 +94,7 @@ func TestBeamsValidation(t *testing.T) {
 func TestBeamsUnknownKey(t *testing.T) {
 	var c Config
 	errs := decodeYAML("t.yaml", []byte("beams:\n  instances:\n    - id: x\n      secret: y\n"), &c)
-	if len(errs) == 0 || !strings.Contains(errs[0].Error(), `unknown key "secret" in a beams instance`) {
+	if len(errs) == 0 || !strings.Contains(errs[0].Error(), `unknown key "secret" in beams.instances[0] — did you mean "secret_key"?`) {
 		t.Fatalf("errors %v", errs)
 	}
 }

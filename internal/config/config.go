@@ -53,8 +53,9 @@ type Config struct {
 	// BeamsConfig and docs/beams.md.
 	Beams BeamsConfig `yaml:"beams"`
 
-	// ActivityTimeout is the activity_timeout (seconds) announced to clients.
-	ActivityTimeout int `yaml:"activity_timeout"` // default 120
+	// ActivityTimeout is the activity_timeout (whole seconds) announced to
+	// clients; 120 and "2m" both read as 120.
+	ActivityTimeout Seconds `yaml:"activity_timeout"` // default 120
 	// PongTimeout is how long to wait for any frame after our pusher:ping.
 	PongTimeout Duration `yaml:"pong_timeout"` // default 30s
 	// CacheTTL is how long a cache channel keeps its last event.
@@ -73,8 +74,8 @@ type Config struct {
 // `herald serve` and `herald apps` when no database_url is set.
 const AppsDBFile = "apps.db"
 
-// Duration is a time.Duration that reads "30s" or a number of seconds from YAML/env.
-// See ParseDuration.
+// Duration is a time.Duration that reads "30s", "90d" or a number of
+// seconds from YAML, env and flags. See ParseDuration.
 type Duration time.Duration
 
 // D returns the value as a time.Duration.

@@ -70,6 +70,40 @@ func EnsureDefaultApp(cfg *Config, env LookupFunc) (generated bool, err error) {
 	return generated, nil
 }
 
+// StoredDefaultApp returns the embedded default app as `herald serve` runs
+// it when no apps are configured, without generating or storing anything:
+// each of HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET (read through
+// env; nil: none) that is set, the rest from <dataDir>/default-app.json
+// (empty dataDir: DefaultDataDir), which StoredIn then names. With all three
+// set the file is not read. A missing file gives an error matching
+// fs.ErrNotExist. Tools that talk to a local serve (herald bench) use it.
+func StoredDefaultApp(dataDir string, env LookupFunc) (App, error) {
+	id, okID := lookup(env, EnvAppID)
+	key, okKey := lookup(env, EnvAppKey)
+	secret, okSecret := lookup(env, EnvAppSecret)
+	if okID && okKey && okSecret {
+		return App{ID: id, Key: key, Secret: secret}, nil
+	}
+	if dataDir == "" {
+		dataDir = DefaultDataDir
+	}
+	path := filepath.Join(dataDir, DefaultAppFile)
+	s, err := readDefaultApp(path)
+	if err != nil {
+		return App{}, err
+	}
+	if !okID {
+		id = s.ID
+	}
+	if !okKey {
+		key = s.Key
+	}
+	if !okSecret {
+		secret = s.Secret
+	}
+	return App{ID: id, Key: key, Secret: secret, Generated: true, StoredIn: path}, nil
+}
+
 func loadOrCreateDefaultApp(path string) (storedApp, bool, error) {
 	s, err := readDefaultApp(path)
 	if err == nil {

@@ -2,6 +2,8 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -196,5 +198,42 @@ func TestEnsureDefaultAppConcurrentStarts(t *testing.T) {
 		if !reflect.DeepEqual(got[i], got[0]) {
 			t.Fatalf("caller %d got %+v, caller 0 got %+v", i, got[i], got[0])
 		}
+	}
+}
+
+func TestStoredDefaultApp(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if _, err := StoredDefaultApp(dir, nil); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("no file: err %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("StoredDefaultApp created %s (%v)", dir, err)
+	}
+	env := func(m map[string]string) LookupFunc {
+		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	}
+	all := env(map[string]string{EnvAppID: "9", EnvAppKey: "k9", EnvAppSecret: "s9"})
+	if a, err := StoredDefaultApp(dir, all); err != nil || a.ID != "9" || a.Key != "k9" || a.Secret != "s9" || a.StoredIn != "" {
+		t.Errorf("all from env: %+v, %v", a, err)
+	}
+
+	cfg := Config{DataDir: dir}
+	if _, err := EnsureDefaultApp(&cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := cfg.Apps[0]
+	got, err := StoredDefaultApp(dir, nil)
+	if err != nil || got.ID != want.ID || got.Key != want.Key || got.Secret != want.Secret || got.StoredIn != want.StoredIn {
+		t.Errorf("StoredDefaultApp = %+v, %v; serve runs %+v", got, err, want)
+	}
+	got, err = StoredDefaultApp(dir, env(map[string]string{EnvAppSecret: "from-env"}))
+	if err != nil || got.ID != want.ID || got.Key != want.Key || got.Secret != "from-env" {
+		t.Errorf("secret from env: %+v, %v", got, err)
+	}
+	if err := os.WriteFile(want.StoredIn, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := StoredDefaultApp(dir, nil); err == nil || errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("malformed file: err %v", err)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 func TestParseDuration(t *testing.T) {
@@ -26,6 +26,17 @@ func TestParseDuration(t *testing.T) {
 		{"1.5", 0, true},
 		{"30 s", 0, true},
 		{"99999999999999", 0, true}, // overflows time.Duration
+		{"90d", 90 * 24 * time.Hour, false},
+		{"1d12h", 36 * time.Hour, false},
+		{"0d", 0, false},
+		{"-2d", -48 * time.Hour, false},
+		{"1.5d", 0, true},
+		{"d", 0, true},
+		{"1dx", 0, true},
+		{"1d-1h", 0, true},
+		{"106751d", 106751 * 24 * time.Hour, false},
+		{"106752d", 0, true}, // overflows time.Duration
+		{"106751d24h", 0, true},
 	}
 	for _, tt := range tests {
 		got, err := ParseDuration(tt.in)
@@ -68,5 +79,44 @@ func TestDurationYAML(t *testing.T) {
 	out, err := yaml.Marshal(struct{ D Duration }{Duration(90 * time.Second)})
 	if err != nil || strings.TrimSpace(string(out)) != "d: 1m30s" {
 		t.Errorf("marshal: %q, %v", out, err)
+	}
+}
+
+func TestParseSeconds(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Seconds
+		wantErr string
+	}{
+		{"120", 120, ""},
+		{"120s", 120, ""},
+		{"2m", 120, ""},
+		{" 0 ", 0, ""},
+		{"1d", 86400, ""},
+		{"2.5s", 0, "whole number of seconds"},
+		{"1500ms", 0, "whole number of seconds"},
+		{"1.5", 0, "invalid duration"},
+		{"soon", 0, "invalid duration"},
+		{"3000000000", 0, "out of range"},
+	}
+	for _, tt := range tests {
+		got, err := ParseSeconds(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseSeconds(%q) = %v, %v; want error %q", tt.in, got, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseSeconds(%q) = %v, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+	var s Seconds
+	if err := s.Set("90s"); err != nil || s != 90 || s.D() != 90*time.Second {
+		t.Errorf("Set(90s): %d, %v", s, err)
+	}
+	var d Duration
+	if err := d.Set("90d"); err != nil || d.D() != 90*24*time.Hour {
+		t.Errorf("Set(90d): %v, %v", d, err)
 	}
 }

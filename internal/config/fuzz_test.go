@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Fuzz targets for the configuration the server reads from outside: the
@@ -141,7 +141,7 @@ func FuzzLoadEnv(f *testing.F) {
 			set       func() bool
 		}{
 			{EnvPort, port, true, func() bool { n, _ := strconv.Atoi(strings.TrimSpace(port)); return cfg.Port == n }},
-			{EnvActivityTimeout, activity, true, func() bool { n, _ := strconv.Atoi(strings.TrimSpace(activity)); return cfg.ActivityTimeout == n }},
+			{EnvActivityTimeout, activity, true, func() bool { n, _ := ParseSeconds(activity); return cfg.ActivityTimeout == n }},
 			{EnvPongTimeout, pong, true, func() bool { d, _ := ParseDuration(pong); return cfg.PongTimeout == d }},
 			{EnvShutdownTimeout, shutdown, true, func() bool { d, _ := ParseDuration(shutdown); return cfg.ShutdownTimeout == d }},
 			{EnvMetricsEnabled, metricsOn, true, func() bool {
@@ -154,8 +154,11 @@ func FuzzLoadEnv(f *testing.F) {
 			}
 			var valid bool
 			switch v.name {
-			case EnvPort, EnvActivityTimeout:
+			case EnvPort:
 				_, e := strconv.Atoi(strings.TrimSpace(v.val))
+				valid = e == nil
+			case EnvActivityTimeout:
+				_, e := ParseSeconds(v.val)
 				valid = e == nil
 			case EnvPongTimeout, EnvShutdownTimeout:
 				_, e := ParseDuration(v.val)

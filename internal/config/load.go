@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Environment variables read by Load. Set-but-empty counts as unset.
@@ -26,7 +26,7 @@ const (
 	EnvLogLevel        = "HERALD_LOG_LEVEL"
 	EnvTLSCertFile     = "HERALD_TLS_CERT_FILE"
 	EnvTLSKeyFile      = "HERALD_TLS_KEY_FILE"
-	EnvActivityTimeout = "HERALD_ACTIVITY_TIMEOUT" // seconds
+	EnvActivityTimeout = "HERALD_ACTIVITY_TIMEOUT" // "120s" or seconds
 	EnvPongTimeout     = "HERALD_PONG_TIMEOUT"     // "30s" or seconds
 	EnvShutdownTimeout = "HERALD_SHUTDOWN_TIMEOUT" // "10s" or seconds
 	EnvMetricsEnabled  = "HERALD_METRICS_ENABLED"  // true/false
@@ -53,7 +53,7 @@ type Overrides struct {
 	LogLevel        *string
 	TLSCertFile     *string
 	TLSKeyFile      *string
-	ActivityTimeout *int
+	ActivityTimeout *Seconds
 }
 
 // LookupFunc reads one environment variable; os.LookupEnv fits.
@@ -106,18 +106,45 @@ func decodeYAML(name string, data []byte, cfg *Config) []error {
 		if err == nil && dec.Decode(&extra) == nil {
 			return []error{fmt.Errorf("%s: more than one YAML document; put everything in one", name)}
 		}
-		return nil
+	}
+	// Type errors are not fatal: the rest of the file was decoded. The
+	// checker names the key of each (and finds fractions the decoder
+	// truncated); a decoder message on a line it did not report is kept.
+	// Other errors stop the decoder: a syntax error (then the file does
+	// not parse for the checker either), or a bad time, which the checker
+	// reports with its key.
+	var root yaml.Node
+	var problems []yamlProblem
+	if yaml.Unmarshal(data, &root) == nil {
+		problems = checkYAML(&root)
 	}
 	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		// Type errors are not fatal: the rest of the file was decoded.
-		out := make([]error, 0, len(te.Errors))
+	if err != nil && !errors.Is(err, io.EOF) && !errors.As(err, &te) {
+		if len(problems) == 0 {
+			return []error{fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))}
+		}
+		// Decode the rest, so that Validate does not report what the
+		// decoder never reached (unknown keys are already reported).
+		dropBadValues(problems)
+		*cfg = Config{}
+		_ = root.Decode(cfg)
+	}
+	out := make([]error, 0, len(problems))
+	covered := map[string]bool{}
+	for _, p := range problems {
+		line := strconv.Itoa(p.line)
+		covered[line] = true
+		out = append(out, fmt.Errorf("%s:%s: %s", name, line, p.msg))
+	}
+	if te != nil {
 		for _, msg := range te.Errors {
+			if m := reLine.FindStringSubmatch(msg); m != nil && covered[m[1]] {
+				continue
+			}
 			out = append(out, errors.New(name+":"+friendlyYAML(msg)))
 		}
-		return out
 	}
-	return []error{fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))}
+	return out
 }
 
 var (
@@ -184,6 +211,16 @@ func applyEnv(cfg *Config, env LookupFunc) []error {
 			*dst = n
 		}
 	}
+	seconds := func(name string, dst *Seconds) {
+		if v, ok := lookup(env, name); ok {
+			n, err := ParseSeconds(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %v", name, err))
+				return
+			}
+			*dst = n
+		}
+	}
 	duration := func(name string, dst *Duration) {
 		if v, ok := lookup(env, name); ok {
 			d, err := ParseDuration(v)
@@ -205,7 +242,7 @@ func applyEnv(cfg *Config, env LookupFunc) []error {
 	str(EnvLogLevel, &cfg.Log.Level)
 	str(EnvTLSCertFile, &cfg.TLS.CertFile)
 	str(EnvTLSKeyFile, &cfg.TLS.KeyFile)
-	integer(EnvActivityTimeout, &cfg.ActivityTimeout)
+	seconds(EnvActivityTimeout, &cfg.ActivityTimeout)
 	duration(EnvPongTimeout, &cfg.PongTimeout)
 	duration(EnvShutdownTimeout, &cfg.ShutdownTimeout)
 	str(EnvMetricsToken, &cfg.Metrics.PublicToken)

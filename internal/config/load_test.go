@@ -71,6 +71,7 @@ func TestLoadIssueYAML(t *testing.T) {
 func TestLoadPrecedence(t *testing.T) {
 	s := func(v string) *string { return &v }
 	i := func(v int) *int { return &v }
+	secs := func(v Seconds) *Seconds { return &v }
 	type layer struct {
 		yaml string
 		env  string
@@ -113,8 +114,8 @@ func TestLoadPrecedence(t *testing.T) {
 			layer{yaml: "tls: {key_file: f.key}", want: "f.key"}, layer{env: "e.key", want: "e.key"},
 			&layer{over: Overrides{TLSKeyFile: s("o.key")}, want: "o.key"}},
 		{"activity_timeout", EnvActivityTimeout, func(c Config) any { return c.ActivityTimeout },
-			layer{yaml: "activity_timeout: 60", want: 60}, layer{env: "90", want: 90},
-			&layer{over: Overrides{ActivityTimeout: i(30)}, want: 30}},
+			layer{yaml: "activity_timeout: 60", want: Seconds(60)}, layer{env: "90", want: Seconds(90)},
+			&layer{over: Overrides{ActivityTimeout: secs(30)}, want: Seconds(30)}},
 		{"pong_timeout", EnvPongTimeout, func(c Config) any { return c.PongTimeout },
 			layer{yaml: "pong_timeout: 5s", want: Duration(5 * time.Second)}, layer{env: "7", want: Duration(7 * time.Second)}, nil},
 		{"shutdown_timeout", EnvShutdownTimeout, func(c Config) any { return c.ShutdownTimeout },
@@ -190,10 +191,10 @@ apps:
 	cfg, err := Load(writeFile(t, "typo.yaml", yml), nil, Overrides{})
 	problems := Problems(err)
 	want := []string{
-		`typo.yaml:2: unknown key "prot" at top level`,
-		`typo.yaml:3: unknown key "formt" in log`,
-		`typo.yaml:8: unknown key "max_conections" in an app`,
-		`typo.yaml:11: unknown key "event_type" in a webhook`,
+		`typo.yaml:2: unknown key "prot" at top level — did you mean "port"?`,
+		`typo.yaml:3: unknown key "formt" in log — did you mean "format"?`,
+		`typo.yaml:8: unknown key "max_conections" in apps[0] — did you mean "max_connections"?`,
+		`typo.yaml:11: unknown key "event_type" in apps[0].webhooks[0] — did you mean "event_types"?`,
 	}
 	if len(problems) != len(want) {
 		t.Fatalf("got %d problems, want %d:\n%v", len(problems), len(want), err)
@@ -221,11 +222,11 @@ func TestLoadErrors(t *testing.T) {
 		{name: "missing file", noFile: true, want: []string{"config file:", "no such file"}},
 		{name: "syntax error", yaml: "host: [\n", want: []string{"c.yaml:"}},
 		{name: "two documents", yaml: "host: a\n---\nport: 1\n", want: []string{"more than one YAML document"}},
-		{name: "wrong type", yaml: "port: abc\n", want: []string{"c.yaml:1:", "!!str"}},
-		{name: "bad duration", yaml: "pong_timeout: soon\n", want: []string{"c.yaml:1:", `invalid duration "soon"`}},
+		{name: "wrong type", yaml: "port: abc\n", want: []string{`c.yaml:1: port: "abc" is not a number`}},
+		{name: "bad duration", yaml: "pong_timeout: soon\n", want: []string{`c.yaml:1: pong_timeout: "soon" is not a duration like "30s", "5m", "90d" or a number of seconds`}},
 		{name: "bad env port", yaml: "port: 1\n", env: map[string]string{EnvPort: "x"}, want: []string{`HERALD_PORT: "x" is not an integer`},
 			wantCfg: func(c Config) bool { return c.Port == 1 }},
-		{name: "bad env timeout", env: map[string]string{EnvActivityTimeout: "2m"}, want: []string{"HERALD_ACTIVITY_TIMEOUT"}},
+		{name: "bad env timeout", env: map[string]string{EnvActivityTimeout: "2.5s"}, want: []string{"HERALD_ACTIVITY_TIMEOUT", "whole number of seconds"}},
 		{name: "bad env duration", env: map[string]string{EnvPongTimeout: "x"}, want: []string{"HERALD_PONG_TIMEOUT"}},
 		{name: "bad env bool", env: map[string]string{EnvMetricsEnabled: "maybe"}, want: []string{"HERALD_METRICS_ENABLED"}},
 	}

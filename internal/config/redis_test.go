@@ -342,7 +342,7 @@ func TestLoadRedisSectionNotAMapping(t *testing.T) {
 		}
 	}
 	_, err := Load(writeFile(t, "c.yaml", "redis:\n  uri: redis://h\n"), nil, Overrides{})
-	if err == nil || !strings.HasSuffix(err.Error(), `c.yaml:2: unknown key "uri" in redis`) {
+	if err == nil || !strings.HasSuffix(err.Error(), `c.yaml:2: unknown key "uri" in redis — did you mean "url"?`) {
 		t.Errorf("unknown key: %v", err)
 	}
 }

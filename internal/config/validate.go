@@ -41,7 +41,7 @@ func (c *Config) Validate() error {
 	v := &validator{}
 
 	if c.Host != "" && !ValidHost(c.Host) {
-		v.add("host", "%q is not an IP address or host name", c.Host)
+		v.add("host", "%q is not an IP address or host name%s", c.Host, hostHint(c.Host))
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		v.add("port", "%d is out of range 1-65535", c.Port)
@@ -68,7 +68,7 @@ func (c *Config) Validate() error {
 	}
 	v.tls(c.TLS)
 
-	v.nonNegative("activity_timeout", c.ActivityTimeout)
+	v.nonNegative("activity_timeout", int(c.ActivityTimeout))
 	v.nonNegativeDuration("pong_timeout", c.PongTimeout)
 	v.nonNegativeDuration("shutdown_timeout", c.ShutdownTimeout)
 	v.nonNegativeDuration("cache_ttl", c.CacheTTL)
@@ -293,7 +293,9 @@ func ValidOrigin(o string) bool {
 	return ValidHost(u.Hostname())
 }
 
-// ValidHost accepts an IP address (IPv6 with or without brackets) or a DNS name.
+// ValidHost accepts an IP address (IPv6 with or without brackets) or a DNS
+// name. A name whose last label is all digits is refused (RFC 3696 2): it
+// is a mistyped IPv4 address such as 10.0.0.300, not a name.
 func ValidHost(h string) bool {
 	if net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")) != nil {
 		return true
@@ -301,7 +303,11 @@ func ValidHost(h string) bool {
 	if len(h) > 253 {
 		return false
 	}
-	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+	labels := strings.Split(strings.TrimSuffix(h, "."), ".")
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return false
+	}
+	for _, label := range labels {
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false
 		}
@@ -312,6 +318,20 @@ func ValidHost(h string) bool {
 		}
 	}
 	return true
+}
+
+// hostHint says what is wrong with a host ValidHost refused, when it can
+// tell: " (an IPv4 address has four numbers of 0-255)".
+func hostHint(h string) string {
+	switch {
+	case strings.Contains(h, "://"):
+		return " (no scheme: just the address, e.g. 0.0.0.0)"
+	case strings.Count(h, ":") == 1:
+		return " (the port goes in port)"
+	case strings.Trim(h, "0123456789.") == "":
+		return " (an IPv4 address is four numbers of 0-255)"
+	}
+	return ""
 }
 
 // ValidHeaderName reports whether s is an RFC 9110 token.

@@ -53,6 +53,9 @@ func TestValidateEachProblem(t *testing.T) {
 		want   string
 	}{
 		{"host", func(c *Config) { c.Host = "not a host" }, `host: "not a host" is not an IP address or host name`},
+		{"host bad IPv4", func(c *Config) { c.Host = "10.0.0.300" }, `host: "10.0.0.300" is not an IP address or host name (an IPv4 address is four numbers of 0-255)`},
+		{"host with port", func(c *Config) { c.Host = "0.0.0.0:6001" }, `host: "0.0.0.0:6001" is not an IP address or host name (the port goes in port)`},
+		{"host URL", func(c *Config) { c.Host = "http://example.com" }, `host: "http://example.com" is not an IP address or host name (no scheme: just the address, e.g. 0.0.0.0)`},
 		{"port high", func(c *Config) { c.Port = 65536 }, "port: 65536 is out of range"},
 		{"port negative", func(c *Config) { c.Port = -1 }, "port: -1 is out of range"},
 		{"path prefix slash", func(c *Config) { c.PathPrefix = "ws" }, `path_prefix: must start with "/"`},
@@ -235,6 +238,8 @@ func TestValidHost(t *testing.T) {
 		"0.0.0.0": true, "127.0.0.1": true, "::": true, "[::1]": true, "localhost": true,
 		"herald.example.com": true, "my_host": true,
 		"bad host": false, "-x.com": false, "a..b": false, "host:80": false, "http://x": false,
+		"10.0.0.300": false, "256.1.1.1": false, "1.2.3": false, "127.1": false, "123": false, "": false,
+		"x.1a": true, "1a.example": true, "a.": true,
 	} {
 		if got := ValidHost(h); got != want {
 			t.Errorf("ValidHost(%q) = %v, want %v", h, got, want)

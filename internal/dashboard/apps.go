@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/admin"
 	"github.com/heraldhq/herald/internal/apps"
+	"github.com/heraldhq/herald/internal/config"
 	"github.com/heraldhq/herald/internal/stats"
 )
 
@@ -408,11 +409,11 @@ func parseGrace(v string) (time.Duration, string, bool) {
 	if v == "" {
 		return admin.DefaultGrace, "", true
 	}
-	d, err := time.ParseDuration(v)
+	d, err := config.ParseDuration(v) // the config file's forms: 24h, 90m, 7d, 3600
 	if err != nil {
-		return 0, "Grace period: " + strconv.Quote(clip(v, 40)) + " is not a duration like 24h or 90m.", false
+		return 0, "Grace period: " + strconv.Quote(clip(v, 40)) + " is not a duration like 24h, 90m or 7d.", false
 	}
-	return d, "", true
+	return time.Duration(d), "", true
 }
 
 func (h *Handler) appRotate(w http.ResponseWriter, r *http.Request, c *call) {

@@ -242,6 +242,13 @@ func TestAppRotateSecret(t *testing.T) {
 		t.Error("rotation not logged")
 	}
 
+	// Days, as in the config file and the CLI.
+	hs.wantRedirect(hs.post("/apps", url.Values{"id": {"rot7"}}), "/apps/rot7?notice=created")
+	hs.wantRedirect(hs.post("/apps/rot7/rotate", url.Values{"grace": {"7d"}}), "/apps/rot7?notice=rotated")
+	if ps := hs.app("rot7").PreviousSecrets; len(ps) != 1 || !ps[0].ExpiresAt.Equal(hs.clock().Add(7*24*time.Hour)) {
+		t.Fatalf("grace 7d: previous secrets %+v", ps)
+	}
+
 	// An empty grace is the default; 0s ends the old secret at once.
 	hs.advance(30 * time.Minute)
 	hs.wantRedirect(hs.post("/apps/rot/rotate", url.Values{"grace": {""}}), "/apps/rot?notice=rotated")

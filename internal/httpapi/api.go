@@ -120,10 +120,21 @@ func New(cfg Config, deps Deps) *API {
 	a.handle(http.MethodGet, "/apps/{app_id}/channels/{channel_name}", "channel", a.channel)
 	a.handle(http.MethodGet, "/apps/{app_id}/channels/{channel_name}/users", "users", a.users)
 	a.handle(http.MethodPost, "/apps/{app_id}/users/{user_id}/terminate_connections", "terminate_connections", a.terminate)
-	a.mux.HandleFunc("/apps/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "Unknown API endpoint")
-	})
+	// The Python SDK's terminate_user_connections leaves out /apps/{app_id};
+	// the app is then the one whose key signed the request.
+	a.handleByKey(http.MethodPost, "/users/{user_id}/terminate_connections", "terminate_connections", a.terminate)
+	a.mux.HandleFunc("/apps/", a.unknownEndpoint)
+	a.mux.HandleFunc("/users/", a.unknownEndpoint)
 	return a
+}
+
+// unknownEndpoint answers an API-looking path no route matches. Logged at
+// debug only: scanners probe such paths all day.
+func (a *API) unknownEndpoint(w http.ResponseWriter, r *http.Request) {
+	if a.log.Enabled(r.Context(), slog.LevelDebug) {
+		a.log.Debug("unknown api endpoint", "method", r.Method, "path", truncate(r.URL.EscapedPath(), 200), "remote", r.RemoteAddr)
+	}
+	writeError(w, http.StatusNotFound, "Unknown API endpoint")
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
@@ -178,9 +189,26 @@ func unavailable(err error) *apiError {
 
 type handlerFunc func(*request) (any, *apiError)
 
+// appBy says how a route names its app.
+type appBy uint8
+
+const (
+	appByID  appBy = iota // the {app_id} path segment
+	appByKey              // the signed auth_key (routes without /apps/{app_id})
+)
+
 // handle wraps h with body limits, app lookup and signature checks, and
 // writes its result as JSON.
 func (a *API) handle(method, pattern, name string, h handlerFunc) {
+	a.handleApp(method, pattern, name, appByID, h)
+}
+
+// handleByKey is handle for a route whose app is the one owning auth_key.
+func (a *API) handleByKey(method, pattern, name string, h handlerFunc) {
+	a.handleApp(method, pattern, name, appByKey, h)
+}
+
+func (a *API) handleApp(method, pattern, name string, by appBy, h handlerFunc) {
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		status := http.StatusOK
 		appID := "" // once the request names a known app
@@ -197,7 +225,7 @@ func (a *API) handle(method, pattern, name string, h handlerFunc) {
 			return
 		}
 
-		req, aerr := a.authenticate(w, r)
+		req, aerr := a.authenticate(w, r, by)
 		if req != nil {
 			appID = req.app.ID // known apps only: invented ids share one log budget and no series
 		}
@@ -238,7 +266,7 @@ func (a *API) handle(method, pattern, name string, h handlerFunc) {
 			w.Header().Set("Retry-After", cmp.Or(w.Header().Get("Retry-After"), "1"))
 		}
 		a.throttle.Log(a.log, slog.LevelWarn, logthrottle.AddrKey(r.RemoteAddr), appID, "api request rejected",
-			"endpoint", name, "status", aerr.status, "app_id", truncate(r.PathValue("app_id"), 64),
+			"endpoint", name, "status", aerr.status, "app_id", truncate(cmp.Or(r.PathValue("app_id"), appID), 64),
 			"app_key", appKey, "reason", truncate(reason, 200), "remote", r.RemoteAddr)
 		if aerr.audit != noAudit && req != nil {
 			if aerr.audit == auditUnknownKey {
@@ -251,13 +279,10 @@ func (a *API) handle(method, pattern, name string, h handlerFunc) {
 	})
 }
 
-func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*request, *apiError) {
-	app, err := a.apps.ByID(r.Context(), r.PathValue("app_id"))
-	if err != nil {
-		if errors.Is(err, apps.ErrNotFound) {
-			return nil, errorf(http.StatusNotFound, "Unknown app id")
-		}
-		return nil, errorf(http.StatusServiceUnavailable, "App lookup failed")
+func (a *API) authenticate(w http.ResponseWriter, r *http.Request, by appBy) (*request, *apiError) {
+	app, aerr := a.lookupApp(r, by)
+	if aerr != nil {
+		return nil, aerr
 	}
 	body, aerr := readBody(w, r, a.cfg.MaxBodyBytes)
 	if aerr != nil {
@@ -312,6 +337,48 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*request, *a
 		return &request{Request: r, app: app}, errorf(http.StatusForbidden, "App is disabled")
 	}
 	return &request{Request: r, app: app, body: body, query: query}, nil
+}
+
+// lookupApp finds the app a request names: by the {app_id} segment (an
+// unknown id is a 404), or by its auth_key (an unknown or missing key is
+// the 401 the signature check gives a key that is not the app's).
+func (a *API) lookupApp(r *http.Request, by appBy) (*apps.App, *apiError) {
+	var (
+		app *apps.App
+		err error
+	)
+	if by == appByID {
+		app, err = a.apps.ByID(r.Context(), r.PathValue("app_id"))
+	} else {
+		q, qerr := signing.ParseQuery(r.URL.RawQuery)
+		if qerr != nil {
+			return nil, errorf(http.StatusUnauthorized, qerr.Error())
+		}
+		key := signing.QueryKey(q)
+		if key == "" {
+			err = apps.ErrNotFound
+		} else {
+			app, err = a.apps.ByKey(r.Context(), key)
+		}
+		if errors.Is(err, apps.ErrNotFound) {
+			// No credentials at all: the signature check names the first
+			// problem (missing parameter, version, unknown key) in the
+			// order the /apps/{app_id} routes report it.
+			_, verr := signing.VerifyQuery(r.Method, r.URL.EscapedPath(), q, nil, nil, a.now(), a.cfg.TimestampWindow)
+			aerr := errorf(http.StatusUnauthorized, "Unknown auth_key")
+			if verr != nil {
+				aerr.msg = verr.Error()
+			}
+			return nil, aerr
+		}
+	}
+	if err != nil {
+		if errors.Is(err, apps.ErrNotFound) {
+			return nil, errorf(http.StatusNotFound, "Unknown app id")
+		}
+		return nil, errorf(http.StatusServiceUnavailable, "App lookup failed")
+	}
+	return app, nil
 }
 
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *apiError) {

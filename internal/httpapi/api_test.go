@@ -28,6 +28,7 @@ type fakeBackend struct {
 	mu         sync.Mutex
 	published  []string
 	terminated []string
+	termApps   []string // the app of each terminated user
 	limits     *memory.Broker
 	down       error // every call fails with it when set
 }
@@ -57,6 +58,7 @@ func (f *fakeBackend) TerminateUser(_ context.Context, appID, userID string) err
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.terminated = append(f.terminated, userID)
+	f.termApps = append(f.termApps, appID)
 	return f.down
 }
 func (f *fakeBackend) Allow(ctx context.Context, key string, rate float64, burst int) (time.Duration, bool, error) {

@@ -8,10 +8,16 @@ import (
 	"github.com/heraldhq/herald/internal/protocol"
 )
 
+// channels answers GET /channels. Like GET /channels/{name} it gives
+// subscription_count only to apps with enable_subscription_count (hosted
+// Pusher answers it only with the feature on); otherwise the attribute is
+// left out, not refused with a 400: hosted Pusher's answer there is not
+// recorded, and a caller asking for it next to user_count still gets that.
 func (a *API) channels(r *request) (any, *apiError) {
 	q := r.query
 	prefix := q.Get("filter_by_prefix")
 	in := parseInfo(q.Get("info"))
+	in.subscriptionCount = in.subscriptionCount && r.app.EnableSubscriptionCount
 	if in.userCount && !strings.HasPrefix(prefix, "presence-") {
 		return nil, errorf(http.StatusBadRequest, "user_count may only be requested for presence channels - please supply filter_by_prefix beginning with presence-")
 	}
@@ -50,6 +56,7 @@ func (a *API) channel(r *request) (any, *apiError) {
 		return nil, aerr
 	}
 	in := parseInfo(r.query.Get("info"))
+	in.subscriptionCount = in.subscriptionCount && r.app.EnableSubscriptionCount
 	class := protocol.Classify(name)
 	if in.userCount && class.Type != protocol.Presence {
 		return nil, errorf(http.StatusBadRequest, "user_count may only be requested for presence channels")

@@ -85,7 +85,8 @@ func (b *recBackend) Allow(context.Context, string, float64, int) (time.Duration
 func fuzzAPI(tb testing.TB) (*API, *recBackend) {
 	tb.Helper()
 	store, err := apps.NewStatic([]apps.App{
-		{ID: "1", Key: vectorCred.Key, Secret: vectorCred.Secret, Enabled: true, MaxEventPayloadBytes: fuzzMaxPayload},
+		// subscription_count answered (the vectors ask for it).
+		{ID: "1", Key: vectorCred.Key, Secret: vectorCred.Secret, Enabled: true, MaxEventPayloadBytes: fuzzMaxPayload, EnableSubscriptionCount: true},
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -119,5 +119,5 @@ func API(ctx context.Context, o APIOptions) (*APIResult, error) {
 	if len(r.ByStatus) == 0 {
 		r.ByStatus = nil
 	}
-	return r, ctx.Err()
+	return r, endErr(ctx.Err(), r.allFailed)
 }

@@ -100,5 +100,5 @@ func Connect(ctx context.Context, o ConnectOptions) (*ConnectResult, error) {
 	if s := firstErr.Load(); s != nil {
 		r.FirstError = *s
 	}
-	return r, ctx.Err()
+	return r, endErr(ctx.Err(), r.allFailed)
 }

@@ -409,14 +409,15 @@ func Fanout(ctx context.Context, o FanoutOptions) (*FanoutResult, error) {
 			subsPer[s.ch].Add(1)
 			_ = c.Subscribe(channels[s.ch], "")
 		})
-	ok := waitFor(ctx, 60*time.Second, func() bool { return pool.Subscribed.Load() >= int64(opened) })
+	waitFor(ctx, 60*time.Second, func() bool { return pool.answered(int64(opened)) })
+	ok := pool.Subscribed.Load() >= int64(opened)
 	stopP()
 	r.Connected, r.SetupSeconds = opened, time.Since(start).Seconds()
 	if ferr != nil {
 		r.FirstError = ferr.Error()
 	}
 	if opened == 0 || !ok {
-		return r, fmt.Errorf("fanout: %d of %d connected, %d subscribed: %s %s", opened, o.Subscribers, pool.Subscribed.Load(), r.FirstError, pool.FirstError())
+		return r, fmt.Errorf("fanout: %d of %d connected, %d subscribed: %s", opened, o.Subscribers, pool.Subscribed.Load(), errDetail(ferr, pool.FirstError()))
 	}
 	sleepCtx(ctx, time.Second)
 
@@ -450,7 +451,7 @@ func Fanout(ctx context.Context, o FanoutOptions) (*FanoutResult, error) {
 	if r.FirstError == "" {
 		r.FirstError = pool.FirstError()
 	}
-	return r, ctx.Err()
+	return r, endErr(ctx.Err(), r.allFailed)
 }
 
 func runFanoutStep(ctx context.Context, o FanoutOptions, rate float64, pool *Pool, h *fanoutHandler, pub *publisher,
@@ -571,9 +572,10 @@ func openClientPublishers(ctx context.Context, o FanoutOptions, channels []strin
 			_ = c.Subscribe(channels[ch], "")
 		}
 	})
-	if opened < n || !waitFor(ctx, 30*time.Second, func() bool { return pool.Subscribed.Load() >= int64(len(channels)) }) {
-		return nil, pool, fmt.Errorf("fanout: %d of %d publishing connections open, %d of %d channels subscribed: %v %s",
-			opened, n, pool.Subscribed.Load(), len(channels), ferr, pool.FirstError())
+	waitFor(ctx, 30*time.Second, func() bool { return pool.answered(int64(len(channels))) })
+	if opened < n || pool.Subscribed.Load() < int64(len(channels)) {
+		return nil, pool, fmt.Errorf("fanout: %d of %d publishing connections open, %d of %d channels subscribed: %s",
+			opened, n, pool.Subscribed.Load(), len(channels), errDetail(ferr, pool.FirstError()))
 	}
 	return clients, pool, nil
 }

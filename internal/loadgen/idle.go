@@ -107,7 +107,7 @@ func Idle(ctx context.Context, o IdleOptions) (*IdleResult, error) {
 	if ferr != nil {
 		r.FirstError = ferr.Error()
 	}
-	waitFor(ctx, 30*time.Second, func() bool { return pool.Subscribed.Load() >= int64(opened) })
+	waitFor(ctx, 30*time.Second, func() bool { return pool.answered(int64(opened)) })
 	stopP()
 	r.SetupSeconds = time.Since(start).Seconds()
 	r.ConnectPerSec = float64(opened) / r.SetupSeconds
@@ -119,6 +119,9 @@ func Idle(ctx context.Context, o IdleOptions) (*IdleResult, error) {
 	}
 	if opened < o.Connections || r.Subscribed < int64(opened) {
 		r.FirstError = firstOf(r.FirstError, pool.FirstError())
+		if err := r.allFailed(); err != nil {
+			return r, err
+		}
 		return r, fmt.Errorf("%d of %d connections opened, %d subscribed: %s", opened, o.Connections, r.Subscribed, r.FirstError)
 	}
 	sleepCtx(ctx, o.Settle)

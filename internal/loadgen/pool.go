@@ -181,6 +181,13 @@ func (p *Pool) noteErr(s string) {
 	p.firstErr.CompareAndSwap(nil, &s)
 }
 
+// answered reports whether n subscriptions have all had their answer,
+// subscription_succeeded or an error (counted in ProtoErrors): waiting
+// longer for Subscribed to reach n cannot help.
+func (p *Pool) answered(n int64) bool {
+	return p.Subscribed.Load()+p.ProtoErrors.Load() >= n
+}
+
 // FirstError is the first protocol error or disconnect seen ("" if none).
 func (p *Pool) FirstError() string {
 	if s := p.firstErr.Load(); s != nil {

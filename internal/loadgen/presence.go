@@ -176,8 +176,9 @@ func Presence(ctx context.Context, o PresenceOptions) (*PresenceResult, error) {
 			cd := fmt.Sprintf(`{"user_id":"w%d-%d","user_info":{"role":"watcher"}}`, w.ch, c.ID)
 			_ = c.Subscribe(chName(w.ch), cd)
 		})
-	if opened < nw || !waitFor(ctx, 30*time.Second, func() bool { return pool.Subscribed.Load() >= int64(nw) }) {
-		return r, fmt.Errorf("presence: %d of %d watchers subscribed: %v %s", pool.Subscribed.Load(), nw, ferr, pool.FirstError())
+	waitFor(ctx, 30*time.Second, func() bool { return pool.answered(int64(nw)) })
+	if opened < nw || pool.Subscribed.Load() < int64(nw) {
+		return r, fmt.Errorf("presence: %d of %d watchers subscribed: %s", pool.Subscribed.Load(), nw, errDetail(ferr, pool.FirstError()))
 	}
 	var ci atomic.Int64
 	churners := make([]*presChurner, 0, o.Churners)
@@ -189,7 +190,7 @@ func Presence(ctx context.Context, o PresenceOptions) (*PresenceResult, error) {
 		},
 		func(i int, c *Conn) { cmu.Lock(); churners = append(churners, c.Data.(*presChurner)); cmu.Unlock() })
 	if opened < o.Churners {
-		return r, fmt.Errorf("presence: %d of %d churners connected: %v", opened, o.Churners, ferr)
+		return r, fmt.Errorf("presence: %d of %d churners connected: %s", opened, o.Churners, errDetail(ferr, pool.FirstError()))
 	}
 	conns := map[*presChurner]*Conn{}
 	for _, c := range pool.Conns() {
@@ -286,5 +287,5 @@ func Presence(ctx context.Context, o PresenceOptions) (*PresenceResult, error) {
 	if r.FirstError == "" && ferr != nil {
 		r.FirstError = ferr.Error()
 	}
-	return r, ctx.Err()
+	return r, endErr(ctx.Err(), r.allFailed)
 }

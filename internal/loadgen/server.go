@@ -74,8 +74,8 @@ func StartServer(bin string, t Target) (_ *ServerProc, err error) {
 	s.cmd = exec.Command(bin, "serve", "--config", s.ConfigPath)
 	// Its own process group: a Ctrl-C at the terminal is the bench's to
 	// handle (it stops the server with one SIGTERM; a second signal would
-	// make the server exit at once). It gets SIGTERM if the bench dies.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	// make the server exit at once). See serverProcAttr.
+	s.cmd.SysProcAttr = serverProcAttr()
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		logf.Close()

@@ -12,7 +12,7 @@ import (
 )
 
 // routes mounts everything under prefix: the WebSocket edge at /app/, the
-// REST API at /apps/, health at / and /ready, and /metrics when
+// REST API at /apps/ (and /users/), health at / and /ready, and /metrics when
 // metricsHandler is set (it checks its own bearer token). A path with "."
 // or ".." segments (or "//") is a 404, never a redirect: a redirect would
 // repeat a signed query string in its Location header.
@@ -41,7 +41,8 @@ func routes(prefix string, edge *ws.Server, api, adminAPI, beamsAPI http.Handler
 		switch {
 		case strings.HasPrefix(path, "/app/"):
 			edge.ServeHTTP(w, r, path)
-		case strings.HasPrefix(path, "/apps/"):
+		case strings.HasPrefix(path, "/apps/"), strings.HasPrefix(path, "/users/"):
+			// /users/{id}/terminate_connections without /apps/{id}: the Python SDK's path.
 			api.ServeHTTP(w, stripPrefix(r, prefix, path))
 		case beamsAPI != nil && isBeamsPath(path):
 			beamsAPI.ServeHTTP(w, stripPrefix(r, prefix, path))

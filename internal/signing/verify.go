@@ -143,6 +143,17 @@ func parseQuery(raw string) (url.Values, error) {
 // not from url.ParseQuery (which drops any pair containing ";").
 func ParseQuery(raw string) (url.Values, error) { return parseQuery(raw) }
 
+// QueryKey returns the auth_key of a query read with ParseQuery, as the
+// signature check reads it (any case of the name); "" when it is missing
+// or given more than once. Routes that name no app find theirs by it.
+func QueryKey(q url.Values) string {
+	p, err := schemeParams(q)
+	if err != nil {
+		return ""
+	}
+	return p[paramKey]
+}
+
 // schemeParams collects the scheme parameters by lower-cased name. A name
 // given more than once (including "auth_signature" next to
 // "AUTH_SIGNATURE") is refused: which copy counts would be ambiguous.

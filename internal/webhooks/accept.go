@@ -94,6 +94,7 @@ func (d *Dispatcher) fanOut(ctx context.Context, e hub.Event, now time.Time, en 
 		return
 	}
 	var body []byte
+	alone := eventSentAlone(e)
 	routed := false
 	for i, w := range app.Webhooks {
 		if !wants(w, e) {
@@ -118,7 +119,7 @@ func (d *Dispatcher) fanOut(ctx context.Context, e hub.Event, now time.Time, en 
 			ep.firstAt = now
 		}
 		en.hold()
-		ep.pending = append(ep.pending, pendingEvent{seq: d.seq, timeMS: e.TimeMS, json: body, en: en})
+		ep.pending = append(ep.pending, pendingEvent{seq: d.seq, timeMS: e.TimeMS, json: body, alone: alone, en: en})
 		d.queued[e.AppID]++ // counted once committed
 	}
 	if !routed {

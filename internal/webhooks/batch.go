@@ -18,6 +18,7 @@ type pendingEvent struct {
 	seq    uint64
 	timeMS int64
 	json   []byte
+	alone  bool   // goes in a request of its own (sentAlone)
 	en     *entry // cluster mode: the queue entry it came from
 }
 
@@ -47,6 +48,30 @@ type batch struct {
 	lease   *lease
 }
 
+// headLen is how many of the oldest pending events the next request takes:
+// at most max, and an event that travels alone only by itself. Requests
+// still leave in acceptance order, so no channel's events are reordered.
+func (ep *endpoint) headLen(max int) int {
+	if ep.pending[0].alone {
+		return 1
+	}
+	n := min(len(ep.pending), max)
+	for i, p := range ep.pending[1:n] {
+		if p.alone {
+			return i + 1
+		}
+	}
+	return n
+}
+
+// headDue reports whether the next request is complete before its window
+// ends: full, or closed by an event that travels alone (waiting would add
+// nothing to it).
+func (ep *endpoint) headDue(max int) bool {
+	n := ep.headLen(max)
+	return n == max || n < len(ep.pending) || ep.pending[0].alone
+}
+
 func (d *Dispatcher) endpoint(id endpointID) *endpoint {
 	ep, ok := d.endpoints[id]
 	if !ok {
@@ -69,7 +94,7 @@ func (d *Dispatcher) schedule(now time.Time, free int) []job {
 			continue
 		}
 		if len(ep.batches) == 0 && len(ep.pending) > 0 &&
-			(len(ep.pending) >= d.cfg.BatchMaxEvents || !now.Before(ep.firstAt.Add(d.cfg.BatchWindow))) {
+			(ep.headDue(d.cfg.BatchMaxEvents) || !now.Before(ep.firstAt.Add(d.cfg.BatchWindow))) {
 			d.formBatch(id, ep, now)
 		}
 		if len(ep.batches) == 0 {
@@ -90,7 +115,7 @@ func (d *Dispatcher) schedule(now time.Time, free int) []job {
 // formBatch moves the oldest pending events into one batch record, in the
 // same commit that deletes their event records.
 func (d *Dispatcher) formBatch(id endpointID, ep *endpoint, now time.Time) {
-	n := min(len(ep.pending), d.cfg.BatchMaxEvents)
+	n := ep.headLen(d.cfg.BatchMaxEvents)
 	events := make([][]byte, n)
 	var entries []*entry
 	for i, p := range ep.pending[:n] {
@@ -213,6 +238,8 @@ func (d *Dispatcher) nextWake(now time.Time, free bool) time.Duration {
 			case ep.inflight:
 			case len(ep.batches) > 0:
 				consider(ep.batches[0].next)
+			case len(ep.pending) > 0 && ep.headDue(d.cfg.BatchMaxEvents):
+				consider(now)
 			case len(ep.pending) > 0:
 				consider(ep.firstAt.Add(d.cfg.BatchWindow))
 			}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/heraldhq/herald/internal/hub"
+	"github.com/heraldhq/herald/internal/protocol"
 )
 
 // wireEvent is one element of "events", fields in the order Pusher's
@@ -41,6 +42,34 @@ func eventJSON(e hub.Event) []byte {
 	enc.SetEscapeHTML(false) // what JavaScript's JSON.stringify produces; "<" stays "<"
 	_ = enc.Encode(w)        // cannot fail: strings and ints only
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// sentAlone reports whether an event travels in a request of its own: one
+// on a private-encrypted- channel without data (every kind but client
+// events, which encrypted channels refuse anyway). The official Go and PHP
+// SDKs' webhook helpers try to decrypt every event of such a channel and
+// fail on one with nothing to decrypt; batched, it would take the request's
+// other events down with it.
+func sentAlone(channel string, hasData bool) bool {
+	return !hasData && protocol.Classify(channel).Type == protocol.Encrypted
+}
+
+// eventSentAlone is sentAlone for an event as the hub reported it.
+func eventSentAlone(e hub.Event) bool {
+	return sentAlone(e.Channel, e.Kind == hub.ClientEvent && e.HasData)
+}
+
+// jsonSentAlone is sentAlone for a stored event (eventJSON's bytes): events
+// reloaded after a restart keep the rule.
+func jsonSentAlone(b []byte) bool {
+	var w struct {
+		Channel string           `json:"channel"`
+		Data    *json.RawMessage `json:"data"`
+	}
+	if json.Unmarshal(b, &w) != nil {
+		return false
+	}
+	return sentAlone(w.Channel, w.Data != nil)
 }
 
 // buildBody is {"time_ms":…,"events":[…]}: serialised once, signed and sent

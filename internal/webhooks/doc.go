@@ -28,7 +28,10 @@
 // in flight at the crash is delivered twice (at-least-once, like Pusher).
 //
 // Each endpoint has at most one request in flight and delivers its batches in
-// order; a failing batch holds back only that endpoint's later events.
+// order; a failing batch holds back only that endpoint's later events. An
+// event on a private-encrypted- channel without data is a batch of its own
+// (sentAlone: the official Go and PHP SDKs fail to decrypt it and would lose
+// its companions); batches are cut around it, so the order stays.
 //
 // # Failures in the log
 //

@@ -152,7 +152,7 @@ func (d *Dispatcher) load() error {
 			r, err := decodeEvent(v)
 			if err == nil {
 				// The zero firstAt makes reloaded events due at once.
-				d.endpoint(r.ep).pending = append(d.endpoint(r.ep).pending, pendingEvent{seq: seq, timeMS: r.timeMS, json: r.json})
+				d.endpoint(r.ep).pending = append(d.endpoint(r.ep).pending, pendingEvent{seq: seq, timeMS: r.timeMS, json: r.json, alone: jsonSentAlone(r.json)})
 			}
 			return err
 		}); err != nil {

@@ -29,7 +29,7 @@ const RECOVERY_BOUND_MS = 20_000;
 // Apps added to the harness's three (configYAML) for the cluster tests.
 const PRES_LIMIT = { id: '201', key: 'cl-pres-key', secret: 'cl-pres-secret' }; // max_presence_members: 2
 const CONN_LIMIT = { id: '202', key: 'cl-conn-key', secret: 'cl-conn-secret' }; // max_connections: 2
-const WH = { id: '203', key: 'cl-wh-key', secret: 'cl-wh-secret' }; // webhooks to the test's receiver
+const WH = { id: '203', key: 'cl-wh-key', secret: 'cl-wh-secret' }; // webhooks to the test's receiver; enable_subscription_count
 
 /**
  * The harness config (apps 1, 2, 3) plus the cluster-test apps, short
@@ -51,6 +51,8 @@ function clusterConfig({ webhookURL = null, leaveDelayMs = LEAVE_DELAY_MS } = {}
       `  - id: ${yamlString(WH.id)}`,
       `    key: ${WH.key}`,
       `    secret: ${WH.secret}`,
+      // its tests read subscription_count, answered only with the option on (as hosted Pusher)
+      '    enable_subscription_count: true',
     ];
     if (webhookURL) {
       lines.push(

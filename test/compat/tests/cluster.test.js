@@ -170,9 +170,10 @@ describe('cluster mode (3 nodes, one Redis)', () => {
   it('cluster: HTTP channel queries give the same answer on every node', clusterScenario(opts('query'), async (s, cluster) => {
     const pub = uniq('cl-q-pub-');
     const pres = uniq('presence-cl-q-');
-    const a = await onNode(s, 0, { label: 'u1@n0', user: { user_id: 'u1', user_info: { n: 1 } } });
-    const b = await onNode(s, 1, { label: 'u2@n1', user: { user_id: 'u2', user_info: { n: 2 } } });
-    const c = await onNode(s, 2, { label: 'u2b@n2', user: { user_id: 'u2', user_info: { n: 2 } } });
+    const app = APPS.three; // subscription_count is answered only with enable_subscription_count on (as hosted Pusher)
+    const a = await onNode(s, 0, { app, label: 'u1@n0', user: { user_id: 'u1', user_info: { n: 1 } } });
+    const b = await onNode(s, 1, { app, label: 'u2@n1', user: { user_id: 'u2', user_info: { n: 2 } } });
+    const c = await onNode(s, 2, { app, label: 'u2b@n2', user: { user_id: 'u2', user_info: { n: 2 } } });
     await subscribed(a, pub, WAIT_MS);
     await subscribed(b, pub, WAIT_MS);
     for (const x of [a, b, c]) await subscribed(x, pres, WAIT_MS);
@@ -185,11 +186,11 @@ describe('cluster mode (3 nodes, one Redis)', () => {
       users: ['u1', 'u2'],
     };
     const ask = async (node) => ({
-      all: (await apiGet(node, '/channels', { info: 'subscription_count' })).body,
-      presence: (await apiGet(node, '/channels', { filter_by_prefix: 'presence-', info: 'user_count' })).body,
-      pub: (await apiGet(node, `/channels/${pub}`, { info: 'subscription_count' })).body,
-      pres: (await apiGet(node, `/channels/${pres}`, { info: 'subscription_count,user_count' })).body,
-      users: (await apiGet(node, `/channels/${pres}/users`)).body.users.map((u) => u.id).sort(),
+      all: (await apiGet(node, '/channels', { info: 'subscription_count' }, app)).body,
+      presence: (await apiGet(node, '/channels', { filter_by_prefix: 'presence-', info: 'user_count' }, app)).body,
+      pub: (await apiGet(node, `/channels/${pub}`, { info: 'subscription_count' }, app)).body,
+      pres: (await apiGet(node, `/channels/${pres}`, { info: 'subscription_count,user_count' }, app)).body,
+      users: (await apiGet(node, `/channels/${pres}/users`, undefined, app)).body.users.map((u) => u.id).sort(),
     });
     // counts are settled once every subscription_succeeded arrived; allow a
     // short bound anyway, then compare every node to the same expectation
@@ -203,7 +204,7 @@ describe('cluster mode (3 nodes, one Redis)', () => {
 
     // an unoccupied channel is unoccupied everywhere
     for (const node of cluster.nodes) {
-      const { body } = await apiGet(node, `/channels/${uniq('cl-nobody-')}`, { info: 'subscription_count' });
+      const { body } = await apiGet(node, `/channels/${uniq('cl-nobody-')}`, { info: 'subscription_count' }, app);
       assert.deepEqual(body, { occupied: false, subscription_count: 0 }, node.name);
     }
   }));

@@ -4,15 +4,15 @@
 const assert = require('node:assert/strict');
 const test = require('node:test');
 const { describe, it } = test;
-const { collect, jsonResponse, rejection, scenario, subscribed, uniq, useServer, waitFor } = require('../harness');
+const { APPS, collect, jsonResponse, rejection, scenario, subscribed, uniq, useServer, waitFor } = require('../harness');
 
 /** Sets up a public channel with 2 subscribers and a presence channel with 2 users on 3 connections. */
-async function populate(s) {
+async function populate(s, app = APPS.one) {
   const pub = uniq('api-pub-');
   const pres = uniq('presence-api-');
-  const a = await s.connectedClient({ user: { user_id: 'u1', user_info: { n: 1 } } });
-  const b = await s.connectedClient({ user: { user_id: 'u2', user_info: { n: 2 } } });
-  const c = await s.connectedClient({ user: { user_id: 'u2', user_info: { n: 2 } } });
+  const a = await s.connectedClient({ app, user: { user_id: 'u1', user_info: { n: 1 } } });
+  const b = await s.connectedClient({ app, user: { user_id: 'u2', user_info: { n: 2 } } });
+  const c = await s.connectedClient({ app, user: { user_id: 'u2', user_info: { n: 2 } } });
   const gPub = [collect(await subscribed(a, pub), 'ev'), collect(await subscribed(b, pub), 'ev')];
   const gPres = [
     collect(await subscribed(a, pres), 'ev'),
@@ -113,8 +113,9 @@ describe('HTTP API with the pusher SDK', () => {
   }));
 
   it('GET /channels/<name>?info=subscription_count', scenario(server, async (s) => {
-    const { pub, pres } = await populate(s);
-    const sdk = s.server.sdk();
+    // app 3 has enable_subscription_count, without which (as on hosted Pusher) it is not answered
+    const { pub, pres } = await populate(s, APPS.three);
+    const sdk = s.server.sdk({ app: APPS.three });
     let { status, body } = await jsonResponse(await sdk.get({ path: `/channels/${pub}`, params: { info: 'subscription_count' } }), 'GET channel');
     assert.equal(status, 200);
     assert.equal(body.occupied, true, `occupied in ${JSON.stringify(body)}`);
@@ -129,6 +130,12 @@ describe('HTTP API with the pusher SDK', () => {
     ({ status, body } = await jsonResponse(await sdk.get({ path: `/channels/${uniq('empty-')}` }), 'GET unoccupied channel'));
     assert.equal(status, 200);
     assert.equal(body.occupied, false, `unoccupied channel: ${JSON.stringify(body)}`);
+
+    // app 1 has not the option: the attribute is left out, the rest answered
+    const one = await populate(s);
+    ({ status, body } = await jsonResponse(await s.server.sdk().get({ path: `/channels/${one.pres}`, params: { info: 'user_count,subscription_count' } }), 'GET channel, option off'));
+    assert.equal(status, 200);
+    assert.deepEqual(body, { occupied: true, user_count: 2 }, 'no subscription_count without enable_subscription_count');
   }));
 
   it('GET /channels/<public>?info=user_count is 400', scenario(server, async (s) => {
