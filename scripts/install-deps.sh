@@ -6,7 +6,9 @@
 #     binaries; only when /usr/lib/postgresql/*/bin/initdb is missing)
 #     redis-server (internal/redistest starts a server per test from
 #     /usr/bin/redis-server; only when that is missing);
-#     the services these two packages start are stopped and disabled again
+#     the services these two packages start are stopped and disabled again;
+#     podman with runc, netavark and iptables (test/container_test.go builds
+#     and runs the container image with them, as root)
 #   - npm packages of test/compat, examples/chat and test/browser (npm ci,
 #     skipped when node_modules matches package-lock.json)
 # Expects Go and Node.js (>= 20, with npm) to be present already. Runs as root
@@ -19,7 +21,7 @@ log() { printf 'install-deps: %s\n' "$*"; }
 
 # --- Debian packages ---------------------------------------------------------
 # package name -> command that proves it is installed
-declare -A WANT=( [openssl]=openssl )
+declare -A WANT=( [openssl]=openssl [podman]=podman )
 missing=()
 for pkg in "${!WANT[@]}"; do
   # The command on PATH is what the tests need (dpkg state alone can be stale).
@@ -32,6 +34,14 @@ done
 if [[ ! -x /usr/bin/chromium ]]; then
   missing+=(chromium)
 fi
+# What the container test runs podman with, outside a user's PATH: runc (crun
+# 1.8, podman's first choice, refuses a hybrid cgroup hierarchy), netavark (not
+# containernetworking-plugins, which also satisfies podman's dependency) and
+# iptables for the published port.
+declare -A WANT_FILE=( [runc]=/usr/sbin/runc [netavark]=/usr/lib/podman/netavark [iptables]=/usr/sbin/iptables )
+for pkg in "${!WANT_FILE[@]}"; do
+  [[ -x "${WANT_FILE[$pkg]}" ]] || missing+=("$pkg")
+done
 # The SQL app store tests run initdb/pg_ctl from Debian's server package.
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
   missing+=(postgresql)
@@ -77,7 +87,7 @@ if ((${#missing[@]})); then
     fi
   fi
 else
-  log "Debian packages present: ${!WANT[*]} chromium postgresql redis-server"
+  log "Debian packages present: ${!WANT[*]} ${!WANT_FILE[*]} chromium postgresql redis-server"
 fi
 
 # --- Node / npm -------------------------------------------------------------

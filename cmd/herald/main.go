@@ -3,6 +3,7 @@
 //	herald serve [--config FILE] [--host H] [--port N] [--data-dir DIR] ...
 //	herald check-config --config FILE
 //	herald version
+//	herald health [--url URL]   (exit 0 when /ready answers 200: a container health check)
 //
 // Exit codes: 0 success, 1 runtime failure (or check-config found problems),
 // 2 usage or configuration error. SIGINT or SIGTERM asks any command to stop

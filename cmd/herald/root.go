@@ -81,7 +81,7 @@ environment variables, then flags; each overrides the one before.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
-	root.AddCommand(newServeCmd(d), newCheckConfigCmd(d), newVersionCmd(d), newWebhooksCmd(d), newAppsCmd(d), newBeamsCmd(d), newBenchCmd(d))
+	root.AddCommand(newServeCmd(d), newCheckConfigCmd(d), newVersionCmd(d), newWebhooksCmd(d), newAppsCmd(d), newBeamsCmd(d), newBenchCmd(d), newHealthCmd(d))
 	return root
 }
 

@@ -30,7 +30,9 @@ config file without dropping connections.
 
 With no apps configured, a default app is created: its credentials are
 generated on first start, stored in <data-dir>/default-app.json and printed;
-HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET override them. A default
+HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET override them. When the
+app store (<data-dir>/apps.db, or database_url; see herald apps) already
+holds apps, those are served instead and no default app is created. A default
 push-notification (Beams) instance is created the same way, kept in
 <data-dir>/default-beams.json.`,
 		Args: cobra.NoArgs,
@@ -40,10 +42,26 @@ push-notification (Beams) instance is created the same way, kept in
 			// server.Options.Reload). Failing to store a generated default app
 			// is a runtime failure, not a configuration problem.
 			var tokenFile string // the embedded default's generated admin token
+			// storeApps says, once at start, whether the app store already
+			// holds apps: then they are served instead of a default app,
+			// which is neither stored nor printed (nor served after SIGHUP).
+			var storeApps *bool
 			load := func() (config.Config, error) {
 				c, err := config.Load(file, d.env, over)
 				if err == nil {
-					if _, err := config.EnsureDefaultApp(&c, d.env); err != nil {
+					if storeApps == nil && len(c.Apps) == 0 {
+						has, err := server.AppStoreHasApps(cmd.Context(), c)
+						if err != nil {
+							return c, &exitError{code: exitFailure, err: err}
+						}
+						storeApps = &has
+					}
+					if storeApps != nil && *storeApps {
+						err = config.EnsureUnservedDefaultApp(&c, d.env)
+					} else {
+						_, err = config.EnsureDefaultApp(&c, d.env)
+					}
+					if err != nil {
 						return c, &exitError{code: exitFailure, err: err}
 					}
 					if _, err := config.EnsureDefaultBeams(&c); err != nil {

@@ -166,7 +166,8 @@ type App struct {
 	// read from YAML. The start-up banner prints the secret of such an app
 	// (the user must paste it somewhere) and never that of a configured app.
 	Generated bool `yaml:"-"`
-	// StoredIn is the file holding the generated credentials ("" otherwise).
+	// StoredIn is the file holding the generated credentials ("" otherwise,
+	// and when EnsureUnservedDefaultApp generated them in memory only).
 	StoredIn string `yaml:"-"`
 }
 

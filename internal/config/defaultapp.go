@@ -37,6 +37,22 @@ type storedApp struct {
 // call. EnsureDefaultApp runs before ApplyDefaults; an empty DataDir means
 // DefaultDataDir.
 func EnsureDefaultApp(cfg *Config, env LookupFunc) (generated bool, err error) {
+	return ensureDefaultApp(cfg, env, true)
+}
+
+// EnsureUnservedDefaultApp is EnsureDefaultApp for a server whose app store
+// already holds apps: those are served, the default app is not (the server
+// drops it), so no default-app.json is created for it. It still adds the
+// app, so that the configuration counts as the embedded default (its admin
+// listener and Beams instance, see EnsureEmbeddedAdmin): with credentials
+// from the environment and an existing default-app.json, or else generated
+// in memory only, with StoredIn "".
+func EnsureUnservedDefaultApp(cfg *Config, env LookupFunc) error {
+	_, err := ensureDefaultApp(cfg, env, false)
+	return err
+}
+
+func ensureDefaultApp(cfg *Config, env LookupFunc, save bool) (generated bool, err error) {
 	if len(cfg.Apps) > 0 {
 		return false, nil
 	}
@@ -53,7 +69,15 @@ func EnsureDefaultApp(cfg *Config, env LookupFunc) (generated bool, err error) {
 		dir = DefaultDataDir
 	}
 	path := filepath.Join(dir, DefaultAppFile)
-	stored, generated, err := loadOrCreateDefaultApp(path)
+	var stored storedApp
+	if save {
+		stored, generated, err = loadOrCreateDefaultApp(path)
+	} else if stored, err = readDefaultApp(path); errors.Is(err, fs.ErrNotExist) {
+		path = ""
+		if stored, err = newDefaultApp(); err != nil {
+			err = fmt.Errorf("generate default app: %w", err)
+		}
+	}
 	if err != nil {
 		return false, err
 	}

@@ -31,6 +31,7 @@ func (cfg *Config) pusherJSSnippet(key string) string {
 	b := &strings.Builder{}
 	port := strconv.Itoa(cfg.PublicPort)
 	prefix := strings.TrimRight(cfg.PathPrefix, "/")
+	b.WriteString("import Pusher from 'pusher-js';\n")
 	fmt.Fprintf(b, "const pusher = new Pusher(%s, {\n", jsString(key))
 	fmt.Fprintf(b, "  wsHost: %s,\n", jsString(cfg.publicHost()))
 	fmt.Fprintf(b, "  wsPort: %s,\n", port)
@@ -40,8 +41,8 @@ func (cfg *Config) pusherJSSnippet(key string) string {
 	}
 	fmt.Fprintf(b, "  forceTLS: %t,\n", cfg.TLS)
 	b.WriteString("  enabledTransports: ['ws', 'wss'],\n")
-	b.WriteString("  disableStats: true,\n")
 	b.WriteString("  cluster: 'herald',\n")
+	b.WriteString("  channelAuthorization: { endpoint: '/pusher/auth' }, // your backend; in Node a full URL\n")
 	b.WriteString("});\n")
 	return b.String()
 }
@@ -54,6 +55,7 @@ func (cfg *Config) pusherNodeSnippet(id, key, secret string) string {
 		sec = jsString(secret)
 	}
 	b := &strings.Builder{}
+	b.WriteString("const Pusher = require('pusher'); // the server SDK, not pusher-js\n")
 	b.WriteString("const pusher = new Pusher({\n")
 	fmt.Fprintf(b, "  appId: %s,\n", jsString(id))
 	fmt.Fprintf(b, "  key: %s,\n", jsString(key))
@@ -62,6 +64,7 @@ func (cfg *Config) pusherNodeSnippet(id, key, secret string) string {
 	fmt.Fprintf(b, "  port: %s,\n", jsString(strconv.Itoa(cfg.PublicPort)))
 	fmt.Fprintf(b, "  useTLS: %t,\n", cfg.TLS)
 	b.WriteString("});\n")
+	b.WriteString("await pusher.trigger('my-channel', 'my-event', { message: 'hello' });\n")
 	return b.String()
 }
 

@@ -7,19 +7,21 @@ import (
 
 func TestSnippets(t *testing.T) {
 	cfg := Config{PublicHost: "0.0.0.0", PublicPort: 6001}
-	if got, want := cfg.pusherJSSnippet("app-key"), `const pusher = new Pusher('app-key', {
+	if got, want := cfg.pusherJSSnippet("app-key"), `import Pusher from 'pusher-js';
+const pusher = new Pusher('app-key', {
   wsHost: '127.0.0.1',
   wsPort: 6001,
   wssPort: 6001,
   forceTLS: false,
   enabledTransports: ['ws', 'wss'],
-  disableStats: true,
   cluster: 'herald',
+  channelAuthorization: { endpoint: '/pusher/auth' }, // your backend; in Node a full URL
 });
 `; got != want {
 		t.Errorf("pusher-js:\n%s\nwant:\n%s", got, want)
 	}
-	if got, want := cfg.pusherNodeSnippet("app-id", "app-key", ""), `const pusher = new Pusher({
+	if got, want := cfg.pusherNodeSnippet("app-id", "app-key", ""), `const Pusher = require('pusher'); // the server SDK, not pusher-js
+const pusher = new Pusher({
   appId: 'app-id',
   key: 'app-key',
   secret: process.env.PUSHER_APP_SECRET,
@@ -27,25 +29,28 @@ func TestSnippets(t *testing.T) {
   port: '6001',
   useTLS: false,
 });
+await pusher.trigger('my-channel', 'my-event', { message: 'hello' });
 `; got != want {
 		t.Errorf("pusher (Node):\n%s\nwant:\n%s", got, want)
 	}
 
 	tls := Config{PublicHost: "[2001:db8::1]", PublicPort: 443, TLS: true, PathPrefix: "/rt/"}
-	if got, want := tls.pusherJSSnippet("k"), `const pusher = new Pusher('k', {
+	if got, want := tls.pusherJSSnippet("k"), `import Pusher from 'pusher-js';
+const pusher = new Pusher('k', {
   wsHost: '2001:db8::1',
   wsPort: 443,
   wssPort: 443,
   wsPath: '/rt',
   forceTLS: true,
   enabledTransports: ['ws', 'wss'],
-  disableStats: true,
   cluster: 'herald',
+  channelAuthorization: { endpoint: '/pusher/auth' }, // your backend; in Node a full URL
 });
 `; got != want {
 		t.Errorf("pusher-js with TLS and a prefix:\n%s\nwant:\n%s", got, want)
 	}
-	if got, want := tls.pusherNodeSnippet("i", "k", "it's-a-secret"), `const pusher = new Pusher({
+	if got, want := tls.pusherNodeSnippet("i", "k", "it's-a-secret"), `const Pusher = require('pusher'); // the server SDK, not pusher-js
+const pusher = new Pusher({
   appId: 'i',
   key: 'k',
   secret: 'it\'s-a-secret',
@@ -53,6 +58,7 @@ func TestSnippets(t *testing.T) {
   port: '443',
   useTLS: true,
 });
+await pusher.trigger('my-channel', 'my-event', { message: 'hello' });
 `; got != want {
 		t.Errorf("pusher (Node) with TLS and a secret:\n%s\nwant:\n%s", got, want)
 	}

@@ -30,7 +30,8 @@ type fakeBackend struct {
 	terminated []string
 	termApps   []string // the app of each terminated user
 	limits     *memory.Broker
-	down       error // every call fails with it when set
+	allowed    []string // the key of every Allow call
+	down       error    // every call fails with it when set
 }
 
 func (f *fakeBackend) Publish(_ context.Context, appID, channel, event, data, exceptSocketID string) error {
@@ -62,6 +63,9 @@ func (f *fakeBackend) TerminateUser(_ context.Context, appID, userID string) err
 	return f.down
 }
 func (f *fakeBackend) Allow(ctx context.Context, key string, rate float64, burst int) (time.Duration, bool, error) {
+	f.mu.Lock()
+	f.allowed = append(f.allowed, key)
+	f.mu.Unlock()
 	if f.down != nil {
 		return 0, false, f.down
 	}

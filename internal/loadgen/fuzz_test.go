@@ -70,7 +70,7 @@ func FuzzParseEnvelope(f *testing.F) {
 		`{"event":"pusher:error","data":{"code":null,"message":"x"}}`,
 		`{"event":"herald-bench","channel":"bench-fanout-3","data":"` + makePayload(3, 12, 1700000000123456789, 120) + `"}`,
 		`{"event":"e","data":"lg 1 99999999999999999999 1 x"}`, `{"event":"e","data":12.5e3 , "user_id" : "u" }`,
-		`{"event":"a","event":"b"}`, `{}`, ` { } `, `{"a"}`, `{"a":}`, `{"a":"\"}`, `[]`, `"x"`, ``, `{`,
+		`{"event":"a","event":"b"}`, `{}`, ` { } `, `{"a"}`, `{"a":}`, `{"a":"\"}`, `[]`, `"x"`, ``, `{`, `{"data":"`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+
+	"github.com/heraldhq/herald/internal/protocol"
 )
 
 // appendMaskedFrame appends a masked client frame (FIN set) with opcode op.
@@ -118,57 +120,27 @@ func (m *Message) dataInner() []byte {
 	return nil
 }
 
-// parseEnvelope walks the top-level JSON object and picks event, channel,
-// data and user_id without allocating. Unknown keys are skipped.
+// parseEnvelope picks event, channel, data and user_id from the top-level
+// JSON object b without allocating (protocol's scanner). Unknown keys are
+// skipped; keys are compared raw (Herald writes none with escapes).
 func parseEnvelope(b []byte, m *Message) bool {
 	*m = Message{}
-	i := skipWS(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return false
-	}
-	i++
-	for {
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return false
-		}
-		if b[i] == '}' {
-			return true
-		}
-		if b[i] == ',' {
-			i++
-			continue
-		}
-		if b[i] != '"' {
-			return false
-		}
-		kEnd := scanString(b, i)
-		if kEnd < 0 {
-			return false
-		}
-		key := b[i+1 : kEnd-1]
-		i = skipWS(b, kEnd)
-		if i >= len(b) || b[i] != ':' {
-			return false
-		}
-		i = skipWS(b, i+1)
-		vEnd := scanValue(b, i)
-		if vEnd < 0 {
-			return false
-		}
-		v := b[i:vEnd]
+	ok := protocol.ObjectMembers(b, func(key, v []byte) {
 		switch string(key) {
-		case "event":
+		case `"event"`:
 			m.Event = unq(v)
-		case "channel":
+		case `"channel"`:
 			m.Channel = unq(v)
-		case "data":
+		case `"data"`:
 			m.Data = v
-		case "user_id":
+		case `"user_id"`:
 			m.UserID = unq(v)
 		}
-		i = vEnd
+	})
+	if !ok {
+		*m = Message{} // not a value cut short (a lone quote)
 	}
+	return ok
 }
 
 func unq(v []byte) []byte {
@@ -176,61 +148,4 @@ func unq(v []byte) []byte {
 		return v[1 : len(v)-1]
 	}
 	return v
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// scanString returns the index just after the string starting at b[i]=='"'.
-func scanString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return -1
-}
-
-// scanValue returns the index just after the JSON value starting at i.
-func scanValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return scanString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				e := scanString(b, j)
-				if e < 0 {
-					return -1
-				}
-				j = e - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	default:
-		j := i
-		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ' ' && b[j] != '\n' && b[j] != '\r' && b[j] != '\t' {
-			j++
-		}
-		return j
-	}
 }

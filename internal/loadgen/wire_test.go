@@ -54,6 +54,27 @@ func TestParseEnvelope(t *testing.T) {
 	}
 }
 
+// BenchmarkParseEnvelope: a fan-out message as the bench server sends it,
+// and a presence event with object data.
+func BenchmarkParseEnvelope(b *testing.B) {
+	for _, bc := range []struct{ name, msg string }{
+		{"fanout", `{"event":"herald-bench","channel":"bench-fanout-3","data":"` + makePayload(3, 12, 1700000000123456789, 120) + `"}`},
+		{"presence", `{"event":"pusher_internal:member_added","channel":"presence-x","data":"{\"user_id\":\"12\",\"user_info\":{\"name\":\"n\"}}","user_id":"12","extra":{"a":[1,"}"]}}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			in := []byte(bc.msg)
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			var m Message
+			for b.Loop() {
+				if !parseEnvelope(in, &m) {
+					b.Fatal("not parsed")
+				}
+			}
+		})
+	}
+}
+
 func TestFrames(t *testing.T) {
 	for _, n := range []int{0, 10, 125, 126, 70000} {
 		p := make([]byte, n)

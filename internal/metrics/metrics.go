@@ -3,7 +3,11 @@
 // (app id, reason, status), never a channel name or socket id.
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics is the set of collectors.
 type Metrics struct {
@@ -92,4 +96,22 @@ func (m *Metrics) InitApp(appID string) {
 	m.PongTimeouts.WithLabelValues(appID)
 	m.ClientEvents.WithLabelValues(appID)
 	m.APIEventsPublished.WithLabelValues(appID)
+	for _, kind := range AuthKinds {
+		m.AuthFailures.WithLabelValues(appID, kind)
+	}
+	for _, class := range []string{"2xx", "4xx", "5xx"} {
+		m.APIAppRequests.WithLabelValues(appID, class)
+	}
+}
+
+// InitServer creates the series that belong to no app at zero, so the
+// families are exported from the start: failed authorizations with an
+// unknown app key (app_id "") and refused connections by each close code
+// the WebSocket edge refuses with (rejectCodes; "503" is always added).
+func (m *Metrics) InitServer(rejectCodes ...int) {
+	m.AuthFailures.WithLabelValues("", AuthUnknownKey)
+	m.ConnectionsRejected.WithLabelValues("503")
+	for _, c := range rejectCodes {
+		m.ConnectionsRejected.WithLabelValues(strconv.Itoa(c))
+	}
 }

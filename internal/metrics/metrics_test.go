@@ -41,7 +41,7 @@ func TestRegistered(t *testing.T) {
 		"herald_ws_messages_received_total", "herald_ws_messages_sent_total", "herald_slow_consumers_total",
 		"herald_pong_timeouts_total", "herald_client_events_total", "herald_client_events_rejected_total",
 		"herald_auth_failures_total", "herald_protocol_errors_total", "herald_api_requests_total",
-		"herald_api_events_published_total", "herald_secret_verifications_total",
+		"herald_api_events_published_total", "herald_secret_verifications_total", "herald_api_app_requests_total",
 		"herald_webhook_events_total", "herald_webhook_events_dropped_total", "herald_webhook_requests_total",
 		"herald_webhook_events_delivered_total", "herald_webhook_batches_dead_total", "herald_webhook_events_dead_total",
 		"herald_webhook_queue_records", "herald_webhook_request_duration_seconds",
@@ -50,7 +50,7 @@ func TestRegistered(t *testing.T) {
 			t.Errorf("%s not gathered", name)
 		}
 	}
-	if len(got) != 23 {
-		t.Errorf("gathered %d families, want 23", len(got))
+	if len(got) != 24 {
+		t.Errorf("gathered %d families, want 24", len(got))
 	}
 }

@@ -77,3 +77,21 @@ func NewWebhooks(reg prometheus.Registerer) *WebhookMetrics {
 	reg.MustRegister(m.Queue, m.RequestDuration)
 	return m
 }
+
+// WebhookOutcomes are the values of the "outcome" label of
+// herald_webhook_requests_total (and the "reason" of the dead counters):
+// internal/webhooks uses these and no others.
+var WebhookOutcomes = []string{"success", "http_status", "timeout", "network", "invalid_url",
+	"endpoint_removed", "app_not_found", "app_lookup"}
+
+// InitApp creates an app's delivery series at zero (attempts by outcome,
+// events queued and delivered, retries), so the families are exported
+// before the first webhook.
+func (m *WebhookMetrics) InitApp(appID string) {
+	for _, o := range WebhookOutcomes {
+		m.Requests.WithLabelValues(appID, o)
+	}
+	m.Events.WithLabelValues(appID, "queued")
+	m.Delivered.WithLabelValues(appID)
+	m.Retries.WithLabelValues(appID)
+}

@@ -110,6 +110,30 @@ func (it *objectIter) next() (key, val []byte, ok bool) {
 	return key, b[i:v], true
 }
 
+// ObjectMembers calls fn with the raw key (quotes included) and raw value
+// of each top-level member of the JSON object b, in order, without
+// allocating; the slices alias b. Unlike the rest of this file it needs no
+// validated input (clients of a server, such as the load generator, read
+// frames they do not validate): it never reads past b, and it reports
+// false when b is not an object or ends, or a member is malformed, before
+// the closing brace (fn may have seen the members before that point).
+func ObjectMembers(b []byte, fn func(key, val []byte)) bool {
+	it, ok := newObjectIter(b)
+	if !ok {
+		return false
+	}
+	for {
+		if i := skipSpace(b, it.i); i < len(b) && b[i] == '}' {
+			return true
+		}
+		k, v, ok := it.next()
+		if !ok {
+			return false
+		}
+		fn(k, v)
+	}
+}
+
 // fields walks the object and returns the raw values of the named keys, in
 // the order named, nil for a key that is absent. For a repeated key the last
 // one wins, as with JSON.parse.

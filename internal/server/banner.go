@@ -7,15 +7,31 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/config"
 )
 
+// BannerStore is what the banner says of the SQL app store; the zero value
+// means Run opened none.
+type BannerStore struct {
+	Open bool
+	// Apps are the store's apps, served next to the config file's; the
+	// banner lists the first few by id and key, never a secret.
+	Apps []*apps.App
+	// ListCommand lists them all, e.g. "herald apps list --data-dir DIR".
+	ListCommand string
+}
+
+// bannerStoreApps bounds the stored apps the banner lists one by one.
+const bannerStoreApps = 10
+
 // WriteBanner prints the start-up summary: version, listen address and URLs,
-// every app's id and key, and ready-to-paste pusher-js and Node `pusher`
-// snippets for the first app. A configured app's secret is never printed; the
+// the apps served (the config file's, cfg.Apps, and the app store's) by id
+// and key, and ready-to-paste pusher-js and Node `pusher` snippets for the
+// first of them. A configured or stored app's secret is never printed; the
 // embedded default app's secret is (App.Generated), with the file it is kept
 // in, because the user has no other way to learn it.
-func WriteBanner(w io.Writer, cfg config.Config, version string) {
+func WriteBanner(w io.Writer, cfg config.Config, store BannerStore, version string) {
 	b := &strings.Builder{}
 	host := snippetHost(cfg.Host)
 	port := strconv.Itoa(cfg.Port)
@@ -43,11 +59,14 @@ func WriteBanner(w io.Writer, cfg config.Config, version string) {
 			configured = append(configured, a)
 		}
 	}
-	if len(cfg.Apps) == 0 && cfg.DatabaseURL == "" {
+	switch {
+	case len(cfg.Apps) == 0 && !store.Open:
 		b.WriteString("\nNo apps configured.\n")
+	case len(cfg.Apps) == 0 && len(store.Apps) == 0:
+		b.WriteString("\nNo apps configured and none in the app store: create one with herald apps create.\n")
 	}
 	if len(configured) > 0 {
-		b.WriteString("\nApps:\n")
+		b.WriteString("\nApps from the configuration:\n")
 		for _, a := range configured {
 			state := ""
 			if !a.IsEnabled() {
@@ -57,17 +76,43 @@ func WriteBanner(w io.Writer, cfg config.Config, version string) {
 		}
 	}
 	for _, a := range generated {
-		fmt.Fprintf(b, "\nDefault app (no apps configured; credentials stored in %s):\n", a.StoredIn)
+		stored := "credentials stored in " + a.StoredIn
+		if a.StoredIn == "" {
+			stored = "credentials not stored"
+		}
+		fmt.Fprintf(b, "\nDefault app (no apps configured; %s):\n", stored)
 		fmt.Fprintf(b, "  app_id  %s\n  key     %s\n  secret  %s\n", a.ID, a.Key, a.Secret)
 	}
+	if len(store.Apps) > 0 {
+		fmt.Fprintf(b, "\nApps: %d from the app store (%s; secrets: herald apps show ID --show-secret):\n", len(store.Apps), store.ListCommand)
+		for i, a := range store.Apps {
+			if i == bannerStoreApps {
+				fmt.Fprintf(b, "  ... and %d more\n", len(store.Apps)-i)
+				break
+			}
+			state := ""
+			if !a.Enabled {
+				state = "  (disabled)"
+			}
+			fmt.Fprintf(b, "  app_id %-12s key %s%s\n", a.ID, a.Key, state)
+		}
+	}
 
-	if len(cfg.Apps) > 0 {
-		a := cfg.Apps[0]
+	var first *config.App
+	switch {
+	case len(cfg.Apps) > 0:
+		first = &cfg.Apps[0]
+	case len(store.Apps) > 0:
+		first = &config.App{ID: store.Apps[0].ID, Key: store.Apps[0].Key}
+	}
+	if first != nil {
+		a := *first
 		secret := "process.env.PUSHER_APP_SECRET"
 		if a.Generated {
 			secret = jsString(a.Secret)
 		}
-		b.WriteString("\nBrowser (pusher-js):\n")
+		fmt.Fprintf(b, "\nClient, browser or Node (pusher-js), app %s:\n", a.ID)
+		b.WriteString("  import Pusher from 'pusher-js';\n")
 		fmt.Fprintf(b, "  const pusher = new Pusher(%s, {\n", jsString(a.Key))
 		fmt.Fprintf(b, "    wsHost: %s,\n", jsString(host))
 		fmt.Fprintf(b, "    wsPort: %s,\n", port)
@@ -77,11 +122,12 @@ func WriteBanner(w io.Writer, cfg config.Config, version string) {
 		}
 		fmt.Fprintf(b, "    forceTLS: %t,\n", tls)
 		b.WriteString("    enabledTransports: ['ws', 'wss'],\n")
-		b.WriteString("    disableStats: true,\n")
 		b.WriteString("    cluster: 'herald',\n")
+		b.WriteString("    channelAuthorization: { endpoint: '/pusher/auth' }, // your backend; in Node a full URL\n")
 		b.WriteString("  });\n")
 
-		b.WriteString("\nServer (Node, pusher):\n")
+		b.WriteString("\nServer (Node, the pusher SDK):\n")
+		b.WriteString("  const Pusher = require('pusher'); // the server SDK, not pusher-js\n")
 		b.WriteString("  const pusher = new Pusher({\n")
 		fmt.Fprintf(b, "    appId: %s,\n", jsString(a.ID))
 		fmt.Fprintf(b, "    key: %s,\n", jsString(a.Key))
@@ -90,6 +136,7 @@ func WriteBanner(w io.Writer, cfg config.Config, version string) {
 		fmt.Fprintf(b, "    port: %s,\n", jsString(port))
 		fmt.Fprintf(b, "    useTLS: %t,\n", tls)
 		b.WriteString("  });\n")
+		b.WriteString("  await pusher.trigger('my-channel', 'my-event', { message: 'hello' });\n")
 	}
 	writeBeamsBanner(b, cfg, host, port)
 	io.WriteString(w, b.String())
@@ -144,4 +191,12 @@ func snippetHost(h string) string {
 func jsString(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`, "\r", `\r`, "\u2028", `\u2028`, "\u2029", `\u2029`)
 	return "'" + r.Replace(s) + "'"
+}
+
+// appsListCommand is the command that lists the app store serve opened.
+func appsListCommand(cfg config.Config) string {
+	if cfg.DatabaseURL != "" {
+		return "herald apps list with the same database_url"
+	}
+	return "herald apps list --data-dir " + cfg.DataDir
 }

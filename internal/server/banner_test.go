@@ -1,15 +1,17 @@
 package server
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/config"
 )
 
 func banner(cfg config.Config) string {
 	var b strings.Builder
-	WriteBanner(&b, cfg, "v1.2.3")
+	WriteBanner(&b, cfg, BannerStore{}, "v1.2.3")
 	return b.String()
 }
 
@@ -132,5 +134,49 @@ func TestBannerBeams(t *testing.T) {
 	}
 	if strings.Contains(banner(config.Config{}), "Push notifications") {
 		t.Error("push section without instances")
+	}
+}
+
+func TestBannerStoreApps(t *testing.T) {
+	var list []*apps.App
+	for i := range 12 {
+		list = append(list, &apps.App{ID: fmt.Sprint(100 + i), Key: fmt.Sprintf("key-%d", i), Secret: "stored-secret", Enabled: i != 1})
+	}
+	store := BannerStore{Open: true, Apps: list, ListCommand: "herald apps list --data-dir d"}
+	var b strings.Builder
+	WriteBanner(&b, config.Config{Port: 6001}, store, "v1")
+	out := b.String()
+	for _, want := range []string{
+		"Apps: 12 from the app store (herald apps list --data-dir d;",
+		"app_id 100          key key-0\n",
+		"app_id 101          key key-1  (disabled)",
+		"app_id 109          key key-9\n",
+		"  ... and 2 more\n",
+		"new Pusher('key-0', {",
+		"import Pusher from 'pusher-js';",
+		"const Pusher = require('pusher'); // the server SDK, not pusher-js",
+		"appId: '100',",
+		"secret: process.env.PUSHER_APP_SECRET,",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("banner lacks %q:\n%s", want, out)
+		}
+	}
+	for _, bad := range []string{"stored-secret", "key-10", "No apps configured", "disableStats"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("banner contains %q:\n%s", bad, out)
+		}
+	}
+
+	// Config apps come first in the snippet; an empty store is said so.
+	b.Reset()
+	WriteBanner(&b, config.Config{Apps: []config.App{{ID: "conf", Key: "conf-key", Secret: "s"}}}, store, "v1")
+	if out := b.String(); !strings.Contains(out, "new Pusher('conf-key'") || !strings.Contains(out, "Apps from the configuration:") {
+		t.Errorf("config app not first:\n%s", out)
+	}
+	b.Reset()
+	WriteBanner(&b, config.Config{}, BannerStore{Open: true}, "v1")
+	if out := b.String(); !strings.Contains(out, "none in the app store: create one with herald apps create") || strings.Contains(out, "new Pusher") {
+		t.Errorf("empty store:\n%s", out)
 	}
 }

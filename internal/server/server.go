@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -115,9 +116,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 	defer close(stopChanges)
 	staticApps := cfg.Apps
+	noDefault := false // the app store's apps are served instead of the generated default app
 	if sqlApps != nil && onlyGenerated(staticApps) {
 		if list, _ := sqlApps.List(ctx); len(list) > 0 {
-			staticApps = nil // apps are managed with `herald apps`: no generated default app
+			staticApps, noDefault = nil, true // apps are managed with `herald apps`
 		}
 	}
 	static, err := apps.NewStatic(apps.FromConfig(staticApps))
@@ -144,7 +146,14 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			return 1
 		}))
 	}
-	for _, a := range store.All() {
+	m.InitServer(protocol.CodeOverCapacity, protocol.CodePathNotFound, protocol.CodeAppNotFound, protocol.CodeAppDisabled, protocol.CodeOverQuota,
+		protocol.CodeUnauthorized, protocol.CodeReconnect, protocol.CodeUnsupportedProtocol)
+	var storedApps []*apps.App
+	if sqlApps != nil {
+		storedApps, _ = sqlApps.List(ctx)
+	}
+	startApps := slices.Concat(store.All(), storedApps) // never append to All: it is the store's own slice
+	for _, a := range startApps {
 		m.InitApp(a.ID) // series exist from the start, not from the first connection
 	}
 
@@ -162,6 +171,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	var webhookMetrics *metrics.WebhookMetrics
 	if anyWebhooks(store) || sqlApps != nil {
 		webhookMetrics = metrics.NewWebhooks(reg)
+		for _, a := range startApps {
+			if len(a.Webhooks) > 0 {
+				webhookMetrics.InitApp(a.ID)
+			}
+		}
 		inbox = webhooks.NewInbox(webhookMetrics)
 		observer = inbox
 	}
@@ -427,7 +441,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 				case <-gctx.Done():
 					return nil
 				case <-opts.Reload:
-					reloadApps(opts.LoadConfig, store, h, dispatcher != nil, log)
+					reloadApps(opts.LoadConfig, store, h, dispatcher != nil, noDefault, log)
 				}
 			}
 		})
@@ -474,10 +488,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if a := adminLn.Addr(); a != nil {
 		bannerCfg.AdminListen = a.String()
 	}
+	var storeInfo BannerStore
 	if sqlApps != nil {
-		bannerCfg.DatabaseURL = "set" // suppresses "No apps configured"
+		list, _ := sqlApps.List(ctx)
+		storeInfo = BannerStore{Open: true, Apps: list, ListCommand: appsListCommand(cfg)}
 	}
-	WriteBanner(opts.Stdout, bannerCfg, opts.Version)
+	WriteBanner(opts.Stdout, bannerCfg, storeInfo, opts.Version)
 	if a := adminLn.Addr(); board != nil && a != nil {
 		how := "the admin token (HERALD_ADMIN_TOKEN)"
 		if opts.AdminTokenFile != "" {
@@ -496,10 +512,6 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		}
 		fmt.Fprintf(opts.Stdout, "Cluster mode: node %s, %d node(s) alive, Redis %s (prefix %q)\n",
 			h.Broker().NodeID(), n, cfg.Redis.Redacted(), cluster.prefix)
-	}
-	if sqlApps != nil {
-		list, _ := sqlApps.List(ctx)
-		fmt.Fprintf(opts.Stdout, "\nApp store: %d app(s) managed with `herald apps` (herald apps list --data-dir %s)\n", len(list), cfg.DataDir)
 	}
 	log.Info("herald started", "addr", ln.Addr().String(), "tls", cfg.TLS.Enabled(), "config_apps", len(store.All()),
 		"sql_store", sqlApps != nil, "admin_api", adminHandler != nil, "version", opts.Version,
@@ -682,14 +694,19 @@ func onlyGenerated(list []config.App) bool {
 // were removed, disabled or given a new key are closed.
 // webhooksOn says whether the webhook dispatcher runs: it is started only
 // when some app had endpoints at start-up, so endpoints added by a reload
-// need a restart, which is logged rather than silently ignored.
-func reloadApps(load func() (config.Config, error), store *apps.Reloadable, h *hub.Hub, webhooksOn bool, log *slog.Logger) {
+// need a restart, which is logged rather than silently ignored. noDefault:
+// the generated default app was left out at start, and stays out.
+func reloadApps(load func() (config.Config, error), store *apps.Reloadable, h *hub.Hub, webhooksOn, noDefault bool, log *slog.Logger) {
 	cfg, err := load()
 	if err != nil {
 		log.Error("config reload failed; keeping the running apps", "err", err)
 		return
 	}
-	next, err := apps.NewStatic(apps.FromConfig(cfg.Apps))
+	list := cfg.Apps
+	if noDefault && onlyGenerated(list) {
+		list = nil // as at start: the app store's apps are served, not the default app
+	}
+	next, err := apps.NewStatic(apps.FromConfig(list))
 	if err != nil {
 		log.Error("config reload failed; keeping the running apps", "err", err)
 		return

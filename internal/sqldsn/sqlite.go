@@ -1,7 +1,9 @@
 package sqldsn
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,12 +24,18 @@ const SQLiteBusyTimeoutMS = 5000
 // SQLiteSource checks the path of a "sqlite:<path>" DSN, creates its
 // directory and returns the driver's data source: WAL, the busy timeout,
 // writers taking the lock at BEGIN (so the busy timeout applies instead of
-// a lock upgrade failing at once), plus the stores' own pragmas.
+// a lock upgrade failing at once), plus the stores' own pragmas. A missing
+// database file is created empty with mode 0600 whatever the umask: it
+// holds app secrets, and SQLite gives its -wal and -shm files the mode of
+// the database file.
 func SQLiteSource(path string, pragmas ...string) (string, error) {
 	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") || path == ":memory:" {
 		return "", fmt.Errorf("DSN %q: want sqlite:<path to a database file> (no '?', '#' or file: URI)", "sqlite:"+path)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return "", fmt.Errorf("sqlite:%s: %w", path, err)
+	}
+	if err := createPrivate(path); err != nil {
 		return "", fmt.Errorf("sqlite:%s: %w", path, err)
 	}
 	q := url.Values{}
@@ -38,4 +46,21 @@ func SQLiteSource(path string, pragmas ...string) (string, error) {
 	}
 	q.Set("_txlock", "immediate")
 	return path + "?" + q.Encode(), nil
+}
+
+// createPrivate creates path empty with mode 0600 unless it exists (an
+// empty file is an empty SQLite database). An existing file keeps its mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil { // exactly 0600, whatever the umask took off
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

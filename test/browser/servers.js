@@ -57,7 +57,7 @@ function goBuild(pkg, out) {
 // Processes still running when this process exits (a crash, a forced exit)
 // are killed, so nothing outlives the test run.
 const live = new Set();
-process.on('exit', () => {
+function killLive() {
   for (const p of live) {
     try {
       p.proc.kill('SIGKILL');
@@ -65,7 +65,16 @@ process.on('exit', () => {
       /* already gone */
     }
   }
-});
+}
+process.on('exit', killLive);
+// node --test stops a file that timed out with a signal, which skips the
+// 'exit' handlers: kill the servers on the way out then too.
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.on(sig, () => {
+    killLive();
+    process.exit(128 + (sig === 'SIGHUP' ? 1 : sig === 'SIGINT' ? 2 : 15));
+  });
+}
 
 class Proc {
   constructor(name, bin, args, opts) {

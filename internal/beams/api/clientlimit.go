@@ -34,12 +34,12 @@ const (
 // one bucket (the limit fails closed rather than growing or lapsing).
 type clientLimiter struct {
 	rate  float64 // tokens a second
-	burst float64
+	burst int
 	max   int // most addresses tracked
 
 	mu        sync.Mutex
 	buckets   map[string]*bucket
-	overflow  bucket // the addresses that found the map full
+	overflow  *bucket // the addresses that found the map full
 	lastSweep time.Time
 }
 
@@ -58,7 +58,8 @@ func newClientLimiter(rate, burst, maxClients int) *clientLimiter {
 	if maxClients <= 0 {
 		maxClients = DefaultMaxDeviceClients
 	}
-	return &clientLimiter{rate: float64(rate), burst: float64(burst), max: maxClients, buckets: map[string]*bucket{}}
+	return &clientLimiter{rate: float64(rate), burst: burst, max: maxClients, buckets: map[string]*bucket{},
+		overflow: newBucket(float64(rate), burst, time.Time{})}
 }
 
 // allow takes a token from addr's bucket; without one it returns false
@@ -72,13 +73,13 @@ func (l *clientLimiter) allow(addr string, now time.Time) (bool, time.Duration) 
 			l.sweepLocked(now)
 		}
 		if len(l.buckets) < l.max {
-			b = &bucket{tokens: l.burst, last: now}
+			b = newBucket(l.rate, l.burst, now)
 			l.buckets[addr] = b
 		} else {
-			b = &l.overflow
+			b = l.overflow
 		}
 	}
-	return b.take(l.rate, l.burst, now)
+	return b.take(now)
 }
 
 func (l *clientLimiter) sweepLocked(now time.Time) {

@@ -3,6 +3,8 @@ package api
 import (
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // limiter is a token bucket per instance for the secret-key routes: rate
@@ -13,24 +15,42 @@ type limiter struct {
 	buckets map[string]*bucket
 }
 
+// bucket is a token bucket and when it was last used.
 type bucket struct {
-	tokens float64
-	last   time.Time
+	lim  *rate.Limiter
+	last time.Time // the latest time seen: a clock going back adds nothing
 }
 
-// take refills b for the time since its last use (rate a second, at most
-// burst) and takes one token; when there is none, it says how long until
+// newBucket returns a full bucket of burst tokens refilled at r a second.
+func newBucket(r float64, burst int, now time.Time) *bucket {
+	return &bucket{lim: rate.NewLimiter(rate.Limit(r), burst), last: now}
+}
+
+// take takes one token at now; when there is none, it says how long until
 // there is.
-func (b *bucket) take(rate, burst float64, now time.Time) (bool, time.Duration) {
-	if el := now.Sub(b.last); el > 0 {
-		b.tokens = min(burst, b.tokens+el.Seconds()*rate)
+func (b *bucket) take(now time.Time) (bool, time.Duration) {
+	if now.After(b.last) {
 		b.last = now
 	}
-	if b.tokens < 1 {
-		return false, time.Duration((1 - b.tokens) / rate * float64(time.Second))
+	if b.lim.AllowN(b.last, 1) {
+		return true, 0
 	}
-	b.tokens--
-	return true, 0
+	return false, time.Duration((1 - b.lim.TokensAt(b.last)) / float64(b.lim.Limit()) * float64(time.Second))
+}
+
+// setRate makes r a second, and a burst of r, apply from now on.
+func (b *bucket) setRate(r int, now time.Time) {
+	if b.lim.Burst() != r {
+		b.lim.SetLimitAt(later(now, b.last), rate.Limit(r))
+		b.lim.SetBurstAt(later(now, b.last), r)
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // maxBuckets bounds the map: only existing instances get a bucket, but
@@ -52,10 +72,11 @@ func (l *limiter) allow(id string, rate int, now time.Time) bool {
 		if len(l.buckets) >= maxBuckets {
 			l.pruneLocked(now)
 		}
-		b = &bucket{tokens: float64(rate), last: now}
+		b = newBucket(float64(rate), rate, now)
 		l.buckets[id] = b
 	}
-	ok, _ := b.take(float64(rate), float64(rate), now)
+	b.setRate(rate, now)
+	ok, _ := b.take(now)
 	return ok
 }
 

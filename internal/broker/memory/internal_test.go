@@ -136,6 +136,40 @@ func TestAllowClock(t *testing.T) {
 	}
 }
 
+// TestAllowForgetsDeletedApp: a key no longer asked for (a deleted app's)
+// is dropped by the purge once its bucket has refilled; a live one that is
+// still refilling stays, and a new bucket after the drop starts full.
+func TestAllowForgetsDeletedApp(t *testing.T) {
+	b, clk := newClocked()
+	ctx := t.Context()
+	for range 3 {
+		b.Allow(ctx, "api:gone", 1, 3)
+	}
+	clk.add(2 * time.Second)
+	for range 4 {
+		b.Allow(ctx, "api:live", 1, 4)
+	}
+	b.st.purge()
+	if _, ok := b.st.buckets["api:gone"]; !ok || len(b.st.buckets) != 2 {
+		t.Fatalf("buckets %v after 2s; want both (gone has 2 of 3 tokens)", len(b.st.buckets))
+	}
+	clk.add(time.Second)
+	b.st.purge()
+	if _, ok := b.st.buckets["api:gone"]; ok || len(b.st.buckets) != 1 {
+		t.Fatalf("buckets %v: the refilled bucket of the deleted app was kept", len(b.st.buckets))
+	}
+	clk.add(3 * time.Second)
+	b.st.purge()
+	if len(b.st.buckets) != 0 {
+		t.Fatal("the live app's refilled bucket was kept")
+	}
+	for i := range 4 {
+		if _, ok, _ := b.Allow(ctx, "api:live", 1, 4); !ok {
+			t.Fatalf("token %d of a fresh bucket refused", i)
+		}
+	}
+}
+
 // TestReapOrder: a reaping report lists each channel's member changes in
 // user and version order, then its count; channels sorted, then users.
 func TestReapOrder(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // appConns counts an app's connections, per node so a dead node's can be
@@ -70,59 +72,64 @@ func (b *Broker) Connections(_ context.Context, app string) (int, error) {
 	return 0, nil
 }
 
-// bucket is a token bucket; absent means full.
+// bucket is a key's token bucket; absent means full.
 type bucket struct {
-	tokens   float64
-	at       time.Time // when tokens was computed
-	rate     float64   // per second
-	capacity float64
+	lim *rate.Limiter
+	at  time.Time // latest time seen: a clock going back adds nothing
 }
 
-// refill is the bucket's content at now.
-func (bk bucket) refill(now time.Time) float64 {
-	if d := now.Sub(bk.at); d > 0 {
-		return min(bk.capacity, bk.tokens+d.Seconds()*bk.rate)
+// full says whether bk holds its whole burst at now, which a new bucket
+// reproduces exactly.
+func (bk *bucket) full(now time.Time) bool {
+	return bk.lim.TokensAt(later(now, bk.at)) >= float64(bk.lim.Burst())
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
 	}
-	return min(bk.capacity, bk.tokens)
+	return b
 }
 
 // Allow takes a token from key's bucket (rate per second, burst tokens;
-// burst <= 0: max(1, rate); rate <= 0 or NaN: no limit). Refused, it says
-// how long until a token is back.
-func (b *Broker) Allow(_ context.Context, key string, rate float64, burst int) (time.Duration, bool, error) {
+// burst <= 0: max(1, rate) rounded down; rate <= 0 or NaN: no limit).
+// Refused, it says how long until a token is back.
+func (b *Broker) Allow(_ context.Context, key string, r float64, burst int) (time.Duration, bool, error) {
 	if err := b.check(); err != nil {
 		return 0, false, err
 	}
-	if !(rate > 0) { // NaN too
+	if !(r > 0) { // NaN too
 		return 0, true, nil
 	}
-	capacity := float64(burst)
 	if burst <= 0 {
-		capacity = max(1, rate)
+		// rate.Limiter holds whole tokens: a fractional rate's own burst
+		// rounds down (Redis keeps the fraction).
+		burst = int(min(max(1, r), math.MaxInt32))
 	}
 	st := b.st
 	now := st.now()
 	st.bucketMu.Lock()
 	defer st.bucketMu.Unlock()
-	bk, ok := st.buckets[key]
-	tokens := capacity
-	if ok {
-		tokens = bk.refill(now)
-	}
-	if !ok || now.After(bk.at) {
-		bk.at = now
-	}
-	bk.rate, bk.capacity = rate, capacity
-	if tokens >= 1 {
-		bk.tokens = tokens - 1
+	bk := st.buckets[key]
+	if bk == nil {
+		bk = &bucket{lim: rate.NewLimiter(rate.Limit(r), burst), at: now}
 		st.buckets[key] = bk
+	}
+	bk.at = later(now, bk.at)
+	// A changed rate or burst applies from now on; the time before refills
+	// at the old one.
+	if bk.lim.Limit() != rate.Limit(r) {
+		bk.lim.SetLimitAt(bk.at, rate.Limit(r))
+	}
+	if bk.lim.Burst() != burst {
+		bk.lim.SetBurstAt(bk.at, burst)
+	}
+	if bk.lim.AllowN(bk.at, 1) {
 		return 0, true, nil
 	}
-	bk.tokens = tokens
-	st.buckets[key] = bk
 	// A float beyond int64 converts to an undefined Duration (negative on
 	// amd64): a tiny rate must not say "retry at once".
-	wait := math.Ceil((1 - tokens) / rate * float64(time.Second))
+	wait := math.Ceil((1 - bk.lim.TokensAt(bk.at)) / r * float64(time.Second))
 	if wait >= math.MaxInt64 {
 		return math.MaxInt64, false, nil
 	}

@@ -36,8 +36,11 @@
 //   - PublishCached with ttl <= 0 publishes m and caches nothing; the
 //     channel's earlier event, no longer its last, is forgotten.
 //   - Allow: rate <= 0 (or NaN) means no limit; burst <= 0 means
-//     max(1, rate); a new bucket starts full; each call's rate and burst
-//     apply from then on; a wait too long for a Duration is the longest one.
+//     max(1, rate) rounded down (buckets hold whole tokens); a new bucket
+//     starts full; each call's rate and burst apply from then on; a wait
+//     too long for a Duration is the longest one. A bucket that has
+//     refilled is dropped by Run's purge, so a key no longer asked for (a
+//     deleted app's) costs nothing after burst/rate seconds.
 //   - AddConnection counts against the calling node; RemoveConnection
 //     removes one of the calling node's (none left: no-op).
 //   - Reaping reports, per channel, MemberGone for each user the dead node

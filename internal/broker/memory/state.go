@@ -24,7 +24,7 @@ type state struct {
 	conns  map[string]*appConns // per app
 
 	bucketMu sync.Mutex
-	buckets  map[string]bucket
+	buckets  map[string]*bucket
 }
 
 // chanKey names a channel within an app.
@@ -39,7 +39,7 @@ func newState(now func() time.Time, ordered bool) *state {
 		seed:    maphash.MakeSeed(),
 		ordered: ordered,
 		conns:   make(map[string]*appConns),
-		buckets: make(map[string]bucket),
+		buckets: make(map[string]*bucket),
 	}
 	for i := range numShards {
 		st.topics[i].topics = make(map[uint64]*topicEntry)
@@ -76,7 +76,7 @@ func (st *state) purge() {
 	}
 	st.bucketMu.Lock()
 	for k, bk := range st.buckets {
-		if bk.refill(now) >= bk.capacity {
+		if bk.full(now) {
 			delete(st.buckets, k)
 		}
 	}
