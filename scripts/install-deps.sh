@@ -11,6 +11,11 @@
 #     and runs the container image with them, as root)
 #   - npm packages of test/compat, examples/chat and test/browser (npm ci,
 #     skipped when node_modules matches package-lock.json)
+#   - the Python server SDK for test/python_sdk_test.go: its dependencies from
+#     Debian (python3-venv, -requests, -urllib3, -six, -openssl,
+#     -ndg-httpsclient, -pyasn1, -nacl) and the pure-Python pusher==3.3.4 with
+#     pip --no-deps into test/sdkpy/.venv (skipped with a message, and the
+#     test skips, when pip cannot reach PyPI)
 # Expects Go and Node.js (>= 20, with npm) to be present already. Runs as root
 # (or with sudo available) on Debian 12.
 set -euo pipefail
@@ -50,6 +55,14 @@ fi
 if [[ ! -x /usr/bin/redis-server ]]; then
   missing+=(redis-server)
 fi
+# The Python SDK test: what pusher==3.3.4 requires (its setup.py), from Debian,
+# for /usr/bin/python3 (module -> package).
+declare -A WANT_PY=( [ensurepip]=python3-venv [requests]=python3-requests [urllib3]=python3-urllib3
+  [six]=python3-six [OpenSSL]=python3-openssl [ndg.httpsclient]=python3-ndg-httpsclient
+  [pyasn1]=python3-pyasn1 [nacl]=python3-nacl )
+for mod in "${!WANT_PY[@]}"; do
+  /usr/bin/python3 -c "import $mod" >/dev/null 2>&1 || missing+=("${WANT_PY[$mod]}")
+done
 
 if ((${#missing[@]})); then
   SUDO=()
@@ -87,7 +100,26 @@ if ((${#missing[@]})); then
     fi
   fi
 else
-  log "Debian packages present: ${!WANT[*]} ${!WANT_FILE[*]} chromium postgresql redis-server"
+  log "Debian packages present: ${!WANT[*]} ${!WANT_FILE[*]} chromium postgresql redis-server ${WANT_PY[*]}"
+fi
+
+# --- Python server SDK --------------------------------------------------------
+# pusher 3.3.4 is pure Python; only it comes from PyPI (--no-deps), into a venv
+# that sees the Debian packages above.
+PY_SDK=3.3.4
+venv="$ROOT/test/sdkpy/.venv"
+if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c \
+    "import importlib.metadata as m, sys; sys.exit(m.version('pusher') != '$PY_SDK')" 2>/dev/null; then
+  log "test/sdkpy/.venv has pusher $PY_SDK"
+else
+  [[ -x "$venv/bin/python" ]] || /usr/bin/python3 -m venv --system-site-packages "$venv"
+  if "$venv/bin/pip" install -q --no-deps --no-input --retries 1 --timeout 20 "pusher==$PY_SDK" >/dev/null 2>&1; then
+    log "installed pusher $PY_SDK into test/sdkpy/.venv"
+  else
+    # The test skips without the venv's python; leave none behind.
+    rm -rf "$venv"
+    log "pip cannot reach PyPI: pusher $PY_SDK not installed, test/python_sdk_test.go will skip"
+  fi
 fi
 
 # --- Node / npm -------------------------------------------------------------

@@ -89,12 +89,13 @@ func runBench(ctx context.Context, d deps, f *benchFlags, changed func(string) b
 	fn func(context.Context, loadgen.Common) (loadgen.Result, error)) (err error) {
 	logging.SetLevel(logging.LevelWarn) // no nbio start/stop banners in the output
 	// Registered first so that it runs last, after the server is stopped.
-	ctx, brokenPipe, stopWatching := stopOnBrokenPipe(ctx)
+	ctx, guard, brokenPipe, stopWatching := stopOnBrokenPipe(ctx)
+	stdout, stderr := guard(d.stdout), guard(d.stderr)
 	defer func() {
 		if brokenPipe() || isBrokenPipe(err) {
 			// Said while SIGPIPE is still watched (a closed stderr makes it
 			// a failed write, not a kill); no message after the watch ends.
-			fmt.Fprintf(d.stderr, "herald bench %s: output closed (SIGPIPE); stopped\n", title)
+			fmt.Fprintf(stderr, "herald bench %s: output closed (SIGPIPE); stopped\n", title)
 			err = &exitError{code: signalExitCode(syscall.SIGPIPE)}
 		}
 		stopWatching()
@@ -105,17 +106,17 @@ func runBench(ctx context.Context, d deps, f *benchFlags, changed func(string) b
 	}
 	soft, hard, err := loadgen.RaiseFileLimit()
 	if err != nil {
-		fmt.Fprintf(d.stderr, "herald bench: raising the open-file limit: %v\n", err)
+		fmt.Fprintf(stderr, "herald bench: raising the open-file limit: %v\n", err)
 	}
 	c := loadgen.Common{
 		Target: loadgen.Target{Host: f.host, Port: f.port, PathPrefix: f.pathPrefix, AppID: f.appID,
 			Key: f.key, Secret: f.secret, SpreadSource: f.spreadSource},
 		Duration: f.duration, ServerPID: f.serverPID, Pollers: f.pollers, DialConcurrency: f.dialConc,
 		ProgressEvery: f.progress,
-		Logger:        slog.New(slog.NewTextHandler(d.stderr, nil)).With("component", "bench"),
+		Logger:        slog.New(slog.NewTextHandler(stderr, nil)).With("component", "bench"),
 	}
 	if f.progress > 0 {
-		c.Progress = d.stderr
+		c.Progress = stderr
 	}
 	if c.Target.WSAddrs, err = parseAddrs(f.wsAddrs); err != nil {
 		return &exitError{code: exitUsage, err: err}
@@ -135,17 +136,17 @@ func runBench(ctx context.Context, d deps, f *benchFlags, changed func(string) b
 		}
 		defer func() {
 			if err := srv.Stop(); err != nil {
-				fmt.Fprintf(d.stderr, "herald bench: %v\n", err)
+				fmt.Fprintf(stderr, "herald bench: %v\n", err)
 			}
 		}()
 		c.Target.Port, c.ServerPID = srv.Port, srv.PID
-		fmt.Fprintf(d.stderr, "herald bench: started herald pid %d on 127.0.0.1:%d (config %s, log %s)\n",
+		fmt.Fprintf(stderr, "herald bench: started herald pid %d on 127.0.0.1:%d (config %s, log %s)\n",
 			srv.PID, srv.Port, srv.ConfigPath, srv.LogPath)
 	}
-	fmt.Fprintf(d.stderr, "herald bench %s: target %s, open-file limit %d (hard %d)\n", title, c.Target.Addr(), soft, hard)
+	fmt.Fprintf(stderr, "herald bench %s: target %s, open-file limit %d (hard %d)\n", title, c.Target.Addr(), soft, hard)
 	res, err := fn(ctx, c)
 	if res != nil {
-		out := &errWriter{w: d.stdout}
+		out := &errWriter{w: stdout}
 		loadgen.WriteTable(out, "herald bench "+title, res)
 		werr := out.err
 		if f.jsonPath != "" { // a --json file is written even when stdout is closed

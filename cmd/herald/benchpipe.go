@@ -11,18 +11,23 @@ import (
 	"syscall"
 )
 
-// errOutputClosed is the cause of a bench context cancelled by SIGPIPE.
+// errOutputClosed is the cause of a bench context cancelled because its
+// output was closed.
 var errOutputClosed = errors.New("output closed (SIGPIPE)")
 
-// stopOnBrokenPipe returns ctx cancelled when the process gets SIGPIPE: a
-// write to a closed stdout or stderr pipe (`herald bench ... | head`). By
-// default that signal kills a Go program at once, leaving a server that
-// --start-server launched to the kernel's parent-death signal (Linux only);
-// watched, the write fails with EPIPE and the bench ends like on SIGINT,
-// stopping its server first. brokenPipe reports whether SIGPIPE came; stop
-// ends the watch. Call stop only after the server is stopped and the last
-// message written: from then on a write to a closed pipe kills the process.
-func stopOnBrokenPipe(ctx context.Context) (_ context.Context, brokenPipe func() bool, stop func()) {
+// stopOnBrokenPipe watches SIGPIPE for the bench: by default a write to a
+// closed stdout or stderr pipe (`herald bench ... | head`) kills a Go
+// program at once, leaving a server that --start-server launched to the
+// kernel's parent-death signal (Linux only); watched, that write fails with
+// EPIPE instead. The signal itself says nothing about which descriptor
+// broke — a socket to the server closing under a write raises it too — so
+// it is only drained: what ends the bench is a write through guard that
+// fails with EPIPE, which cancels the returned ctx like SIGINT does, so that
+// the bench stops its server first. brokenPipe reports whether that
+// happened; stop ends the watch. Call stop only after the server is stopped
+// and the last message written: from then on a write to a closed pipe kills
+// the process.
+func stopOnBrokenPipe(ctx context.Context) (_ context.Context, guard func(io.Writer) io.Writer, brokenPipe func() bool, stop func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGPIPE)
@@ -30,20 +35,35 @@ func stopOnBrokenPipe(ctx context.Context) (_ context.Context, brokenPipe func()
 	var got atomic.Bool
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		select {
-		case <-sigs:
-			got.Store(true)
-			cancel(errOutputClosed)
-		case <-done:
+		for {
+			select {
+			case <-sigs:
+			case <-done:
+				return
+			}
 		}
 	})
-	return ctx, got.Load, func() {
+	guard = func(w io.Writer) io.Writer {
+		return writerFunc(func(p []byte) (int, error) {
+			n, err := w.Write(p)
+			if isBrokenPipe(err) {
+				got.Store(true)
+				cancel(errOutputClosed)
+			}
+			return n, err
+		})
+	}
+	return ctx, guard, got.Load, func() {
 		signal.Stop(sigs)
 		close(done)
 		wg.Wait()
 		cancel(nil)
 	}
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // errWriter remembers the first write error, for writers whose callers
 // ignore it (loadgen.WriteTable).

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"regexp"
 
 	"github.com/spf13/cobra"
 
@@ -27,8 +28,7 @@ written: the default app is not generated.`,
 			}
 			cfg, err := config.Load(path, d.env, config.Overrides{})
 			cfg.ApplyDefaults()
-			if err = errors.Join(err, cfg.Validate()); err != nil {
-				problems := config.Problems(err)
+			if problems := checkProblems(err, cfg.Validate()); len(problems) > 0 {
 				for _, p := range problems {
 					fmt.Fprintln(d.stdout, p)
 				}
@@ -48,6 +48,30 @@ written: the default app is not generated.`,
 	}
 	cmd.Flags().StringVar(&file, "config", "", "YAML config file (env HERALD_CONFIG)")
 	return cmd
+}
+
+// problemKey matches the key a problem names: "file:line: key: …" (the
+// loader's) or "key: …" (Validate's).
+var problemKey = regexp.MustCompile(`^(?:.*?:\d+: )?([A-Za-z0-9_.\[\]]+): `)
+
+// checkProblems lists the loader's problems, then Validate's, leaving out a
+// Validate problem about a key the loader already refused (a bad
+// "expires_at" would otherwise also be reported as missing).
+func checkProblems(loadErr, validateErr error) []error {
+	out := config.Problems(loadErr)
+	refused := map[string]bool{}
+	for _, p := range out {
+		if m := problemKey.FindStringSubmatch(p.Error()); m != nil {
+			refused[m[1]] = true
+		}
+	}
+	for _, p := range config.Problems(validateErr) {
+		if m := problemKey.FindStringSubmatch(p.Error()); m != nil && refused[m[1]] {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // clusterMode describes how the configured server shares state, never with

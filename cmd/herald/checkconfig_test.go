@@ -58,3 +58,23 @@ func TestServeActivityTimeoutFlag(t *testing.T) {
 		t.Errorf("--activity-timeout 1.5s: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// A value the loader refuses is reported once: not also as missing.
+func TestCheckConfigBadValueReportedOnce(t *testing.T) {
+	file := write(t, "t.yaml", `apps:
+  - id: a
+    key: k
+    secret: s3cret-s3cret-s3cret
+    previous_secrets:
+      - secret: old-s3cret-s3cret
+        expires_at: tomorrow
+`)
+	r := cli(t, nil, nil, "check-config", "--config", file)
+	if r.code != exitFailure {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 1 || !strings.HasSuffix(lines[0], `t.yaml:7: apps[0].previous_secrets[0].expires_at: "tomorrow" is not a time like 2026-01-31T00:00:00Z`) {
+		t.Fatalf("want one line about expires_at, got:\n%s", r.stdout)
+	}
+}
