@@ -56,41 +56,24 @@ func ensureDefaultApp(cfg *Config, env LookupFunc, save bool) (generated bool, e
 	if len(cfg.Apps) > 0 {
 		return false, nil
 	}
-	id, okID := lookup(env, EnvAppID)
-	key, okKey := lookup(env, EnvAppKey)
-	secret, okSecret := lookup(env, EnvAppSecret)
-	if okID && okKey && okSecret {
-		cfg.Apps = append(cfg.Apps, App{ID: id, Key: key, Secret: secret})
-		return false, nil
-	}
-
-	dir := cfg.DataDir
-	if dir == "" {
-		dir = DefaultDataDir
-	}
-	path := filepath.Join(dir, DefaultAppFile)
-	var stored storedApp
-	if save {
-		stored, generated, err = loadOrCreateDefaultApp(path)
-	} else if stored, err = readDefaultApp(path); errors.Is(err, fs.ErrNotExist) {
-		path = ""
-		if stored, err = newDefaultApp(); err != nil {
-			err = fmt.Errorf("generate default app: %w", err)
+	app, generated, err := defaultAppFrom(cfg.DataDir, env, func(path string) (storedApp, string, bool, error) {
+		if save {
+			s, generated, err := loadOrCreateDefaultApp(path)
+			return s, path, generated, err
 		}
-	}
+		s, err := readDefaultApp(path)
+		if errors.Is(err, fs.ErrNotExist) { // not served: made in memory only
+			if s, err = newDefaultApp(); err != nil {
+				err = fmt.Errorf("generate default app: %w", err)
+			}
+			return s, "", false, err
+		}
+		return s, path, false, err
+	})
 	if err != nil {
 		return false, err
 	}
-	if !okID {
-		id = stored.ID
-	}
-	if !okKey {
-		key = stored.Key
-	}
-	if !okSecret {
-		secret = stored.Secret
-	}
-	cfg.Apps = append(cfg.Apps, App{ID: id, Key: key, Secret: secret, Generated: true, StoredIn: path})
+	cfg.Apps = append(cfg.Apps, app)
 	return generated, nil
 }
 
@@ -102,19 +85,32 @@ func ensureDefaultApp(cfg *Config, env LookupFunc, save bool) (generated bool, e
 // set the file is not read. A missing file gives an error matching
 // fs.ErrNotExist. Tools that talk to a local serve (herald bench) use it.
 func StoredDefaultApp(dataDir string, env LookupFunc) (App, error) {
+	app, _, err := defaultAppFrom(dataDir, env, func(path string) (storedApp, string, bool, error) {
+		s, err := readDefaultApp(path)
+		return s, path, false, err
+	})
+	return app, err
+}
+
+// defaultAppFrom is the default app of dataDir (empty: DefaultDataDir):
+// each of HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET that is set,
+// the rest from get, given the path of default-app.json, which says where
+// the app is stored ("" for nowhere) and whether it generated it. With all
+// three variables set, get is not called and the app is not Generated.
+func defaultAppFrom(dataDir string, env LookupFunc,
+	get func(path string) (s storedApp, storedIn string, generated bool, err error)) (App, bool, error) {
 	id, okID := lookup(env, EnvAppID)
 	key, okKey := lookup(env, EnvAppKey)
 	secret, okSecret := lookup(env, EnvAppSecret)
 	if okID && okKey && okSecret {
-		return App{ID: id, Key: key, Secret: secret}, nil
+		return App{ID: id, Key: key, Secret: secret}, false, nil
 	}
 	if dataDir == "" {
 		dataDir = DefaultDataDir
 	}
-	path := filepath.Join(dataDir, DefaultAppFile)
-	s, err := readDefaultApp(path)
+	s, storedIn, generated, err := get(filepath.Join(dataDir, DefaultAppFile))
 	if err != nil {
-		return App{}, err
+		return App{}, false, err
 	}
 	if !okID {
 		id = s.ID
@@ -125,7 +121,7 @@ func StoredDefaultApp(dataDir string, env LookupFunc) (App, error) {
 	if !okSecret {
 		secret = s.Secret
 	}
-	return App{ID: id, Key: key, Secret: secret, Generated: true, StoredIn: path}, nil
+	return App{ID: id, Key: key, Secret: secret, Generated: true, StoredIn: storedIn}, generated, nil
 }
 
 func loadOrCreateDefaultApp(path string) (storedApp, bool, error) {

@@ -18,8 +18,10 @@ var reDays = regexp.MustCompile(`^([+-]?)(\d+)d(.*)$`)
 
 // ParseDuration reads a Go duration ("30s", "1m30s", "250ms"), a number of
 // days with an optional Go duration after it ("90d", "1d12h") or a plain
-// integer number of seconds ("30"). Every key and flag that takes a
-// duration reads it with ParseDuration, so they all take the same forms.
+// integer number of seconds ("30"). Every config key that takes a duration,
+// and the --grace flags and the admin API's and dashboard's grace periods,
+// read it with ParseDuration, so they all take the same forms (the bench's
+// and health's timing flags are Go durations).
 func ParseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {

@@ -11,7 +11,9 @@ func TestEnsureEmbeddedAdmin(t *testing.T) {
 	noEnv := func(string) (string, bool) { return "", false }
 	dir := t.TempDir()
 	cfg := Config{DataDir: dir}
-	EnsureDefaultApp(&cfg, noEnv)
+	if _, err := EnsureDefaultApp(&cfg, noEnv); err != nil {
+		t.Fatal(err)
+	}
 	file, err := EnsureEmbeddedAdmin(&cfg, noEnv)
 	if err != nil || file != filepath.Join(dir, AdminTokenFile) || cfg.AdminListen != EmbeddedAdminListen || !cfg.AdminListenDefaulted {
 		t.Fatalf("embedded default: %q %v %q %v", file, err, cfg.AdminListen, cfg.AdminListenDefaulted)
@@ -24,7 +26,9 @@ func TestEnsureEmbeddedAdmin(t *testing.T) {
 		t.Fatalf("token file mode %v", fi.Mode())
 	}
 	again := Config{DataDir: dir}
-	EnsureDefaultApp(&again, noEnv)
+	if _, err := EnsureDefaultApp(&again, noEnv); err != nil {
+		t.Fatal(err)
+	}
 	if f2, err := EnsureEmbeddedAdmin(&again, noEnv); err != nil || f2 != file {
 		t.Fatalf("second start: %q %v", f2, err)
 	}
@@ -34,7 +38,9 @@ func TestEnsureEmbeddedAdmin(t *testing.T) {
 
 	// An explicit address and an env token are kept.
 	own := Config{DataDir: t.TempDir(), AdminListen: "127.0.0.1:7777"}
-	EnsureDefaultApp(&own, noEnv)
+	if _, err := EnsureDefaultApp(&own, noEnv); err != nil {
+		t.Fatal(err)
+	}
 	env := func(k string) (string, bool) { return "x", k == "HERALD_ADMIN_TOKEN" }
 	if f, err := EnsureEmbeddedAdmin(&own, env); err != nil || f != "" || own.AdminListen != "127.0.0.1:7777" {
 		t.Fatalf("explicit settings: %q %v %q", f, err, own.AdminListen)

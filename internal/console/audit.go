@@ -2,6 +2,7 @@ package console
 
 import (
 	"log/slog"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/logthrottle"
 )
@@ -94,9 +95,15 @@ func AuditAuthFailure(log *slog.Logger, t *logthrottle.Throttle, feed *Feed, f A
 	}
 }
 
+// clip is cut for a log line: the same character boundary, without the
+// copy (the line does not outlive the call).
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "..."
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
 }

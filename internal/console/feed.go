@@ -185,7 +185,7 @@ func (f *Feed) emit(appID string, e *Event, forward bool) {
 		case v.ch <- out:
 		default:
 			v.dropped.Add(1)
-			f.m.Dropped.WithLabelValues(appID).Inc()
+			v.droppedCtr.Inc()
 		}
 	}
 	if forward && f.forward != nil && (*f.remote.Load())[appID] {
@@ -264,7 +264,10 @@ type Viewer struct {
 	ch      chan Event
 	done    chan struct{}
 	dropped atomic.Uint64
-	gone    bool // removed from the feed; guarded by feed.mu
+	// droppedCtr is the app's series of Metrics.Dropped, looked up once:
+	// drops come in floods, when a lookup per event costs most.
+	droppedCtr prometheus.Counter
+	gone       bool // removed from the feed; guarded by feed.mu
 }
 
 // Events delivers the viewer's events. It is never closed: select on Done
@@ -296,7 +299,8 @@ func (f *Feed) Watch(appID string, filter Filter) (v *Viewer, cancel func(), err
 	if int(f.viewers.Load()) >= f.cfg.MaxViewers || len(old[appID]) >= f.cfg.MaxViewersPerApp {
 		return nil, func() {}, ErrTooManyViewers
 	}
-	v = &Viewer{feed: f, appID: appID, filter: filter, ch: make(chan Event, f.cfg.Buffer), done: make(chan struct{})}
+	v = &Viewer{feed: f, appID: appID, filter: filter, ch: make(chan Event, f.cfg.Buffer), done: make(chan struct{}),
+		droppedCtr: f.m.Dropped.WithLabelValues(appID)}
 	next := maps.Clone(old)
 	list := old[appID]
 	next[appID] = append(list[:len(list):len(list)], v) // a new array: readers may hold the old one

@@ -420,30 +420,48 @@ func (h *Handler) appRotate(w http.ResponseWriter, r *http.Request, c *call) {
 	if h.refuseConfigApp(w, r, c) || !h.needApps(w, r, c) {
 		return
 	}
-	grace, msg, ok := parseGrace(r.PostForm.Get("grace"))
-	var a *apps.App
-	var err error
-	if ok {
-		a, err = admin.RotateSecret(r.Context(), h.apps, r.PathValue("id"), grace, h.now())
-		if statusOf(err) == http.StatusUnprocessableEntity {
-			ok, msg = false, err.Error()
-		} else if err != nil {
-			h.fail(w, r, c, err)
-			return
+	id, grace, ok := h.rotateWithGrace(w, r, c, func(grace time.Duration) (string, error) {
+		a, err := admin.RotateSecret(r.Context(), h.apps, r.PathValue("id"), grace, h.now())
+		if err != nil {
+			return "", err
 		}
-	}
+		return a.ID, nil
+	}, func(msg string) {
+		if cur := h.app(w, r, c); cur != nil {
+			p := h.newAppPage(c, cur, false)
+			p.Error, p.Grace = msg, r.PostForm.Get("grace")
+			h.render(w, r, c, http.StatusUnprocessableEntity, "app", p)
+		}
+	})
 	if !ok {
-		cur := h.app(w, r, c)
-		if cur == nil {
-			return
-		}
-		p := h.newAppPage(c, cur, false)
-		p.Error, p.Grace = msg, r.PostForm.Get("grace")
-		h.render(w, r, c, http.StatusUnprocessableEntity, "app", p)
 		return
 	}
-	h.log.Info("app secret rotated", "app_id", a.ID, "grace", grace, "remote", c.remote)
-	redirect(w, r, c, appPath(a.ID), "rotated")
+	h.log.Info("app secret rotated", "app_id", id, "grace", grace, "remote", c.remote)
+	redirect(w, r, c, appPath(id), "rotated")
+}
+
+// rotateWithGrace is the rotation of an app's secret or an instance's key:
+// it reads the form's grace period and calls rotate with it. A grace the
+// form or the store refuses (422) goes to refused, to show the page again
+// with the message; any other error gets the error page. ok reports that
+// the rotation happened (of the app or instance id).
+func (h *Handler) rotateWithGrace(w http.ResponseWriter, r *http.Request, c *call,
+	rotate func(time.Duration) (string, error), refused func(msg string)) (id string, grace time.Duration, ok bool) {
+	grace, msg, ok := parseGrace(r.PostForm.Get("grace"))
+	if ok {
+		var err error
+		id, err = rotate(grace)
+		if statusOf(err) != http.StatusUnprocessableEntity {
+			if err != nil {
+				h.fail(w, r, c, err)
+				return "", 0, false
+			}
+			return id, grace, true
+		}
+		msg = err.Error()
+	}
+	refused(msg)
+	return "", 0, false
 }
 
 type deletePage struct {

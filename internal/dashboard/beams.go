@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/heraldhq/herald/internal/admin"
 	"github.com/heraldhq/herald/internal/beams/instance/stored"
@@ -139,30 +140,24 @@ func (h *Handler) beamsRotate(w http.ResponseWriter, r *http.Request, c *call) {
 	if !h.needBeams(w, r, c) {
 		return
 	}
-	grace, msg, ok := parseGrace(r.PostForm.Get("grace"))
-	var rec *stored.Record
-	var err error
-	if ok {
-		rec, err = admin.RotateBeamsKey(r.Context(), h.beams, r.PathValue("id"), grace, h.now())
-		if statusOf(err) == http.StatusUnprocessableEntity {
-			ok, msg = false, err.Error()
-		} else if err != nil {
-			h.fail(w, r, c, err)
-			return
+	id, grace, ok := h.rotateWithGrace(w, r, c, func(grace time.Duration) (string, error) {
+		rec, err := admin.RotateBeamsKey(r.Context(), h.beams, r.PathValue("id"), grace, h.now())
+		if err != nil {
+			return "", err
 		}
-	}
+		return rec.ID, nil
+	}, func(msg string) {
+		if cur := h.instance(w, r, c); cur != nil {
+			p := h.newBeamsPage(c, cur, false)
+			p.Error, p.Grace = msg, r.PostForm.Get("grace")
+			h.render(w, r, c, http.StatusUnprocessableEntity, "beams", p)
+		}
+	})
 	if !ok {
-		cur := h.instance(w, r, c)
-		if cur == nil {
-			return
-		}
-		p := h.newBeamsPage(c, cur, false)
-		p.Error, p.Grace = msg, r.PostForm.Get("grace")
-		h.render(w, r, c, http.StatusUnprocessableEntity, "beams", p)
 		return
 	}
-	h.log.Info("beams instance key rotated", "instance_id", rec.ID, "grace", grace, "remote", c.remote)
-	redirect(w, r, c, beamsPath(rec.ID), "beams-rotated")
+	h.log.Info("beams instance key rotated", "instance_id", id, "grace", grace, "remote", c.remote)
+	redirect(w, r, c, beamsPath(id), "beams-rotated")
 }
 
 // beamsForm is the create form's state; a refused form comes back as sent

@@ -78,7 +78,8 @@ func TestBeamsLifecycle(t *testing.T) {
 	if strings.Contains(page.body, rec.SecretKey) || strings.Contains(page.body, after.SecretKey) {
 		t.Error("a key is shown unrevealed")
 	}
-	hs.want(hs.post("/beams/"+id+"/rotate", url.Values{"grace": {"later"}}), http.StatusUnprocessableEntity, "not a duration")
+	hs.want(hs.post("/beams/"+id+"/rotate", url.Values{"grace": {"later"}}), http.StatusUnprocessableEntity, "not a duration", `value="later"`)
+	hs.want(hs.post("/beams/00000000-0000-0000-0000-00000000beef/rotate", url.Values{"grace": {"soon"}}), http.StatusNotFound)
 	hs.want(hs.post("/beams/"+id+"/rotate", url.Values{"grace": {"2000h"}}), http.StatusUnprocessableEntity)
 	if hs.instance(id).SecretKey != after.SecretKey {
 		t.Error("a refused rotation rotated")

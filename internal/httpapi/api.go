@@ -268,7 +268,7 @@ func (a *API) handleApp(method, pattern, name string, by appBy, h handlerFunc) {
 		a.throttle.Log(a.log, slog.LevelWarn, logthrottle.AddrKey(r.RemoteAddr), appID, "api request rejected",
 			"endpoint", name, "status", aerr.status, "app_id", truncate(cmp.Or(r.PathValue("app_id"), appID), 64),
 			"app_key", appKey, "reason", truncate(reason, 200), "remote", r.RemoteAddr)
-		if aerr.audit != noAudit && req != nil {
+		if aerr.audit != noAudit && (req != nil || aerr.audit == auditUnknownKey) {
 			if aerr.audit == auditUnknownKey {
 				appKey = r.URL.Query().Get("auth_key") // the key presented, not the app's
 			}
@@ -361,13 +361,17 @@ func (a *API) lookupApp(r *http.Request, by appBy) (*apps.App, *apiError) {
 			app, err = a.apps.ByKey(r.Context(), key)
 		}
 		if errors.Is(err, apps.ErrNotFound) {
-			// No credentials at all: the signature check names the first
-			// problem (missing parameter, version, unknown key) in the
-			// order the /apps/{app_id} routes report it.
+			// No app's credentials: the signature check (with no
+			// credential, it always fails) names the first problem —
+			// missing parameter, version, unknown key — in the order the
+			// /apps/{app_id} routes report it.
 			_, verr := signing.VerifyQuery(r.Method, r.URL.EscapedPath(), q, nil, nil, a.now(), a.cfg.TimestampWindow)
-			aerr := errorf(http.StatusUnauthorized, "Unknown auth_key")
-			if verr != nil {
-				aerr.msg = verr.Error()
+			aerr := errorf(http.StatusUnauthorized, verr.Error())
+			if key != "" {
+				// A key of no app: charged to no app, like an unknown key
+				// on a WebSocket, and audited like one on /apps/{app_id}.
+				a.m.AuthFailures.WithLabelValues("", metrics.AuthUnknownKey).Inc()
+				aerr.audit = auditUnknownKey
 			}
 			return nil, aerr
 		}

@@ -62,6 +62,11 @@ func TestTerminateWithoutAppsPrefix(t *testing.T) {
 		if shortRec.Body.String() != longRec.Body.String() {
 			t.Errorf("unknown key: short path says %s, long path %s", shortRec.Body, longRec.Body)
 		}
+		// Counted like the long path's, but charged to no app: the key
+		// names none.
+		if got := testutil.ToFloat64(h.m.AuthFailures.WithLabelValues("", metrics.AuthUnknownKey)); got != 1 {
+			t.Errorf("unknown-key failures of no app = %v, want 1", got)
+		}
 	})
 	t.Run("unsigned", func(t *testing.T) {
 		rec := httptest.NewRecorder()

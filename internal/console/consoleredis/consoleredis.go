@@ -49,6 +49,7 @@
 package consoleredis
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -306,21 +307,13 @@ func (b *Bridge) publish(ctx context.Context, batches map[string][]console.Event
 	var firstErr error
 	for i, r := range b.c.DoMulti(cctx, cmds...) {
 		if err := r.Error(); err != nil {
-			firstErr = cmp(firstErr, err)
+			firstErr = cmp.Or(firstErr, err)
 			b.m.Dropped.WithLabelValues(metrics.ConsolePublishFailed).Add(float64(counts[i]))
 			continue
 		}
 		b.m.Forwarded.Add(float64(counts[i]))
 	}
 	b.report(ctx, opPublish, firstErr)
-}
-
-// cmp is the first non-nil error.
-func cmp(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // receive runs on a subscription's reader goroutine: it shows another
@@ -330,12 +323,21 @@ func (b *Bridge) receive(feed Feed, app string, msg rueidis.PubSubMessage) {
 		b.m.Dropped.WithLabelValues(metrics.ConsoleMalformed).Inc()
 		return
 	}
-	var events []console.Event
-	if err := json.Unmarshal([]byte(msg.Message), &events); err != nil {
+	// Decoded one event at a time, at most a few batches' worth: a message
+	// of 1 MiB of "{}," must not become hundreds of thousands of events
+	// in memory before it is found wrong.
+	dec := json.NewDecoder(strings.NewReader(msg.Message))
+	if t, err := dec.Token(); err != nil || t != json.Delim('[') {
 		b.m.Dropped.WithLabelValues(metrics.ConsoleMalformed).Inc()
 		return
 	}
-	for _, e := range events {
+	limit := 4 * max(b.cfg.MaxBatch, DefaultMaxBatch) // senders may be configured otherwise
+	for n := 0; dec.More(); n++ {
+		var e console.Event
+		if n == limit || dec.Decode(&e) != nil {
+			b.m.Dropped.WithLabelValues(metrics.ConsoleMalformed).Inc()
+			return
+		}
 		if e.Node == b.cfg.Node {
 			continue // this node's own: its viewers had it directly
 		}

@@ -207,7 +207,9 @@ func TestNoForwardingAfterViewerLeaves(t *testing.T) {
 	srv := redistest.Start(t)
 	c := redistest.NewClient(t, srv.URL())
 	prefix := redistest.NewPrefix()
-	a := newNode(t, c, prefix, "a", consoleredis.Config{})
+	// a's advertisement lives a minute: only its withdrawal, not its
+	// expiry, can make b forget the viewer within the test's wait.
+	a := newNode(t, c, prefix, "a", consoleredis.Config{PollEvery: poll, TTL: time.Minute})
 	b := newNode(t, c, prefix, "b", consoleredis.Config{})
 
 	va, cancel := a.watch(t, "1", console.Filter{})
