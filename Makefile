@@ -42,18 +42,24 @@ dist:
 deps:
 	scripts/install-deps.sh
 
+# Modules of their own inside the repository: the Go SDK (so that apps importing it do not pull the
+# server's dependencies), the chat example (built on that SDK), the official Go SDK's tests and the
+# transport experiment bench/wsidle. `go ... ./...` at the root does not enter them.
+MODULES := pusher examples/chat test/sdkgo bench/wsidle
+
 vet:
 	$(GO) vet ./...
+	for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
 
 # Each step prints its runner's own summary; the first failing step fails make.
 test: deps vet test-go test-compat test-browser
 
 # The benchmarks run once each (-benchtime=1x), so one that no longer works fails CI too.
-# test/sdkgo is a module of its own (the official Go SDK, pusher-http-go, against a built herald).
+# test/sdkgo tests both Go SDKs (pusher-http-go and ./pusher) against a herald it builds.
 test-go:
 	$(GO) test -race -count=1 ./...
 	@out=$$($(GO) test -run='^$$' -bench=. -benchtime=1x ./... 2>&1) || { echo "$$out"; exit 1; }; echo "benchmarks: all ran once"
-	cd test/sdkgo && $(GO) vet ./... && GO=$(GO) $(GO) test -race -count=1 ./...
+	for m in $(MODULES); do (cd $$m && echo "== $$m" && GO=$(GO) $(GO) test -race -count=1 ./...); done
 
 test-compat: deps
 	cd test/compat && npm test
@@ -70,12 +76,14 @@ bench:
 # that does not compile fails the run too (its targets would otherwise be skipped silently).
 fuzz:
 	@found=0; failed=""; \
-	for pkg in $$($(GO) list ./...); do \
-	  list=$$($(GO) test -list='^Fuzz' "$$pkg") || { echo "fuzz: cannot list $$pkg"; exit 1; }; \
-	  for fn in $$(echo "$$list" | grep '^Fuzz' || true); do \
-	    found=1; \
-	    echo "== $$pkg $$fn ($(FUZZTIME))"; \
-	    $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) "$$pkg" || failed="$$failed $$pkg.$$fn"; \
+	for mod in . pusher; do \
+	  for pkg in $$(cd $$mod && $(GO) list ./...); do \
+	    list=$$(cd $$mod && $(GO) test -list='^Fuzz' "$$pkg") || { echo "fuzz: cannot list $$pkg"; exit 1; }; \
+	    for fn in $$(echo "$$list" | grep '^Fuzz' || true); do \
+	      found=1; \
+	      echo "== $$pkg $$fn ($(FUZZTIME))"; \
+	      (cd $$mod && $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) "$$pkg") || failed="$$failed $$pkg.$$fn"; \
+	    done; \
 	  done; \
 	done; \
 	if [ $$found = 0 ]; then echo "no fuzz targets"; fi; \

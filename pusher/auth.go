@@ -3,9 +3,7 @@ package pusher
 import (
 	"encoding/base64"
 	"net/url"
-
-	"github.com/heraldhq/herald/internal/protocol"
-	"github.com/heraldhq/herald/internal/signing"
+	"strings"
 )
 
 // Member is the presence member a channel authorization vouches for.
@@ -53,14 +51,14 @@ func (c *Client) AuthorizeChannel(p ChannelAuthParams) (ChannelAuth, error) {
 	if err := checkChannel("Channel", p.Channel); err != nil {
 		return ChannelAuth{}, err
 	}
-	typ := protocol.Classify(p.Channel).Type
-	if !typ.RequiresAuth() {
+	presence := isPresence(p.Channel)
+	if !presence && !strings.HasPrefix(p.Channel, "private-") {
 		return ChannelAuth{}, invalid("Channel", "public channel "+p.Channel+" needs no authorization")
 	}
 	var out ChannelAuth
 	var cd *string
 	switch {
-	case typ == protocol.Presence && p.Member != nil:
+	case presence && p.Member != nil:
 		if err := checkUserID("Member.UserID", p.Member.UserID); err != nil {
 			return ChannelAuth{}, err
 		}
@@ -70,18 +68,18 @@ func (c *Client) AuthorizeChannel(p ChannelAuthParams) (ChannelAuth, error) {
 		}
 		out.ChannelData = string(b)
 		cd = &out.ChannelData
-	case typ == protocol.Presence && !p.UseSignedInUser:
+	case presence && !p.UseSignedInUser:
 		return ChannelAuth{}, invalid("Member", "required on presence channels (or set UseSignedInUser)")
-	case typ != protocol.Presence && p.Member != nil:
+	case !presence && p.Member != nil:
 		return ChannelAuth{}, invalid("Member", "only presence channels carry a member")
 	}
-	if typ == protocol.Encrypted {
+	if isEncrypted(p.Channel) {
 		if c.masterKey == nil {
 			return ChannelAuth{}, &ValidationError{Field: "Channel", Reason: "encrypted channel " + p.Channel + " needs Config.EncryptionMasterKeyBase64", Err: ErrNoMasterKey}
 		}
-		out.SharedSecret = base64.StdEncoding.EncodeToString(signing.SharedSecret(p.Channel, c.masterKey))
+		out.SharedSecret = base64.StdEncoding.EncodeToString(sharedSecret(p.Channel, c.masterKey))
 	}
-	out.Auth = signing.AuthorizeChannel(c.key, c.secret, p.SocketID, p.Channel, cd)
+	out.Auth = channelAuth(c.key, c.secret, p.SocketID, p.Channel, cd)
 	return out, nil
 }
 
@@ -124,7 +122,7 @@ func (c *Client) AuthenticateUser(p UserAuthParams) (UserAuth, error) {
 		return UserAuth{}, &ValidationError{Field: "User.UserInfo", Reason: "cannot encode as JSON", Err: err}
 	}
 	ud := string(b)
-	return UserAuth{Auth: signing.AuthenticateUser(c.key, c.secret, p.SocketID, ud), UserData: ud}, nil
+	return UserAuth{Auth: userAuth(c.key, c.secret, p.SocketID, ud), UserData: ud}, nil
 }
 
 // ParseChannelAuthRequest reads the form body pusher-js posts to the

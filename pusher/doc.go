@@ -19,8 +19,10 @@
 //   - *WebhookError (errors.Is(err, ErrInvalidWebhook)) from ParseWebhook;
 //   - transport and context errors, wrapped with %w.
 //
-// Requests are signed with the same code the server verifies with
-// (internal/signing), carry Content-Type: application/json and
+// The package is a module of its own (Go 1.24+, depending only on
+// golang.org/x/crypto): importing it brings none of the server's
+// dependencies. Its signing is tested against the spec's vectors and
+// against Herald itself. Requests carry Content-Type: application/json and
 // X-Pusher-Library: herald-go <Version>, and reuse connections of one
 // http.Client. Request bodies use the key order of pusher-http-node.
 //

@@ -7,9 +7,6 @@ import (
 	"io"
 
 	"golang.org/x/crypto/nacl/secretbox"
-
-	"github.com/heraldhq/herald/internal/protocol"
-	"github.com/heraldhq/herald/internal/signing"
 )
 
 const nonceSize = 24
@@ -22,7 +19,7 @@ func (c *Client) encrypt(field, channel string, plaintext []byte) (string, error
 		return "", &ValidationError{Field: field, Reason: "encrypted channel " + channel + " needs Config.EncryptionMasterKeyBase64", Err: ErrNoMasterKey}
 	}
 	var key [32]byte
-	copy(key[:], signing.SharedSecret(channel, c.masterKey))
+	copy(key[:], sharedSecret(channel, c.masterKey))
 	var nonce [nonceSize]byte
 	if _, err := io.ReadFull(c.nonce, nonce[:]); err != nil {
 		return "", fmt.Errorf("pusher: reading a random nonce: %w", err)
@@ -68,11 +65,11 @@ func Decrypt(sharedSecret []byte, data string) ([]byte, error) {
 // Decrypt opens the data of an event on the given private-encrypted-
 // channel with the key derived from the configured master key.
 func (c *Client) Decrypt(channel, data string) ([]byte, error) {
-	if protocol.Classify(channel).Type != protocol.Encrypted {
+	if !isEncrypted(channel) {
 		return nil, invalid("Channel", channel+" is not a private-encrypted- channel")
 	}
 	if c.masterKey == nil {
 		return nil, &ValidationError{Field: "Channel", Reason: "decrypting needs Config.EncryptionMasterKeyBase64", Err: ErrNoMasterKey}
 	}
-	return Decrypt(signing.SharedSecret(channel, c.masterKey), data)
+	return Decrypt(sharedSecret(channel, c.masterKey), data)
 }

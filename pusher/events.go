@@ -7,8 +7,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-
-	"github.com/heraldhq/herald/internal/protocol"
 )
 
 // Info attribute names for TriggerParams.Info, BatchEvent.Info,
@@ -84,7 +82,7 @@ func (c *Client) triggerBody(p TriggerParams) ([]byte, error) {
 		if err := checkChannel("Channels["+strconv.Itoa(i)+"]", ch); err != nil {
 			return nil, err
 		}
-		if protocol.Classify(ch).Type == protocol.Encrypted {
+		if isEncrypted(ch) {
 			encrypted = true
 			if n > 1 {
 				return nil, invalid("Channels", "an encrypted channel ("+ch+") must be the only channel of a trigger")
@@ -193,7 +191,7 @@ func (c *Client) batchBody(events []BatchEvent) ([]byte, error) {
 		if err := checkSocketID(f+"SocketID", e.SocketID, true); err != nil {
 			return nil, err
 		}
-		encrypted := protocol.Classify(e.Channel).Type == protocol.Encrypted
+		encrypted := isEncrypted(e.Channel)
 		data, err := c.eventData(f+"Data", e.Channel, encrypted, e.Data)
 		if err != nil {
 			return nil, err
@@ -225,7 +223,7 @@ func (c *Client) SendToUser(ctx context.Context, p SendToUserParams) error {
 	if err != nil {
 		return err
 	}
-	body, err := marshal(triggerBody{Name: p.Event, Data: data, Channels: []string{protocol.UserChannelPrefix + p.UserID}})
+	body, err := marshal(triggerBody{Name: p.Event, Data: data, Channels: []string{userChannelPrefix + p.UserID}})
 	if err != nil {
 		return err
 	}

@@ -6,8 +6,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/heraldhq/herald/internal/protocol"
 )
 
 // ChannelsParams filters and decorates the list of occupied channels.
@@ -104,7 +102,7 @@ func (c *Client) PresenceUsers(ctx context.Context, name string) ([]User, error)
 	if err := checkChannel("Channel", name); err != nil {
 		return nil, err
 	}
-	if protocol.Classify(name).Type != protocol.Presence {
+	if !isPresence(name) {
 		return nil, invalid("Channel", "users can only be listed for presence- channels")
 	}
 	var resp struct {

@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-
-	"github.com/heraldhq/herald/internal/signing"
 )
 
 // maxResponseBytes bounds how much of an answer is read; API answers are
@@ -52,7 +50,7 @@ func (c *Client) newRequest(ctx context.Context, method, escPath string, params 
 	if err != nil {
 		return nil, fmt.Errorf("pusher: bad path %q: %w", escPath, err)
 	}
-	q := signing.SignRequest(signing.Credential{Key: c.key, Secret: c.secret}, method, escPath, params, body, c.now())
+	q := signQuery(c.key, c.secret, method, escPath, params, body, c.now())
 	u := &url.URL{Scheme: c.scheme, Host: c.host, Path: path, RawPath: escPath, RawQuery: q.Encode()}
 	var rd io.Reader
 	if body != nil {

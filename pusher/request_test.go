@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/heraldhq/herald/internal/signing"
 )
 
 func TestRequestErrorOnNon2xx(t *testing.T) {
@@ -90,8 +88,7 @@ func TestPathPrefixAndEscaping(t *testing.T) {
 	if got.RawPath != want || got.Path != "/herald/apps/my app/users/a/b c;d/terminate_connections" {
 		t.Errorf("path %q (decoded %q), want %q", got.RawPath, got.Path, want)
 	}
-	if _, err := signing.VerifyRequest("POST", want, got.RawQuery, got.Body,
-		[]signing.Credential{{Key: testKey, Secret: testSecret}}, time.Now(), 0); err != nil {
+	if err := verifySigned("POST", want, got.RawQuery, got.Body, testKey, testSecret); err != nil {
 		t.Errorf("signature over the wire path: %v", err)
 	}
 	q, _ := url.ParseQuery(got.RawQuery)

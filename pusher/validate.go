@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-
-	"github.com/heraldhq/herald/internal/protocol"
 )
 
 // Limits enforced before sending, the same the official SDKs and the
@@ -25,7 +23,7 @@ func checkChannel(field, ch string) error {
 	if len(ch) > MaxNameLen {
 		return invalid(field, "channel name is longer than "+strconv.Itoa(MaxNameLen)+" bytes")
 	}
-	if !protocol.ValidChannelName(ch, MaxNameLen) {
+	if !validChannelName(ch, MaxNameLen) {
 		return invalid(field, fmt.Sprintf("channel name %q has characters outside [-a-zA-Z0-9_=@,.;]", ch))
 	}
 	return nil
@@ -52,7 +50,7 @@ func checkSocketID(field, id string, optional bool) error {
 	if id == "" && optional {
 		return nil
 	}
-	if !protocol.ValidSocketID(id) {
+	if !validSocketID(id) {
 		return invalid(field, fmt.Sprintf("socket id %q does not match ^\\d+\\.\\d+$", id))
 	}
 	return nil

@@ -2,14 +2,14 @@ package pusher
 
 import (
 	"context"
+	"crypto/md5"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/heraldhq/herald/internal/signing"
 )
 
 func TestChannelAuthorizationVectors(t *testing.T) {
@@ -273,7 +273,7 @@ func mustTrigger(t *testing.T, c *Client, p TriggerParams) TriggerResult {
 // checkSigned checks a captured request against a captured reference:
 // method, path, canonical query (so the same string to sign) and the
 // signature the server will recompute.
-func checkSigned(t *testing.T, got captured, method, path, stringToSign, signature string) {
+func checkSigned(t *testing.T, got captured, method, path, wantSTS, signature string) {
 	t.Helper()
 	if got.Method != method || got.RawPath != path {
 		t.Errorf("request %s %s, want %s %s", got.Method, got.RawPath, method, path)
@@ -282,8 +282,8 @@ func checkSigned(t *testing.T, got captured, method, path, stringToSign, signatu
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sts := signing.StringToSign(got.Method, got.RawPath, q); sts != stringToSign {
-		t.Errorf("string to sign\n got %q\nwant %q", sts, stringToSign)
+	if sts := stringToSign(got.Method, got.RawPath, q); sts != wantSTS {
+		t.Errorf("string to sign\n got %q\nwant %q", sts, wantSTS)
 	}
 	if s := q.Get("auth_signature"); s != signature {
 		t.Errorf("auth_signature = %s, want %s", s, signature)
@@ -294,10 +294,9 @@ func checkSigned(t *testing.T, got captured, method, path, stringToSign, signatu
 	if lib := got.Header.Get("X-Pusher-Library"); lib != "herald-go "+Version {
 		t.Errorf("X-Pusher-Library = %q", lib)
 	}
-	// And the server's verifier accepts it at the frozen time.
-	if _, err := signing.VerifyRequest(got.Method, got.RawPath, got.RawQuery, got.Body,
-		[]signing.Credential{{Key: testKey, Secret: testSecret}}, time.Unix(frozenUnix, 0), 0); err != nil {
-		t.Errorf("VerifyRequest: %v", err)
+	// And a server's check accepts it at the frozen time.
+	if err := verifySigned(got.Method, got.RawPath, got.RawQuery, got.Body, testKey, testSecret); err != nil {
+		t.Errorf("verifySigned: %v", err)
 	}
 }
 
@@ -365,13 +364,18 @@ func TestGoRequestVectors(t *testing.T) {
 				if !jsonEqual(t, got.Body, []byte(tc.Body)) {
 					t.Fatalf("body %s is not JSON-equal to %s", got.Body, tc.Body)
 				}
-				sts = strings.Replace(sts, "body_md5="+signing.MD5Hex([]byte(tc.Body)), "body_md5="+signing.MD5Hex(got.Body), 1)
-				sig = signing.HMACHex(testSecret, []byte(sts))
-				if signing.HMACHex(testSecret, []byte(tc.StringToSign)) != tc.AuthSignature {
+				sts = strings.Replace(sts, "body_md5="+md5Hex([]byte(tc.Body)), "body_md5="+md5Hex(got.Body), 1)
+				sig = oracleHMAC(testSecret, sts)
+				if oracleHMAC(testSecret, tc.StringToSign) != tc.AuthSignature {
 					t.Fatal("vector's own signature does not verify")
 				}
 			}
 			checkSigned(t, got, tc.Method, tc.Path, sts, sig)
 		})
 	}
+}
+
+func md5Hex(b []byte) string {
+	sum := md5.Sum(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -10,9 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/heraldhq/herald/internal/protocol"
-	"github.com/heraldhq/herald/internal/signing"
 )
 
 // MaxWebhookBytes bounds the body ParseWebhookRequest reads.
@@ -69,7 +66,7 @@ func (c *Client) ParseWebhook(header http.Header, body []byte) (*Webhook, error)
 	if key := headerValue(header, "X-Pusher-Key"); key != c.key {
 		return nil, &WebhookError{Reason: "X-Pusher-Key " + strconv.Quote(key) + " is not this app's key"}
 	}
-	want := signing.SignWebhook(c.secret, body)
+	want := hmacHex(c.secret, string(body))
 	got := headerValue(header, "X-Pusher-Signature")
 	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 		return nil, &WebhookError{Reason: "X-Pusher-Signature does not match the body"}
@@ -90,8 +87,8 @@ func (c *Client) ParseWebhook(header http.Header, body []byte) (*Webhook, error)
 		}
 		ev.UserID, _ = stringOrJSON(e.UserID)
 		ev.SubscriptionCount = flexInt(e.SubscriptionCount)
-		if ev.Data != "" && c.masterKey != nil && protocol.Classify(ev.Channel).Type == protocol.Encrypted {
-			plain, err := Decrypt(signing.SharedSecret(ev.Channel, c.masterKey), ev.Data)
+		if ev.Data != "" && c.masterKey != nil && isEncrypted(ev.Channel) {
+			plain, err := Decrypt(sharedSecret(ev.Channel, c.masterKey), ev.Data)
 			if err != nil {
 				return nil, &WebhookError{Reason: "events[" + strconv.Itoa(i) + "] on " + ev.Channel, Err: err}
 			}

@@ -34,7 +34,6 @@ var layers = [][]string{
 	// the hub, the edges, webhooks and the dashboard emit into it or serve it.
 	{"internal/console"},
 	{"internal/admission", "internal/logthrottle", "internal/nbiofix"},
-	{"pusher"}, // the public SDK shares the protocol and signing code with the server
 	{"internal/protocol"},
 	{"internal/signing"},
 	{"internal/config"},

@@ -1,7 +1,9 @@
 package test
 
 import (
+	"crypto/hmac"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,12 +16,13 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/config"
-	"github.com/heraldhq/herald/pusher"
+	"github.com/heraldhq/herald/internal/signing"
 )
 
 // Black-box webhook tests: a real server in-process posts to an httptest
 // receiver on 127.0.0.1 that verifies every request the way an application
-// would (the Go SDK's ParseWebhook) plus the exact wire format of
+// would (signature, then the JSON body; the SDKs do the same in test/sdkgo
+// and test/compat) plus the exact wire format of
 // spec/webhooks.md (Content-Type with no parameter, X-Pusher-Key, data a
 // JSON string, the exact key set of each event).
 //
@@ -36,12 +39,38 @@ const (
 	whWait = 10 * time.Second
 )
 
+// webhookEvent is one event as an application decodes it (data unquoted).
+type webhookEvent struct {
+	Name              string `json:"name"`
+	Channel           string `json:"channel"`
+	Event             string `json:"event"`
+	Data              string `json:"data"`
+	SocketID          string `json:"socket_id"`
+	UserID            string `json:"user_id"`
+	SubscriptionCount int    `json:"subscription_count"`
+}
+
+// parseWebhook checks the signature over the body and decodes it.
+func parseWebhook(h http.Header, body []byte) (timeMS int64, events []webhookEvent, err error) {
+	if !hmac.Equal([]byte(h.Get("X-Pusher-Signature")), []byte(signing.SignWebhook(appSecret, body))) {
+		return 0, nil, errors.New("X-Pusher-Signature does not sign the body with the app secret")
+	}
+	var v struct {
+		TimeMS int64          `json:"time_ms"`
+		Events []webhookEvent `json:"events"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return 0, nil, err
+	}
+	return v.TimeMS, v.Events, nil
+}
+
 // whEvent is one event of an acknowledged webhook request.
 type whEvent struct {
-	pusher.WebhookEvent                 // as the Go SDK decoded it
-	raw                 json.RawMessage // the event object as sent
-	timeMS              int64           // of its request
-	at                  time.Time       // when its request arrived
+	webhookEvent                 // as an application decodes it
+	raw          json.RawMessage // the event object as sent
+	timeMS       int64           // of its request
+	at           time.Time       // when its request arrived
 }
 
 func (e whEvent) String() string { return string(e.raw) }
@@ -60,9 +89,8 @@ type whRequest struct {
 // next N requests (500) or to be down (503); it records every request and
 // every problem with one.
 type whReceiver struct {
-	name   string
-	srv    *httptest.Server
-	client *pusher.Client
+	name string
+	srv  *httptest.Server
 
 	mu       sync.Mutex
 	requests []whRequest // every request, in arrival order
@@ -75,11 +103,7 @@ type whReceiver struct {
 // that its clean-up (problem report, close) runs after the server stopped.
 func newReceiver(t *testing.T, name string) *whReceiver {
 	t.Helper()
-	cl, err := pusher.New(pusher.Config{AppID: appID, Key: appKey, Secret: appSecret, Host: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &whReceiver{name: name, client: cl}
+	r := &whReceiver{name: name}
 	r.srv = httptest.NewServer(r)
 	t.Cleanup(func() {
 		r.srv.Close()
@@ -122,26 +146,26 @@ func (r *whReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if s := req.Header.Values("X-Pusher-Signature"); len(s) != 1 {
 		bad("want one X-Pusher-Signature, got %q", s)
 	}
-	hook, err := r.client.ParseWebhook(req.Header, body)
+	timeMS, events, err := parseWebhook(req.Header, body)
 	if err != nil {
-		bad("Go SDK ParseWebhook refuses it: %v", err)
+		bad("refused as an application would: %v", err)
 	} else {
-		rec.timeMS = hook.TimeMS
+		rec.timeMS = timeMS
 		raws, p := checkWebhookShape(body)
 		for _, s := range p {
 			bad("%s", s)
 		}
-		if len(raws) != len(hook.Events) {
-			bad("SDK decoded %d events, the body has %d", len(hook.Events), len(raws))
+		if len(raws) != len(events) {
+			bad("decoded %d events, the body has %d", len(events), len(raws))
 		} else {
-			for i, e := range hook.Events {
-				rec.events = append(rec.events, whEvent{WebhookEvent: e, raw: raws[i], timeMS: hook.TimeMS, at: rec.at})
+			for i, e := range events {
+				rec.events = append(rec.events, whEvent{webhookEvent: e, raw: raws[i], timeMS: timeMS, at: rec.at})
 			}
 		}
-		if d := time.Since(hook.Time()); d < -time.Minute || d > time.Minute {
-			bad("time_ms %d is %v away from now", hook.TimeMS, d)
+		if d := time.Since(time.UnixMilli(timeMS)); d < -time.Minute || d > time.Minute {
+			bad("time_ms %d is %v away from now", timeMS, d)
 		}
-		if len(hook.Events) == 0 {
+		if len(events) == 0 {
 			bad("a webhook without events")
 		}
 	}
@@ -463,7 +487,7 @@ func TestWebhookClientEvent(t *testing.T) {
 	}
 	// The SDK hands the data string over unchanged.
 	if e := r.matching("client_event", "private-wh"); len(e) > 0 && e[0].Data != `{"x":1,"s":"<b>"}` {
-		t.Errorf("SDK decoded data = %q", e[0].Data)
+		t.Errorf("decoded data = %q", e[0].Data)
 	}
 
 	// A refused client event (not subscribed) produces no webhook.
@@ -531,7 +555,7 @@ func TestWebhookSubscriptionCount(t *testing.T) {
 		`{"name":"subscription_count","channel":"wh-count","subscription_count":2}`,
 		`{"name":"subscription_count","channel":"wh-count","subscription_count":1}`)
 	if e := r.matching("subscription_count", ch); len(e) == 3 && e[1].SubscriptionCount != 2 {
-		t.Errorf("SDK decoded subscription_count = %d, want 2", e[1].SubscriptionCount)
+		t.Errorf("decoded subscription_count = %d, want 2", e[1].SubscriptionCount)
 	}
 
 	// Never on presence channels.

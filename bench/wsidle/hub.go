@@ -129,7 +129,7 @@ type memStats struct {
 	Sys        uint64 `json:"sys"`
 	RSS        uint64 `json:"rss"`
 	Goroutines int    `json:"goroutines"`
-	// herald variants only: herald_channels on /metrics and the number of
+	// herald mode only: herald_channels on /metrics and the number of
 	// channels listed by GET /apps/{id}/channels.
 	Channels    int `json:"channels,omitempty"`
 	APIChannels int `json:"api_channels,omitempty"`

@@ -6,7 +6,7 @@
 //	wsidle server -impl=nbio-std -addr=127.0.0.1:0   # prints "LISTEN <addr>", answers "stats" on stdin
 //	wsidle client -addr=127.0.0.1:port -n=9500       # prints "READY <ok> <failed>" then idles
 //	wsidle run -impl=nbio-std -n=19000 -clients=2    # orchestrates server + clients in separate processes
-//	wsidle run -impl=herald,herald-inproc -n=19000   # the same against the real server (herald.go)
+//	wsidle run -impl=herald -herald-bin=/tmp/herald  # the real server, measured from outside (herald.go)
 //
 // See README.md.
 package main

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -26,13 +25,12 @@ type result struct {
 	RSS       float64  `json:"rss_per_conn"`
 	Sys       float64  `json:"sys_per_conn"`
 	GorPer    float64  `json:"goroutines_per_conn"`
-	// Set by the herald variants.
+	// Set by the herald mode.
 	Heap    float64 `json:"heap_per_conn,omitempty"`
 	Stack   float64 `json:"stack_per_conn,omitempty"`
 	Method  string  `json:"method,omitempty"`
 	Samples int     `json:"samples,omitempty"`
 	Date    string  `json:"date,omitempty"`
-	Profile string  `json:"profile,omitempty"`
 }
 
 func runMain(args []string) error {
@@ -45,10 +43,7 @@ func runMain(args []string) error {
 	keepalive := fs.Duration("keepalive", 10*time.Minute, "server read deadline")
 	jsonOut := fs.String("json", "", "append one JSON result per line to this file")
 	window := fs.Duration("window", 10*time.Second, "herald: sampling window (every 500ms) after settle, for baseline and at N")
-	repo := fs.String("repo", ".", "herald: module root to build ./cmd/herald from")
-	heraldBin := fs.String("herald-bin", "", "herald: use this binary instead of building one")
-	profileDir := fs.String("profile-dir", "", "herald-inproc: write heap profiles (baseline and at N) per run into this directory")
-	memProfileRate := fs.Int("memprofilerate", 0, "herald-inproc: runtime.MemProfileRate in the server (0: Go default 512 KiB)")
+	heraldBin := fs.String("herald-bin", "", "herald: path of the herald binary (from the repository root: go build -o /tmp/herald ./cmd/herald)")
 	_ = fs.Parse(args)
 	if *n <= 0 || *clients <= 0 || *reps <= 0 || *reps > 20 || *window <= 0 || *window > 5*time.Minute {
 		return errors.New("bad -n, -clients, -reps or -window")
@@ -58,24 +53,21 @@ func runMain(args []string) error {
 		list = strings.Split(*implList, ",")
 	}
 	for _, impl := range list {
-		if !slices.Contains(impls, impl) && !slices.Contains(heraldImpls, impl) {
+		if !slices.Contains(impls, impl) && impl != heraldImpl {
 			return fmt.Errorf("unknown -impl %q", impl)
+		}
+	}
+	if slices.Contains(list, heraldImpl) {
+		if *heraldBin == "" {
+			return errors.New("-impl=herald needs -herald-bin (from the repository root: go build -o /tmp/herald ./cmd/herald)")
+		}
+		if _, err := os.Stat(*heraldBin); err != nil {
+			return fmt.Errorf("-herald-bin: %w", err)
 		}
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
-	}
-	bin := *heraldBin
-	if bin == "" && slices.Contains(list, "herald") {
-		dir, err := os.MkdirTemp("", "wsidle-build-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		if bin, err = buildHerald(*repo, dir); err != nil {
-			return err
-		}
 	}
 	var all []result
 	for _, impl := range list {
@@ -84,13 +76,11 @@ func runMain(args []string) error {
 				r   result
 				err error
 			)
-			if impl == "herald" {
-				r, err = runHeraldOnce(exe, bin, rep, *n, *clients, *settle, *window)
-			} else {
-				r, err = runOnce(exe, impl, rep, *n, *clients, *settle, *keepalive, *profileDir, *memProfileRate)
-			}
-			if slices.Contains(heraldImpls, impl) {
+			if impl == heraldImpl {
+				r, err = runHeraldOnce(exe, *heraldBin, rep, *n, *clients, *settle, *window)
 				r.Date = time.Now().UTC().Format(time.RFC3339)
+			} else {
+				r, err = runOnce(exe, impl, rep, *n, *clients, *settle, *keepalive)
 			}
 			if err != nil {
 				return fmt.Errorf("%s rep %d: %w", impl, rep, err)
@@ -201,16 +191,11 @@ func (c *child) stats() (memStats, error) {
 	return s, json.Unmarshal([]byte(l), &s)
 }
 
-func runOnce(exe, impl string, rep, n, clients int, settle, keepalive time.Duration, profileDir string, memProfileRate int) (result, error) {
+// runOnce measures one simulated transport: a server subprocess of this
+// binary that reports runtime.MemStats after a GC on "stats".
+func runOnce(exe, impl string, rep, n, clients int, settle, keepalive time.Duration) (result, error) {
 	r := result{Impl: impl, Rep: rep, N: n}
-	herald := impl == "herald-inproc"
-	var clientArgs []string
-	if herald {
-		clientArgs = heraldClientArgs
-		r.Method = "inside: runtime.GC + debug.FreeOSMemory, then runtime.MemStats and VmRSS"
-	}
-	srv, err := startChild(exe, "server", "-impl="+impl, "-addr=127.0.0.1:0", "-keepalive="+keepalive.String(),
-		fmt.Sprintf("-memprofilerate=%d", memProfileRate))
+	srv, err := startChild(exe, "server", "-impl="+impl, "-addr=127.0.0.1:0", "-keepalive="+keepalive.String())
 	if err != nil {
 		return r, err
 	}
@@ -224,24 +209,8 @@ func runOnce(exe, impl string, rep, n, clients int, settle, keepalive time.Durat
 		return r, err
 	}
 
-	profile := func(tag string) error {
-		if !herald || profileDir == "" {
-			return nil
-		}
-		path := filepath.Join(profileDir, fmt.Sprintf("%s-rep%d-%s.pprof", impl, rep, tag))
-		if _, err := io.WriteString(srv.stdin, "profile "+path+"\n"); err != nil {
-			return err
-		}
-		_, err := srv.expect("PROFILED ", 60*time.Second)
-		r.Profile = path
-		return err
-	}
-	if err := profile("base"); err != nil {
-		return r, err
-	}
-
 	start := time.Now()
-	cls, err := startClients(exe, addr, n, clients, clientArgs)
+	cls, err := startClients(exe, addr, n, clients, nil)
 	defer func() {
 		for _, c := range cls {
 			c.stop()
@@ -262,18 +231,8 @@ func runOnce(exe, impl string, rep, n, clients int, settle, keepalive time.Durat
 	if r.AtN.Subscribed != int64(n) || r.AtN.Conns != n {
 		return r, fmt.Errorf("server reports %d conns / %d subscribed, want %d", r.AtN.Conns, r.AtN.Subscribed, n)
 	}
-	if herald {
-		if err := checkHerald(r, n, clients); err != nil {
-			return r, err
-		}
-	}
-	if err := profile("atN"); err != nil {
-		return r, err
-	}
 	r.compute()
-	if !herald {
-		r.Heap, r.Stack = 0, 0 // keep the original record format for the simulated variants
-	}
+	r.Heap, r.Stack = 0, 0 // keep the original record format for the simulated variants
 	return r, nil
 }
 

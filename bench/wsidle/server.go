@@ -23,10 +23,10 @@ import (
 
 var impls = []string{"nbio-std", "nbio-engine", "gorilla", "gorilla-pool", "gorilla-inline", "coder"}
 
-// heraldImpls measure the real server rather than a simulation; they are not
-// part of "all". "herald" runs the built binary and measures from outside;
-// "herald-inproc" runs internal/server.Run inside the server subprocess.
-var heraldImpls = []string{"herald", "herald-inproc"}
+// heraldImpl measures the real server rather than a simulation and is not
+// part of "all": "run" starts the herald binary given with -herald-bin and
+// measures it from outside (herald.go). "server" does not accept it.
+const heraldImpl = "herald"
 
 type serverConfig struct {
 	impl           string
@@ -34,7 +34,6 @@ type serverConfig struct {
 	keepalive      time.Duration
 	maxWriteBuffer int
 	maxMessage     int
-	memProfileRate int
 }
 
 func serverMain(args []string) error {
@@ -45,13 +44,9 @@ func serverMain(args []string) error {
 	fs.DurationVar(&cfg.keepalive, "keepalive", 10*time.Minute, "read deadline per connection, re-armed on every message")
 	fs.IntVar(&cfg.maxWriteBuffer, "max-write-buffer", 64<<10, "nbio: nbhttp.Config.MaxWriteBufferSize")
 	fs.IntVar(&cfg.maxMessage, "max-message", 10<<10, "max inbound message size")
-	fs.IntVar(&cfg.memProfileRate, "memprofilerate", 0, "herald-inproc: runtime.MemProfileRate (0: Go default)")
 	_ = fs.Parse(args)
 	if !strings.HasPrefix(cfg.addr, "127.0.0.1:") {
 		return errors.New("-addr must be on 127.0.0.1")
-	}
-	if cfg.impl == "herald-inproc" {
-		return heraldInprocServe(cfg.memProfileRate)
 	}
 	logging.SetLevel(logging.LevelError)
 

@@ -42,9 +42,11 @@ function freePort() {
   });
 }
 
-function goBuild(pkg, out) {
+// goBuild builds pkg in the module at cwd (the repository root by default;
+// examples/chat is a module of its own).
+function goBuild(pkg, out, cwd = REPO_ROOT) {
   const res = spawnSync('go', ['build', '-o', out, pkg], {
-    cwd: REPO_ROOT,
+    cwd,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -156,7 +158,7 @@ async function startServers() {
   };
   try {
     const heraldBin = goBuild('./cmd/herald', path.join(dir, 'herald'));
-    const chatBin = goBuild('./examples/chat', path.join(dir, 'chat'));
+    const chatBin = goBuild('.', path.join(dir, 'chat'), CHAT_DIR);
 
     // The example's config, on a free port and with a secret only this run
     // knows (so finding it in the browser would be a real leak).
