@@ -44,7 +44,8 @@ type Client struct {
 	closed      atomic.Bool  // Close was called
 	authorized  atomic.Bool  // signed in or joined a private/presence channel (require_signin)
 	connectedAt int64
-	counted     bool // counted at the broker against the app's connection quota
+	counted     bool     // counted at the broker against the app's connection quota
+	wpos        wheelPos // place on the liveness wheel; guarded by its shard's mutex
 
 	mu       sync.Mutex
 	subs     []subscription // a slice: most connections hold few channels

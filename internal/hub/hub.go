@@ -124,6 +124,8 @@ type Hub struct {
 	lost  lostLeaves // presence leaves the broker could not record (lost.go)
 
 	closing atomic.Bool
+
+	live wheel // when each connection's liveness is next looked at (liveness.go)
 }
 
 // New builds a hub; call Run to start its liveness sweeper.
@@ -148,6 +150,7 @@ func New(cfg Config, deps Deps) *Hub {
 		clients:  make(map[string]*Client),
 		perApp:   make(map[string]int),
 	}
+	h.live.init(cfg.SweepInterval.Nanoseconds(), deps.Now().UnixNano())
 	h.users.conns = make(map[chanKey]map[*Client]struct{})
 	h.users.watchers = make(map[chanKey]map[*Client]struct{})
 	for i := range h.shards {
@@ -230,6 +233,7 @@ func (h *Hub) Connect(ctx context.Context, app *apps.App, sink Sink, remote stri
 	h.clients[c.socketID] = c
 	h.perApp[app.ID]++
 	h.clientsMu.Unlock()
+	h.scheduleLiveness(c)
 	h.m.Connections.WithLabelValues(app.ID).Inc()
 	h.m.ConnectionsTotal.WithLabelValues(app.ID).Inc()
 	return c, nil
@@ -241,6 +245,7 @@ func (h *Hub) Disconnect(c *Client) {
 	if !c.gone.CompareAndSwap(false, true) {
 		return
 	}
+	h.live.remove(c)
 	ctx := context.Background()
 	c.mu.Lock()
 	subs := c.subs
@@ -283,6 +288,9 @@ func (h *Hub) UpdateApp(app *apps.App) {
 	for _, c := range h.clients {
 		if cur := c.curApp(); cur.ID == app.ID && cur != app {
 			c.appPtr.Store(app)
+			if app.RequireSignin && !cur.RequireSignin {
+				h.scheduleLiveness(c) // its sign-in deadline may now be due
+			}
 		}
 	}
 }
