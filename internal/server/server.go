@@ -378,7 +378,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			ln.Close()
 			return err
 		}
-		ln = tls.NewListener(ln, &tls.Config{
+		ln = ws.TLSListener(ln, &tls.Config{
 			MinVersion:     tls.VersionTLS12,
 			GetCertificate: certs.GetCertificate,
 			NextProtos:     []string{"http/1.1"},

@@ -42,18 +42,28 @@ func (s *Server) onData(c *nbio.Conn, data []byte) {
 			_ = c.Close()
 		}
 	}()
-	s.consume(s.sessionOf(wsc), wsc, data, func(err error) {
-		// The frame check should have caught whatever nbio's parser
-		// refuses; say so when it did not, since the client sees only a
-		// dropped connection.
-		s.throttle.Log(s.log, slog.LevelWarn, logthrottle.AddrKey(c.RemoteAddr().String()), "", "websocket parse failed: connection dropped",
-			"err", err, "remote", c.RemoteAddr().String())
-		_ = c.CloseWithError(err)
-	})
+	ss := s.sessionOf(wsc)
+	// A TLS session is ready before its socket reaches the poller (tls.go);
+	// the flag is read first, so its fields are seen as written.
+	if ss != nil && ss.has(flagReady) && ss.tls != nil {
+		s.readTLS(c, ss, wsc, data)
+		return
+	}
+	s.consume(ss, wsc, data, func(err error) { s.dropParse(c, err) })
+}
+
+// dropParse closes a connection whose bytes nbio's parser refused. The
+// frame check should have caught whatever the parser refuses; say so when
+// it did not, since the client sees only a dropped connection.
+func (s *Server) dropParse(c *nbio.Conn, err error) {
+	s.throttle.Log(s.log, slog.LevelWarn, logthrottle.AddrKey(c.RemoteAddr().String()), "", "websocket parse failed: connection dropped",
+		"err", err, "remote", c.RemoteAddr().String())
+	_ = c.CloseWithError(err)
 }
 
 // readBlocking is the read loop of a connection nbio keeps in blocking mode
-// (TLS): the same checks as onData, on the connection's own goroutine.
+// (a TLS connection that could not be moved to the poller): the same checks
+// as onData, on the connection's own goroutine.
 func (s *Server) readBlocking(ss *session, wsc *websocket.Conn) {
 	buf := make([]byte, 16<<10)
 	var err error

@@ -9,6 +9,7 @@ package ws
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"log/slog"
@@ -295,11 +296,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, path string) 
 		return
 	}
 	ss.conn = conn
+	conn.SetSession(ss)
 	if nc, ok := conn.Conn.(*nbio.Conn); ok {
 		ss.raw = nc
 		ss.flusher = s.flushers[s.nextFlusher.Add(1)%uint32(len(s.flushers))]
+	} else if tc, ok := conn.Conn.(*tls.Conn); ok {
+		// Ready before the poller can read it: moveTLS hands it over last.
+		if err := s.moveTLS(ss, conn, tc); err != nil {
+			if errors.Is(err, errEngineRefused) {
+				ss.releaseOnce()
+				return
+			}
+			s.log.Debug("TLS connection kept in blocking mode", "remote", r.RemoteAddr, "err", err)
+		}
 	}
-	conn.SetSession(ss)
 	// The poller may already be reading this connection (a client need not
 	// wait for the 101): its callbacks use the fields above only once they
 	// see flagReady (an atomic, so the writes above happen before).
@@ -435,9 +445,18 @@ func (s *Server) onOpen(c *websocket.Conn) {
 }
 
 func (s *Server) onMessage(c *websocket.Conn, mt websocket.MessageType, data []byte) {
-	if ss := s.sessionOf(c); ss != nil && s.validText(ss, c, mt, data) {
-		ss.handle(data)
+	ss := s.sessionOf(c)
+	if ss == nil || !s.validText(ss, c, mt, data) {
+		return
 	}
+	if ss.tls != nil {
+		// nbio runs the handlers of a connection it took over in blocking
+		// mode on the reading goroutine, here a poller: hand the message to
+		// the connection's executor, in order, as for plaintext ones.
+		ss.raw.Execute(func() { ss.handle(data) })
+		return
+	}
+	ss.handle(data)
 }
 
 func (s *Server) onClose(c *websocket.Conn, _ error) {

@@ -2,7 +2,9 @@ package ws
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -38,8 +40,12 @@ type session struct {
 	unsent atomic.Int64
 
 	// Poller connections (raw != nil) write through the session's flusher
-	// (writer.go); blocking-mode ones (TLS) through nbio's own send queue.
+	// (writer.go), TLS ones through crypto/tls on top (tls.go); a TLS
+	// connection that could not be moved to the poller stays in blocking
+	// mode and writes through nbio's own send queue.
 	raw     *nbio.Conn
+	tls     *tls.Conn // set with raw for TLS connections
+	pc      *pollConn // the transport under tls
 	flusher *flusher
 	writeMu sync.Mutex // held while taking and writing the pending bytes
 	check   frameCheck // the peer's frame headers (framecheck.go); read side only
@@ -204,8 +210,13 @@ func (ss *session) writeLocked(b []byte) error {
 // handLocked gives b to nbio, which writes what the socket takes and keeps
 // the rest until the socket is writable. The caller holds writeMu.
 func (ss *session) handLocked(b []byte) error {
-	ss.unsent.Add(int64(len(b)))
-	_, err := ss.raw.Write(b)
+	var err error
+	if ss.tls != nil {
+		_, err = ss.tls.Write(b) // one record per 16 KiB; pollConn counts the unsent bytes
+	} else {
+		ss.unsent.Add(int64(len(b)))
+		_, err = ss.raw.Write(b)
+	}
 	if errors.Is(err, nbio.ErrOverflow) {
 		return hub.ErrSlowConsumer
 	}
@@ -326,7 +337,12 @@ func (ss *session) Close(code int, reason string) {
 			}
 		}
 	}
-	conn := ss.conn
+	var conn io.Closer = ss.conn
+	if ss.tls != nil {
+		// Not through nbio's websocket.Conn, which delays the close of a
+		// connection it thinks blocking; crypto/tls sends close_notify.
+		conn = ss.tls
+	}
 	time.AfterFunc(delay, func() { _ = conn.Close() })
 }
 
