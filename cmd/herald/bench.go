@@ -31,6 +31,7 @@ type benchFlags struct {
 	pollers, dialConc                    int
 	spreadSource                         bool
 	wsAddrs                              string
+	tls, insecure, tlsResume             bool
 }
 
 func newBenchCmd(d deps) *cobra.Command {
@@ -42,8 +43,9 @@ func newBenchCmd(d deps) *cobra.Command {
 
 The bench speaks the WebSocket protocol like pusher-js and signs HTTP API
 calls like a server SDK. Connections are read by a few nbio poller goroutines,
-not one goroutine per connection. Each scenario prints a table and, with
---json FILE, writes a JSON result. Server CPU and memory come from
+not one goroutine per connection, with --tls too (wss:// and https://; nbio's
+non-blocking TLS decrypts on the pollers). Each scenario prints a table and,
+with --json FILE, writes a JSON result. Server CPU and memory come from
 /proc/<pid> of --server-pid, or of the herald that --start-server launches.
 
 Without --app-id, --key and --secret the bench uses the default app that
@@ -77,6 +79,9 @@ See docs/performance.md.`,
 	pf.IntVar(&f.dialConc, "dial-concurrency", 64, "connections being opened at once")
 	pf.StringVar(&f.wsAddrs, "ws-addrs", "", "comma-separated host:port list the WebSocket connections are spread over round-robin (the nodes of a cluster); the HTTP API still goes to --host/--port")
 	pf.BoolVar(&f.spreadSource, "spread-source", true, "for a loopback server, bind each connection to its own 127.1.x.y source address (beats the ~28k ephemeral ports of one address)")
+	pf.BoolVar(&f.tls, "tls", false, "connect with TLS: wss:// WebSocket connections (still read by the nbio pollers, through nbio's non-blocking TLS) and https:// API calls; with --start-server the herald serves TLS with a generated self-signed certificate, which the bench then trusts")
+	pf.BoolVar(&f.insecure, "insecure", false, "with --tls: skip the verification of the server's certificate (a self-signed one)")
+	pf.BoolVar(&f.tlsResume, "tls-resume", true, "with --tls: resume TLS sessions from a cache shared by the run's connections, as browsers do; false makes every connection a full handshake (server signature, certificate verification)")
 
 	cmd.AddCommand(newBenchIdleCmd(d, f), newBenchFanoutCmd(d, f), newBenchPresenceCmd(d, f),
 		newBenchAPICmd(d, f), newBenchConnectCmd(d, f))
@@ -124,13 +129,17 @@ func runBench(ctx context.Context, d deps, f *benchFlags, changed func(string) b
 	if f.startServer && len(c.Target.WSAddrs) > 0 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--ws-addrs and --start-server exclude each other")}
 	}
+	if !f.tls && (changed("insecure") || changed("tls-resume")) {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--insecure and --tls-resume apply to TLS: give --tls")}
+	}
+	tlsOpts := loadgen.TLSOptions{Insecure: f.insecure, NoResume: !f.tlsResume}
 	if f.startServer {
 		exe, err := os.Executable()
 		if err != nil {
 			return &exitError{code: exitFailure, err: err}
 		}
 		c.Target.Host = "127.0.0.1"
-		srv, err := loadgen.StartServer(exe, c.Target)
+		srv, err := loadgen.StartServer(exe, c.Target, loadgen.ServerOptions{TLS: f.tls})
 		if err != nil {
 			return &exitError{code: exitFailure, err: fmt.Errorf("--start-server: %w", err)}
 		}
@@ -140,10 +149,20 @@ func runBench(ctx context.Context, d deps, f *benchFlags, changed func(string) b
 			}
 		}()
 		c.Target.Port, c.ServerPID = srv.Port, srv.PID
-		fmt.Fprintf(stderr, "herald bench: started herald pid %d on 127.0.0.1:%d (config %s, log %s)\n",
-			srv.PID, srv.Port, srv.ConfigPath, srv.LogPath)
+		var certNote string
+		if srv.Cert != nil {
+			tlsOpts.RootCAs = srv.Cert.Roots // verified against the certificate it generated, unless --insecure
+			certNote = ", self-signed TLS certificate " + srv.Cert.CertFile
+		}
+		fmt.Fprintf(stderr, "herald bench: started herald pid %d on 127.0.0.1:%d (config %s, log %s%s)\n",
+			srv.PID, srv.Port, srv.ConfigPath, srv.LogPath, certNote)
 	}
-	fmt.Fprintf(stderr, "herald bench %s: target %s, open-file limit %d (hard %d)\n", title, c.Target.Addr(), soft, hard)
+	target := c.Target.Addr()
+	if f.tls {
+		c.Target.TLS = loadgen.NewClientTLS(tlsOpts)
+		target += " over " + c.Target.TLS.Describe()
+	}
+	fmt.Fprintf(stderr, "herald bench %s: target %s, open-file limit %d (hard %d)\n", title, target, soft, hard)
 	res, err := fn(ctx, c)
 	if res != nil {
 		out := &errWriter{w: stdout}
@@ -167,9 +186,25 @@ func runBench(ctx context.Context, d deps, f *benchFlags, changed func(string) b
 			err = fmt.Errorf("%w\nThe server refused app id %s, key %s (%s): check --app-id, --key and --secret",
 				err, c.Target.AppID, c.Target.Key, credSource)
 		}
+		if hint := tlsHint(err.Error(), f); hint != "" {
+			err = fmt.Errorf("%w\n%s", err, hint)
+		}
 		return &exitError{code: exitFailure, err: err}
 	}
 	return nil
+}
+
+// tlsHint explains a failure that TLS settings can cause ("" if none).
+func tlsHint(msg string, f *benchFlags) string {
+	switch {
+	case f.tls && !f.insecure && loadgen.CertificateRefused(msg):
+		return "The bench refused the server's TLS certificate: for a self-signed one give --insecure (no verification); otherwise check that --host is a name or address the certificate is for"
+	case f.tls && loadgen.TLSToPlaintext(msg):
+		return "The server does not speak TLS on this port: drop --tls"
+	case !f.tls && loadgen.PlaintextToTLS(msg):
+		return "The server speaks TLS on this port: give --tls (and --insecure for a self-signed certificate)"
+	}
+	return ""
 }
 
 func writeBenchJSON(d deps, path string, res any) error {
@@ -326,7 +361,7 @@ func newBenchAPICmd(d deps, f *benchFlags) *cobra.Command {
 
 func newBenchConnectCmd(d deps, f *benchFlags) *cobra.Command {
 	var o loadgen.ConnectOptions
-	c := benchCmd(d, f, "connect", "New connections per second up to pusher:connection_established",
+	c := benchCmd(d, f, "connect", "New connections per second up to pusher:connection_established (with --tls: TLS handshakes/s)",
 		func(ctx context.Context, c loadgen.Common) (loadgen.Result, error) {
 			o.Common = c
 			return resultOf(loadgen.Connect(ctx, o))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,7 +21,8 @@ type APIClient struct {
 	HTTP *http.Client
 }
 
-// NewAPIClient keeps up to conns idle keep-alive connections.
+// NewAPIClient keeps up to conns idle keep-alive connections; with t.TLS
+// they are https:// connections with its verification and session cache.
 func NewAPIClient(t Target, conns int) *APIClient {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
@@ -28,6 +30,10 @@ func NewAPIClient(t Target, conns int) *APIClient {
 		MaxIdleConnsPerHost: conns + 4,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
+	}
+	if t.TLS != nil {
+		tr.TLSClientConfig = t.TLS.api
+		tr.TLSHandshakeTimeout = 10 * time.Second
 	}
 	return &APIClient{T: t, HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
@@ -78,6 +84,13 @@ func (a *APIClient) post(ctx context.Context, path string, body []byte) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := a.HTTP.Do(req)
 	if err != nil {
+		// Without the URL's query: it holds the signature, and a long one
+		// would crowd the cause (a refused certificate, say) out of a
+		// result's first error.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("POST %s: %w", a.T.HTTPBase()+path, ue.Err)
+		}
 		return err
 	}
 	defer resp.Body.Close()

@@ -55,6 +55,7 @@ type Env struct {
 	Scenario  string    `json:"scenario"`
 	Started   time.Time `json:"started"`
 	Target    string    `json:"target"`
+	TLS       string    `json:"tls,omitempty"` // how connections were secured ("" = plaintext)
 	ServerPID int       `json:"server_pid,omitempty"`
 	NumCPU    int       `json:"client_num_cpu"`
 	GoVersion string    `json:"client_go_version"`
@@ -67,7 +68,12 @@ func newEnv(name string, c Common) Env {
 	if len(c.Target.WSAddrs) > 0 {
 		target += " (WebSocket: " + strings.Join(c.Target.WSAddrs, ", ") + ")"
 	}
-	return Env{Scenario: name, Started: time.Now().UTC(), Target: target, ServerPID: c.ServerPID,
+	var tlsDesc string
+	if c.Target.TLS != nil {
+		tlsDesc = c.Target.TLS.Describe()
+		target += " over " + tlsDesc
+	}
+	return Env{Scenario: name, Started: time.Now().UTC(), Target: target, TLS: tlsDesc, ServerPID: c.ServerPID,
 		NumCPU: runtime.NumCPU(), GoVersion: runtime.Version(), FileLimit: soft}
 }
 

@@ -28,6 +28,13 @@ type ConnectResult struct {
 	ServerUSPer float64   `json:"server_cpu_us_per_connection,omitempty"`
 	ClientCPU   CPUStats  `json:"client_cpu"`
 	FirstError  string    `json:"first_error,omitempty"`
+
+	// With TLS every connection includes a handshake: PerSec is also the
+	// TLS handshakes/s, full or resumed as counted here.
+	TLSHandshakesPerSec float64 `json:"tls_handshakes_per_sec,omitempty"`
+	TLSFull             int64   `json:"tls_full_handshakes,omitempty"`
+	TLSResumed          int64   `json:"tls_resumed_handshakes,omitempty"`
+	TLSNegotiated       string  `json:"tls_negotiated,omitempty"` // version and cipher suite
 }
 
 // Rows implements Result.
@@ -39,12 +46,18 @@ func (r *ConnectResult) Rows() [][2]string {
 		{"new connections/s", f0(r.PerSec)},
 		{"dial -> connection_established", latRow(r.Latency)},
 	}
+	if r.TLS != "" {
+		rows[3][0] = "new TLS connections/s (= handshakes/s)"
+		rows[4][0] = "dial -> TLS -> connection_established"
+		rows = append(rows, [2]string{"TLS handshakes full / resumed", fmt.Sprintf("%d / %d (%s)", r.TLSFull, r.TLSResumed, r.TLSNegotiated)})
+	}
 	rows = append(rows, cpuRows(r.ServerCPU, "connection", r.ServerUSPer, &r.ClientCPU)...)
 	return withFirstError(rows, r.FirstError)
 }
 
 // Connect opens connections as fast as Concurrency workers can, each up to
-// pusher:connection_established, then closes it.
+// pusher:connection_established (through a TLS handshake with
+// Target.TLS), then closes it.
 func Connect(ctx context.Context, o ConnectOptions) (*ConnectResult, error) {
 	o.defaults()
 	if o.Concurrency <= 0 {
@@ -57,6 +70,10 @@ func Connect(ctx context.Context, o ConnectOptions) (*ConnectResult, error) {
 	hist := &Hist{}
 	var okN, badN, id atomic.Int64
 	var firstErr atomic.Pointer[string]
+	var tls0 TLSStats
+	if o.Target.TLS != nil {
+		tls0 = o.Target.TLS.Stats()
+	}
 	m := newMeter(o.ServerPID)
 	start := time.Now()
 	end := start.Add(o.Duration)
@@ -97,6 +114,13 @@ func Connect(ctx context.Context, o ConnectOptions) (*ConnectResult, error) {
 	r.PerSec = float64(r.Established) / r.Seconds
 	r.Latency = hist.Summary()
 	r.ServerUSPer = usPer(r.ServerCPU, r.Established)
+	if o.Target.TLS != nil {
+		// Counted at the handshake: a connection refused later (at the
+		// upgrade) still counts here, not in Established.
+		s := o.Target.TLS.Stats()
+		r.TLSFull, r.TLSResumed, r.TLSNegotiated = s.Full-tls0.Full, s.Resumed-tls0.Resumed, s.Negotiated
+		r.TLSHandshakesPerSec = r.PerSec
+	}
 	if s := firstErr.Load(); s != nil {
 		r.FirstError = *s
 	}

@@ -18,12 +18,22 @@ import (
 // target (the server's /proc stats are this test process's).
 func startHerald(t *testing.T) loadgen.Target {
 	t.Helper()
+	return startHeraldWith(t, nil)
+}
+
+// startHeraldWith is startHerald with edit applied to the configuration
+// before its defaults (nil = none).
+func startHeraldWith(t *testing.T, edit func(*config.Config)) loadgen.Target {
+	t.Helper()
 	cfg := config.Config{
 		Host:        "127.0.0.1",
 		AdminListen: config.AdminListenOff,
 		DataDir:     t.TempDir(),
 		Log:         config.LogConfig{Level: "warn"},
 		Apps:        []config.App{{ID: "1", Key: "app-key", Secret: "app-secret", EnableClientMessages: true}},
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	cfg.ApplyDefaults()
 	cfg.Port = 0

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
@@ -19,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	ltls "github.com/lesismal/llib/std/crypto/tls"
 	"github.com/lesismal/nbio"
 
 	"github.com/heraldhq/herald/internal/nbiofix"
@@ -42,13 +44,22 @@ type Target struct {
 	// connections are spread over, round-robin by connection id (the nodes
 	// of a cluster); the HTTP API still goes to Host:Port.
 	WSAddrs []string
+	// TLS, when set, makes the WebSocket connections wss:// and the HTTP
+	// API https://; nil means plaintext. Shared by every copy of the
+	// Target (it holds the run's session caches and handshake counts).
+	TLS *ClientTLS
 }
 
 // Addr is host:port.
 func (t Target) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
 
 // HTTPBase is the base URL of the HTTP API, prefix included.
-func (t Target) HTTPBase() string { return "http://" + t.Addr() + t.PathPrefix }
+func (t Target) HTTPBase() string {
+	if t.TLS != nil {
+		return "https://" + t.Addr() + t.PathPrefix
+	}
+	return "http://" + t.Addr() + t.PathPrefix
+}
 
 func (t Target) wsPath() string {
 	return t.PathPrefix + "/app/" + t.Key + "?protocol=7&client=herald-bench&version=1.0&flash=false"
@@ -103,6 +114,13 @@ type Conn struct {
 	buf    []byte // unparsed bytes of a frame split across reads
 	frag   []byte // fragmented message being reassembled
 	closed atomic.Bool
+
+	// tls is the connection's TLS layer (nil = plaintext), in non-blocking
+	// mode over nc: the poller pushes it the bytes it read (onTLS). wmu
+	// serialises its writes with Close, whose close_notify alert llib
+	// writes without taking its own output lock.
+	tls *ltls.Conn
+	wmu sync.Mutex
 }
 
 // Pool owns an nbio engine and the connections it reads.
@@ -222,9 +240,10 @@ func (p *Pool) Close() {
 	})
 }
 
-// Handshake dials the server, upgrades to WebSocket and reads
-// pusher:connection_established. It returns the open net.Conn, the socket
-// id and the time from dial start to the welcome.
+// Handshake dials the server, runs the TLS handshake (with t.TLS),
+// upgrades to WebSocket and reads pusher:connection_established, all in
+// blocking mode. It returns the open connection (an llib *tls.Conn with
+// t.TLS), the socket id and the time from dial start to the welcome.
 func (t Target) Handshake(ctx context.Context, id int64) (net.Conn, string, time.Duration, error) {
 	start := time.Now()
 	d := net.Dialer{Timeout: 10 * time.Second}
@@ -245,6 +264,18 @@ func (t Target) Handshake(ctx context.Context, id int64) (net.Conn, string, time
 		deadline = dl
 	}
 	_ = nc.SetDeadline(deadline)
+	conn := nc // what the upgrade is spoken over
+	if t.TLS != nil {
+		tc, err := t.TLS.handshake(nc, addr)
+		if err != nil {
+			return fail(err)
+		}
+		conn = tc
+		fail = func(err error) (net.Conn, string, time.Duration, error) {
+			_ = tc.Close()
+			return nil, "", 0, err
+		}
+	}
 	var key [16]byte
 	for i := range key {
 		key[i] = byte(rand.Uint32())
@@ -253,17 +284,17 @@ func (t Target) Handshake(ctx context.Context, id int64) (net.Conn, string, time
 	req := "GET " + t.wsPath() + " HTTP/1.1\r\nHost: " + addr +
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + k +
 		"\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	if _, err := io.WriteString(nc, req); err != nil {
+	if _, err := io.WriteString(conn, req); err != nil {
 		return fail(err)
 	}
-	br := bufio.NewReaderSize(nc, 1024)
+	br := bufio.NewReaderSize(conn, 1024)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		return fail(fmt.Errorf("handshake: %w", err))
 	}
 	if resp.StatusCode != 101 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-		return fail(fmt.Errorf("handshake: %s: %s", resp.Status, b))
+		return fail(fmt.Errorf("handshake: %s: %s", resp.Status, bytes.TrimSpace(b)))
 	}
 	h := sha1.Sum([]byte(k + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 	if resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(h[:]) {
@@ -307,7 +338,7 @@ func (t Target) Handshake(ctx context.Context, id int64) (net.Conn, string, time
 		}
 		elapsed := time.Since(start)
 		_ = nc.SetDeadline(time.Time{})
-		return nc, w.SocketID, elapsed, nil
+		return conn, w.SocketID, elapsed, nil
 	}
 	return fail(errors.New("welcome: too large"))
 }
@@ -320,12 +351,23 @@ func (p *Pool) Dial(ctx context.Context, setup func(c *Conn)) (*Conn, time.Durat
 	if err != nil {
 		return nil, 0, err
 	}
-	nbc, err := nbiofix.NBConn(raw) // dups the fd (close-on-exec) and closes raw
+	sock := raw
+	tc, _ := raw.(*ltls.Conn)
+	if tc != nil {
+		sock = tc.Conn()
+	}
+	nbc, err := nbiofix.NBConn(sock) // dups the fd (close-on-exec) and closes sock
 	if err != nil {
-		_ = raw.Close()
+		_ = sock.Close()
 		return nil, 0, err
 	}
-	c := &Conn{pool: p, nc: nbc, ID: id, SocketID: sid}
+	if tc != nil {
+		// From now on the TLS layer writes to the poller's connection
+		// and decrypts what the poller hands it (nbhttp's client does the
+		// same after its blocking handshake).
+		tc.ResetConn(nbc, true)
+	}
+	c := &Conn{pool: p, nc: nbc, tls: tc, ID: id, SocketID: sid}
 	if setup != nil {
 		setup(c)
 	}
@@ -376,16 +418,33 @@ func (p *Pool) OpenMany(ctx context.Context, n, conc, maxFail int, setup func(c 
 	return int(ok.Load()), int(bad.Load()), firstErr
 }
 
-// Close closes the connection.
+// Close closes the connection (after a close_notify alert over TLS).
 func (c *Conn) Close() {
 	c.closed.Store(true)
-	_ = c.nc.Close()
+	if c.tls == nil {
+		_ = c.nc.Close()
+		return
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.tls.Close() // closes nc too
+}
+
+// write sends b, through the TLS layer if there is one.
+func (c *Conn) write(b []byte) error {
+	if c.tls == nil {
+		_, err := c.nc.Write(b)
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err := c.tls.Write(b)
+	return err
 }
 
 // SendText sends one masked text frame.
 func (c *Conn) SendText(p []byte) error {
-	_, err := c.nc.Write(appendMaskedFrame(make([]byte, 0, len(p)+14), 1, p))
-	return err
+	return c.write(appendMaskedFrame(make([]byte, 0, len(p)+14), 1, p))
 }
 
 // Send marshals v and sends it as a text frame.
@@ -439,6 +498,16 @@ func (p *Pool) onData(nc *nbio.Conn, data []byte) {
 		nbiofix.Seen(nc)
 		return
 	}
+	if c.tls != nil {
+		p.onTLS(c, data)
+		return
+	}
+	p.onFrames(c, data)
+}
+
+// onFrames parses WebSocket frames; a frame split across reads waits in
+// c.buf.
+func (p *Pool) onFrames(c *Conn, data []byte) {
 	if len(c.buf) > 0 {
 		c.buf = append(c.buf, data...)
 		data = c.buf
@@ -480,7 +549,7 @@ func (p *Pool) onData(nc *nbio.Conn, data []byte) {
 			c.Close()
 			return
 		case 9:
-			_, _ = c.nc.Write(appendMaskedFrame(nil, 10, payload))
+			_ = c.write(appendMaskedFrame(nil, 10, payload))
 		}
 		data = data[total:]
 	}

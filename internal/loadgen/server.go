@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,15 +21,28 @@ type ServerProc struct {
 	Dir        string
 	ConfigPath string
 	LogPath    string
-	cmd        *exec.Cmd
-	exited     chan struct{}
+	// Cert is the server's self-signed certificate (nil without TLS).
+	Cert   *SelfSignedCert
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// ServerOptions configure StartServer.
+type ServerOptions struct {
+	// TLS serves wss:// and https:// with a self-signed certificate
+	// generated in the server's directory; false serves plaintext.
+	TLS bool
 }
 
 // ServerConfigYAML is the configuration StartServer writes: one app with
 // client events enabled and practically unlimited per connection (fanout
-// --via client), logs at warn.
-func ServerConfigYAML(port int, dataDir string, t Target) string {
-	return fmt.Sprintf(`host: 127.0.0.1
+// --via client), logs at warn; TLS with cert (nil = plaintext).
+func ServerConfigYAML(port int, dataDir string, t Target, cert *SelfSignedCert) string {
+	var tlsKeys string
+	if cert != nil {
+		tlsKeys = fmt.Sprintf("tls:\n  cert_file: %q\n  key_file: %q\n", cert.CertFile, cert.KeyFile)
+	}
+	return tlsKeys + fmt.Sprintf(`host: 127.0.0.1
 port: %d
 data_dir: %q
 admin_listen: "off"
@@ -44,10 +58,11 @@ apps:
 }
 
 // StartServer runs `bin serve` on a free 127.0.0.1 port with a generated
-// configuration in a new temporary directory and waits until /ready
-// answers 200. The caller stops it with Stop; the directory (config and
-// log) is kept for inspection, except when start-up fails.
-func StartServer(bin string, t Target) (_ *ServerProc, err error) {
+// configuration (and, with o.TLS, a self-signed certificate) in a new
+// temporary directory and waits until /ready answers 200. The caller stops
+// it with Stop; the directory (config, log, certificate) is kept for
+// inspection, except when start-up fails.
+func StartServer(bin string, t Target, o ServerOptions) (_ *ServerProc, err error) {
 	dir, err := os.MkdirTemp("", "herald-bench-")
 	if err != nil {
 		return nil, err
@@ -64,7 +79,17 @@ func StartServer(bin string, t Target) (_ *ServerProc, err error) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
 	s := &ServerProc{Port: port, Dir: dir, ConfigPath: filepath.Join(dir, "herald.yaml"), LogPath: filepath.Join(dir, "herald.log"), exited: make(chan struct{})}
-	if err := os.WriteFile(s.ConfigPath, []byte(ServerConfigYAML(port, filepath.Join(dir, "data"), t)), 0o600); err != nil {
+	readyURL := fmt.Sprintf("http://127.0.0.1:%d/ready", port)
+	cl := &http.Client{Timeout: 2 * time.Second}
+	if o.TLS {
+		if s.Cert, err = WriteSelfSignedCert(dir); err != nil {
+			return nil, err
+		}
+		readyURL = fmt.Sprintf("https://127.0.0.1:%d/ready", port)
+		cl.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.Cert.Roots, MinVersion: tls.VersionTLS12}}
+		defer cl.CloseIdleConnections()
+	}
+	if err := os.WriteFile(s.ConfigPath, []byte(ServerConfigYAML(port, filepath.Join(dir, "data"), t, s.Cert)), 0o600); err != nil {
 		return nil, err
 	}
 	logf, err := os.Create(s.LogPath)
@@ -83,15 +108,13 @@ func StartServer(bin string, t Target) (_ *ServerProc, err error) {
 	}
 	s.PID = s.cmd.Process.Pid
 	go func() { _ = s.cmd.Wait(); logf.Close(); close(s.exited) }()
-	base := fmt.Sprintf("http://127.0.0.1:%d/ready", port)
-	cl := &http.Client{Timeout: 2 * time.Second}
 	for i := 0; i < 150; i++ {
 		select {
 		case <-s.exited:
 			return nil, fmt.Errorf("server exited during start-up; log: %s", s.logTail())
 		default:
 		}
-		if resp, err := cl.Get(base); err == nil {
+		if resp, err := cl.Get(readyURL); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

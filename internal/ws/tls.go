@@ -57,7 +57,7 @@ func (wouldBlock) Temporary() bool { return true }
 // pollConn is the transport under a TLS connection: the accepted socket
 // until the upgrade moves it to the poller, the poller's connection after.
 type pollConn struct {
-	net.Conn // the accepted connection; closed once moved
+	net.Conn // the accepted connection until moved (then nil)
 	nc       atomic.Pointer[nbio.Conn]
 	unsent   *atomic.Int64 // the session's unsent bytes (session.unsent)
 
@@ -88,6 +88,22 @@ func (p *pollConn) Write(b []byte) (int, error) {
 	}
 	p.unsent.Add(int64(len(b)))
 	return nc.Write(b)
+}
+
+// The addresses come from the poller's connection once moved: the accepted
+// one is closed then and dropped, so it holds no memory.
+func (p *pollConn) LocalAddr() net.Addr {
+	if nc := p.nc.Load(); nc != nil {
+		return nc.LocalAddr()
+	}
+	return p.Conn.LocalAddr()
+}
+
+func (p *pollConn) RemoteAddr() net.Addr {
+	if nc := p.nc.Load(); nc != nil {
+		return nc.RemoteAddr()
+	}
+	return p.Conn.RemoteAddr()
 }
 
 func (p *pollConn) Close() error {
@@ -142,6 +158,7 @@ func (s *Server) moveTLS(ss *session, wsc *websocket.Conn, tc *tls.Conn) error {
 	}
 	pc.unsent = &ss.unsent
 	pc.nc.Store(nc)
+	pc.Conn = nil // closed by the duplication; every method now uses nc
 	ss.tls, ss.pc = tc, pc
 	ss.raw = nc
 	ss.flusher = s.flushers[s.nextFlusher.Add(1)%uint32(len(s.flushers))]
