@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
@@ -148,7 +149,9 @@ var publishEndpoints = map[string]bool{"events": true, "batch_events": true}
 // request is an authenticated API call.
 type request struct {
 	*http.Request
-	app   *apps.App
+	app *apps.App
+	// body is valid until the handler returns: its buffer serves the next
+	// request then. Handlers decode from it and keep only copies.
 	body  []byte
 	query url.Values // the query as it was signed (signing.ParseQuery)
 }
@@ -209,11 +212,14 @@ func (a *API) handleByKey(method, pattern, name string, h handlerFunc) {
 }
 
 func (a *API) handleApp(method, pattern, name string, by appBy, h handlerFunc) {
+	isPublish := publishEndpoints[name]
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		status := http.StatusOK
 		appID := "" // once the request names a known app
+		body := getBodyBuf()
 		defer func() {
-			a.m.APIRequests.WithLabelValues(name, strconv.Itoa(status)).Inc()
+			putBodyBuf(body)
+			a.m.APIRequests.WithLabelValues(name, statusLabel(status)).Inc()
 			if appID != "" {
 				a.m.APIAppRequests.WithLabelValues(appID, metrics.StatusClass(status)).Inc()
 			}
@@ -225,11 +231,11 @@ func (a *API) handleApp(method, pattern, name string, by appBy, h handlerFunc) {
 			return
 		}
 
-		req, aerr := a.authenticate(w, r, by)
+		req, aerr := a.authenticate(w, r, by, body)
 		if req != nil {
 			appID = req.app.ID // known apps only: invented ids share one log budget and no series
 		}
-		if aerr == nil && publishEndpoints[name] && a.admit != nil {
+		if aerr == nil && isPublish && a.admit != nil {
 			if ok, _ := a.admit.Publish(); !ok {
 				aerr = errorf(http.StatusServiceUnavailable, "Server is low on memory; retry later")
 			}
@@ -279,19 +285,21 @@ func (a *API) handleApp(method, pattern, name string, by appBy, h handlerFunc) {
 	})
 }
 
-func (a *API) authenticate(w http.ResponseWriter, r *http.Request, by appBy) (*request, *apiError) {
+// authenticate reads the body into buf and checks the request's signature.
+func (a *API) authenticate(w http.ResponseWriter, r *http.Request, by appBy, buf *[]byte) (*request, *apiError) {
 	app, aerr := a.lookupApp(r, by)
 	if aerr != nil {
 		return nil, aerr
 	}
-	body, aerr := readBody(w, r, a.cfg.MaxBodyBytes)
+	body, aerr := readBody(w, r, a.cfg.MaxBodyBytes, buf)
 	if aerr != nil {
 		return nil, aerr
 	}
-	secrets := app.Secrets(a.now())
-	creds := make([]signing.Credential, len(secrets))
-	for i, s := range secrets {
-		creds[i] = signing.Credential{Key: app.Key, Secret: s}
+	now := a.now()
+	var credBuf [4]signing.Credential // the primary and a few previous secrets, off the heap
+	creds := credBuf[:0]
+	for _, s := range app.Secrets(now) {
+		creds = append(creds, signing.Credential{Key: app.Key, Secret: s})
 	}
 	path := r.URL.EscapedPath()
 	// The handlers read their parameters from the query exactly as it was
@@ -299,12 +307,12 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request, by appBy) (*r
 	query, verr := signing.ParseQuery(r.URL.RawQuery)
 	var used signing.Credential
 	if verr == nil {
-		used, verr = signing.VerifyQuery(r.Method, path, query, body, creds, a.now(), a.cfg.TimestampWindow)
+		used, verr = signing.VerifyQuery(r.Method, path, query, body, creds, now, a.cfg.TimestampWindow)
 	}
 	if verr != nil && query != nil && a.cfg.PathPrefix != "" {
 		// The request arrives here without our mount prefix; an SDK told about
 		// the prefix (PHP's path option) signed the full path.
-		if c2, err2 := signing.VerifyQuery(r.Method, a.cfg.PathPrefix+path, query, body, creds, a.now(), a.cfg.TimestampWindow); err2 == nil {
+		if c2, err2 := signing.VerifyQuery(r.Method, a.cfg.PathPrefix+path, query, body, creds, now, a.cfg.TimestampWindow); err2 == nil {
 			used, verr = c2, nil
 		}
 	}
@@ -385,27 +393,72 @@ func (a *API) lookupApp(r *http.Request, by appBy) (*apps.App, *apiError) {
 	return app, nil
 }
 
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *apiError) {
-	tooLarge := errorf(http.StatusRequestEntityTooLarge, "Request body is larger than "+strconv.FormatInt(limit, 10)+" bytes")
-	if r.ContentLength > limit {
-		return nil, tooLarge
+// Request bodies are read into pooled buffers (the SDKs send one request
+// after another, each a few hundred bytes). A buffer grown past
+// maxPooledBody is left to the collector.
+const maxPooledBody = 64 << 10
+
+var bodyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+func getBodyBuf() *[]byte { return bodyBufs.Get().(*[]byte) }
+
+func putBodyBuf(b *[]byte) {
+	if cap(*b) <= maxPooledBody {
+		*b = (*b)[:0]
+		bodyBufs.Put(b)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge
-		}
-		return nil, errorf(http.StatusBadRequest, "Could not read request body")
-	}
-	return body, nil
 }
 
+// readBody reads the body, at most limit bytes, into buf (which it may
+// grow) and returns it.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf *[]byte) ([]byte, *apiError) {
+	tooLarge := func() *apiError {
+		return errorf(http.StatusRequestEntityTooLarge, "Request body is larger than "+strconv.FormatInt(limit, 10)+" bytes")
+	}
+	if r.ContentLength > limit {
+		return nil, tooLarge()
+	}
+	b := (*buf)[:0]
+	// Room for the announced length and the read that sees EOF, so one
+	// allocation at most; a length announced but not (yet) sent reserves
+	// no more than maxPooledBody.
+	if want := max(min(r.ContentLength+1, maxPooledBody), 512); want > int64(cap(b)) {
+		b = make([]byte, 0, want)
+	}
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			*buf = b
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, tooLarge()
+			}
+			return nil, errorf(http.StatusBadRequest, "Could not read request body")
+		}
+	}
+	*buf = b
+	return b, nil
+}
+
+// emptyObject is json.Marshal(struct{}{}), the answer to most triggers.
+var emptyObject = []byte("{}")
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "Could not encode response")
-		return
+	b := emptyObject
+	if _, empty := v.(struct{}); !empty {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			writeError(w, http.StatusInternalServerError, "Could not encode response")
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -422,6 +475,14 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// statusLabel is strconv.Itoa(status), without an allocation for 200.
+func statusLabel(status int) string {
+	if status == http.StatusOK {
+		return "200"
+	}
+	return strconv.Itoa(status)
 }
 
 func truncate(s string, n int) string {

@@ -2,6 +2,7 @@ package signing
 
 import (
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,11 +29,8 @@ const (
 // isSchemeParam reports whether a lower-cased key is one SignRequest sets
 // itself; caller-supplied copies would otherwise be sent twice.
 func isSchemeParam(lk string) bool {
-	switch lk {
-	case paramKey, paramTimestamp, paramVersion, paramSignature, paramBodyMD5:
-		return true
-	}
-	return false
+	_, ok := schemeParamIndex(lk)
+	return ok
 }
 
 // lowerASCII lower-cases only A-Z. Unicode case mapping would let exotic
@@ -59,6 +57,56 @@ func lowerASCII(s string) string {
 // of the original keys) are joined with ",", as Reverb and the PHP signer do.
 // Keys without values are left out, matching url.Values.Encode on the wire.
 func CanonicalQuery(q url.Values) string {
+	return string(appendCanonicalQuery(nil, q))
+}
+
+// appendCanonicalQuery appends CanonicalQuery(q) to dst. Every SDK sends
+// lower-case keys, so each key is its own group: sorting the keys is all
+// there is to do, without the grouping maps (appendCanonicalQueryFolded)
+// that keys differing only in case need.
+func appendCanonicalQuery(dst []byte, q url.Values) []byte {
+	var buf [8]string
+	keys := buf[:0]
+	for k, vs := range q {
+		if len(vs) == 0 {
+			continue
+		}
+		if hasUpperASCII(k) {
+			return appendCanonicalQueryFolded(dst, q)
+		}
+		if k != paramSignature {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, '&')
+		}
+		dst = append(dst, k...)
+		dst = append(dst, '=')
+		for j, v := range q[k] {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, v...)
+		}
+	}
+	return dst
+}
+
+func hasUpperASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// appendCanonicalQueryFolded is appendCanonicalQuery for any query: keys
+// grouped by their lower-cased form.
+func appendCanonicalQueryFolded(dst []byte, q url.Values) []byte {
 	groups := make(map[string][]string, len(q))
 	for k, vs := range q {
 		if len(vs) == 0 {
@@ -76,33 +124,41 @@ func CanonicalQuery(q url.Values) string {
 	}
 	sort.Strings(keys)
 
-	var b strings.Builder
 	for i, lk := range keys {
 		if i > 0 {
-			b.WriteByte('&')
+			dst = append(dst, '&')
 		}
-		b.WriteString(lk)
-		b.WriteByte('=')
+		dst = append(dst, lk...)
+		dst = append(dst, '=')
 		orig := groups[lk]
 		sort.Strings(orig)
 		n := 0
 		for _, k := range orig {
 			for _, v := range q[k] {
 				if n > 0 {
-					b.WriteByte(',')
+					dst = append(dst, ',')
 				}
-				b.WriteString(v)
+				dst = append(dst, v...)
 				n++
 			}
 		}
 	}
-	return b.String()
+	return dst
 }
 
 // StringToSign returns METHOD "\n" path "\n" canonical query. The method is
 // upper-cased; the path is used as given, which must be the raw request path.
 func StringToSign(method, path string, q url.Values) string {
-	return strings.ToUpper(method) + "\n" + path + "\n" + CanonicalQuery(q)
+	return string(appendStringToSign(nil, method, path, q))
+}
+
+// appendStringToSign appends StringToSign(method, path, q) to dst.
+func appendStringToSign(dst []byte, method, path string, q url.Values) []byte {
+	dst = append(dst, strings.ToUpper(method)...)
+	dst = append(dst, '\n')
+	dst = append(dst, path...)
+	dst = append(dst, '\n')
+	return appendCanonicalQuery(dst, q)
 }
 
 // SignRequest returns the query to send with a REST request: params plus
@@ -123,6 +179,9 @@ func SignRequest(cred Credential, method, path string, params url.Values, body [
 	if len(body) > 0 {
 		q.Set(paramBodyMD5, MD5Hex(body))
 	}
-	q.Set(paramSignature, HMACHex(cred.Secret, []byte(StringToSign(method, path, q))))
+	m := getMAC()
+	defer m.release()
+	m.msg = appendStringToSign(m.msg, method, path, q)
+	q.Set(paramSignature, string(m.sumHex(cred.Secret, m.msg)))
 	return q
 }

@@ -1,7 +1,11 @@
 package signing
 
 import (
+	"crypto/md5"
+	"crypto/sha256"
+	"crypto/subtle"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,53 +67,61 @@ func VerifyQuery(method, path string, q url.Values, body []byte, creds []Credent
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	p, err := schemeParams(q)
+	p, err := readSchemeParams(q)
 	if err != nil {
 		return Credential{}, err
 	}
-	for _, name := range [...]string{paramKey, paramTimestamp, paramVersion, paramSignature} {
-		if p[name] == "" {
-			return Credential{}, verifyErr("Missing parameter: " + name)
+	for _, i := range [...]schemeParam{spKey, spTimestamp, spVersion, spSignature} {
+		if p.value[i] == "" {
+			return Credential{}, verifyErr("Missing parameter: " + schemeParamNames[i])
 		}
 	}
-	if p[paramVersion] != authVersion {
+	if p.value[spVersion] != authVersion {
 		return Credential{}, verifyErr("Version not supported")
 	}
 
-	var candidates []Credential
-	for _, c := range creds {
-		if c.Key == p[paramKey] {
-			candidates = append(candidates, c)
-		}
-	}
-	if len(candidates) == 0 {
+	key := p.value[spKey]
+	if !slices.ContainsFunc(creds, func(c Credential) bool { return c.Key == key }) {
 		return Credential{}, &VerifyError{Reason: "Unknown auth_key", Kind: KindUnknownKey}
 	}
 
-	if err := checkTimestamp(p[paramTimestamp], now, window); err != nil {
+	if err := checkTimestamp(p.value[spTimestamp], now, window); err != nil {
 		return Credential{}, err
 	}
 
 	// A present body_md5 is checked even for an empty body: a signed digest
 	// that no longer matches means the body was altered or dropped.
-	md5, hasMD5 := p[paramBodyMD5]
+	hasMD5 := p.present[spBodyMD5]
 	if len(body) > 0 && !hasMD5 {
 		return Credential{}, verifyErr("Missing parameter: body_md5 (required when the request has a body)")
 	}
-	if hasMD5 && md5 != MD5Hex(body) {
-		return Credential{}, verifyErr("Invalid body_md5: it does not match the MD5 of the request body")
+	if hasMD5 {
+		var sum [2 * md5.Size]byte
+		if p.value[spBodyMD5] != string(md5Hex(&sum, body)) {
+			return Credential{}, verifyErr("Invalid body_md5: it does not match the MD5 of the request body")
+		}
 	}
 
-	sts := StringToSign(method, path, q)
-	sig := p[paramSignature]
-	for _, c := range candidates {
-		if equal(HMACHex(c.Secret, []byte(sts)), sig) {
+	m := getMAC()
+	defer m.release()
+	m.msg = appendStringToSign(m.msg, method, path, q)
+	sig := p.value[spSignature]
+	// The signature is compared as bytes in constant time; one of another
+	// length cannot match (valid ones have a fixed, public length).
+	var given [2 * sha256.Size]byte
+	sigLenOK := len(sig) == len(given)
+	copy(given[:], sig)
+	for _, c := range creds {
+		if c.Key != key {
+			continue
+		}
+		if subtle.ConstantTimeCompare(m.sumHex(c.Secret, m.msg), given[:]) == 1 && sigLenOK {
 			return c, nil
 		}
 	}
 	// Echoing the string to sign helps SDK authors and leaks nothing: it is
 	// built only from what the client sent.
-	expected := "Invalid signature: you should have sent HmacSHA256Hex(" + strconv.Quote(sts) + ", your_secret_key)"
+	expected := "Invalid signature: you should have sent HmacSHA256Hex(" + strconv.Quote(string(m.msg)) + ", your_secret_key)"
 	return Credential{}, &VerifyError{Reason: expected + ", but you sent " + strconv.Quote(sig), logReason: expected}
 }
 
@@ -117,23 +129,37 @@ func VerifyQuery(method, path string, q url.Values, body []byte, creds []Credent
 // url.ParseQuery it splits on "&" only: ";" is a legal channel-name
 // character and may appear raw in filter_by_prefix.
 func parseQuery(raw string) (url.Values, error) {
-	q := make(url.Values)
+	n := strings.Count(raw, "&") + 1
+	q := make(url.Values, n)
+	// One array holds the first value of every key (a key is rarely
+	// repeated); the three-index slices make a repeat's append copy out.
+	vals := make([]string, 0, n)
+	// Without "%" or "+" there is nothing to unescape (the SDKs' queries
+	// are hex, digits and plain names): one scan instead of one per name
+	// and value.
+	escaped := strings.IndexByte(raw, '%') >= 0 || strings.IndexByte(raw, '+') >= 0
 	for raw != "" {
 		var part string
 		part, raw, _ = strings.Cut(raw, "&")
 		if part == "" {
 			continue
 		}
-		k, v, _ := strings.Cut(part, "=")
-		key, err := url.QueryUnescape(k)
-		if err != nil {
-			return nil, verifyErr("Invalid query string: bad escape in parameter name")
+		key, val, _ := strings.Cut(part, "=")
+		if escaped {
+			var err error
+			if key, err = url.QueryUnescape(key); err != nil {
+				return nil, verifyErr("Invalid query string: bad escape in parameter name")
+			}
+			if val, err = url.QueryUnescape(val); err != nil {
+				return nil, verifyErr("Invalid query string: bad escape in value of " + strconv.Quote(key))
+			}
 		}
-		val, err := url.QueryUnescape(v)
-		if err != nil {
-			return nil, verifyErr("Invalid query string: bad escape in value of " + strconv.Quote(key))
+		if prev, ok := q[key]; ok {
+			q[key] = append(prev, val)
+			continue
 		}
-		q[key] = append(q[key], val)
+		vals = append(vals, val)
+		q[key] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	return q, nil
 }
@@ -147,29 +173,67 @@ func ParseQuery(raw string) (url.Values, error) { return parseQuery(raw) }
 // signature check reads it (any case of the name); "" when it is missing
 // or given more than once. Routes that name no app find theirs by it.
 func QueryKey(q url.Values) string {
-	p, err := schemeParams(q)
+	p, err := readSchemeParams(q)
 	if err != nil {
 		return ""
 	}
-	return p[paramKey]
+	return p.value[spKey]
 }
 
-// schemeParams collects the scheme parameters by lower-cased name. A name
-// given more than once (including "auth_signature" next to
+// schemeParam indexes the scheme parameters in schemeParams.
+type schemeParam uint8
+
+const (
+	spKey schemeParam = iota
+	spTimestamp
+	spVersion
+	spSignature
+	spBodyMD5
+	numSchemeParams
+)
+
+var schemeParamNames = [numSchemeParams]string{
+	spKey: paramKey, spTimestamp: paramTimestamp, spVersion: paramVersion, spSignature: paramSignature, spBodyMD5: paramBodyMD5,
+}
+
+// schemeParams are the scheme parameters of a query, by lower-cased name.
+type schemeParams struct {
+	value   [numSchemeParams]string
+	present [numSchemeParams]bool
+}
+
+// readSchemeParams collects the scheme parameters by lower-cased name. A
+// name given more than once (including "auth_signature" next to
 // "AUTH_SIGNATURE") is refused: which copy counts would be ambiguous.
-func schemeParams(q url.Values) (map[string]string, error) {
-	p := make(map[string]string, 5)
+func readSchemeParams(q url.Values) (schemeParams, error) {
+	var p schemeParams
 	for k, vs := range q {
-		lk := lowerASCII(k)
-		if !isSchemeParam(lk) {
+		i, ok := schemeParamIndex(lowerASCII(k))
+		if !ok {
 			continue
 		}
-		if _, dup := p[lk]; dup || len(vs) != 1 {
-			return nil, verifyErr("Duplicate parameter: " + lk)
+		if p.present[i] || len(vs) != 1 {
+			return schemeParams{}, verifyErr("Duplicate parameter: " + schemeParamNames[i])
 		}
-		p[lk] = vs[0]
+		p.value[i], p.present[i] = vs[0], true
 	}
 	return p, nil
+}
+
+func schemeParamIndex(lk string) (schemeParam, bool) {
+	switch lk {
+	case paramKey:
+		return spKey, true
+	case paramTimestamp:
+		return spTimestamp, true
+	case paramVersion:
+		return spVersion, true
+	case paramSignature:
+		return spSignature, true
+	case paramBodyMD5:
+		return spBodyMD5, true
+	}
+	return 0, false
 }
 
 // checkTimestamp enforces |now - ts| < window in whole seconds.
