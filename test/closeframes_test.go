@@ -28,7 +28,7 @@ import (
 // and Herald's writer) and on TLS (nbio's blocking mode).
 
 // selfSignedTLS writes a certificate for 127.0.0.1 and configures it.
-func selfSignedTLS(t *testing.T) func(*config.Config) {
+func selfSignedTLS(t testing.TB) func(*config.Config) {
 	t.Helper()
 	dir := t.TempDir()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
