@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/config"
+	"github.com/heraldhq/herald/internal/signing"
 )
 
 // TestTLSConnectionsOnThePoller: WebSocket connections over TLS keep no
@@ -109,5 +110,49 @@ func TestTLSConnectionsOnThePoller(t *testing.T) {
 	}
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTLSMessageBeforeCloseFrame: a message and a close frame in one read
+// are handled in order on a TLS connection: the message is not dropped
+// because the close came with it (as on plaintext connections).
+func TestTLSMessageBeforeCloseFrame(t *testing.T) {
+	withTLS := selfSignedTLS(t)
+	s := startServer(t, func(c *config.Config) {
+		withTLS(c)
+		c.Apps[0].EnableClientMessages = true
+	})
+	const ch = "private-tls-order"
+	join := func() (*rawWS, string) {
+		c := dialRawMaybeTLS(t, s, pusherPath(appKey), true)
+		f := c.read()
+		var ev struct{ Data string }
+		var d struct {
+			SocketID string `json:"socket_id"`
+		}
+		if json.Unmarshal(f.Payload, &ev) != nil || json.Unmarshal([]byte(ev.Data), &d) != nil || d.SocketID == "" {
+			t.Fatalf("want connection_established, got %q", f.Payload)
+		}
+		sub, _ := json.Marshal(map[string]any{"event": "pusher:subscribe", "data": map[string]any{
+			"channel": ch, "auth": signing.AuthorizeChannel(appKey, appSecret, d.SocketID, ch, nil)}})
+		c.write(maskedFrame(true, 0x1, sub))
+		if f := c.read(); !strings.Contains(string(f.Payload), "subscription_succeeded") {
+			t.Fatalf("want subscription_succeeded, got %q", f.Payload)
+		}
+		return c, d.SocketID
+	}
+	b, _ := join()
+	for i := range 20 {
+		a, _ := join()
+		msg := fmt.Sprintf(`{"event":"client-last","channel":%q,"data":{"i":%d}}`, ch, i)
+		both := append(maskedFrame(true, 0x1, []byte(msg)), maskedFrame(true, 0x8, []byte{0x03, 0xe8})...)
+		a.write(both) // one write: one TLS record, one read on the server
+		if code, _ := a.expectClose(); code != 1000 {
+			t.Fatalf("round %d: close answered with %d, want 1000", i, code)
+		}
+		f := b.read()
+		if !strings.Contains(string(f.Payload), "client-last") || !strings.Contains(string(f.Payload), fmt.Sprintf(`\"i\":%d`, i)) {
+			t.Fatalf("round %d: the message before the close frame was lost; B got %q", i, f.Payload)
+		}
 	}
 }

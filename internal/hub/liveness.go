@@ -111,11 +111,14 @@ func (s *wheelShard) unlink(c *Client) {
 
 // due takes the clients of every tick of s up to nowTick off the wheel and
 // passes them to check, one slot at a time and outside the lock (check
-// reschedules them). After a stall longer than the horizon every slot is
-// drained once.
+// reschedules them). After a stall longer than the horizon, or a step
+// back of the clock, every slot is drained once.
 func (s *wheelShard) due(nowTick int64, check func([]*Client)) {
 	s.mu.Lock()
-	if nowTick-s.cur > wheelSlots {
+	if nowTick-s.cur > wheelSlots || nowTick < s.cur {
+		// A stall past the horizon, or the wall clock stepped back (the
+		// ticks would otherwise stop until it caught up): every slot once,
+		// from the current time on.
 		s.cur = nowTick - wheelSlots
 	}
 	s.mu.Unlock()

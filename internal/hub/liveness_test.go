@@ -315,3 +315,33 @@ func BenchmarkLivenessSteady(b *testing.B) {
 		})
 	}
 }
+
+// TestWheelClockStepsBack: after the wall clock steps back an hour (NTP),
+// liveness goes on at once: a connection made after the step is pinged at
+// its activity timeout, not an hour later.
+func TestWheelClockStepsBack(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	h := New(Config{ActivityTimeout: 60 * time.Second, PongTimeout: 30 * time.Second},
+		Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(prometheus.NewRegistry()),
+			Now: func() time.Time { return now }})
+	connect(t, h, testApp)
+	for range 10 {
+		now = now.Add(time.Second)
+		h.sweep()
+	}
+	now = now.Add(-time.Hour)
+	h.sweep()
+	_, s := connect(t, h, testApp)
+	for range 59 {
+		now = now.Add(time.Second)
+		h.sweep()
+	}
+	if pings(s) != 0 {
+		t.Fatal("pinged before its activity timeout")
+	}
+	now = now.Add(time.Second)
+	h.sweep()
+	if pings(s) != 1 {
+		t.Fatalf("%d pings at the activity timeout after the clock stepped back, want 1", pings(s))
+	}
+}

@@ -31,10 +31,16 @@ type APIClient struct {
 
 // apiConn is one keep-alive connection.
 type apiConn struct {
-	c   net.Conn
-	br  *bufio.Reader
-	req []byte // scratch for the request
+	c         net.Conn
+	br        *bufio.Reader
+	req       []byte    // scratch for the request
+	idleSince time.Time // when it went back to the pool
 }
+
+// maxIdle drops pooled connections a server may have closed meanwhile
+// (net/http's servers, Herald's included, close keep-alive connections
+// idle for 120 s by default): a request on one would fail.
+const maxIdle = 60 * time.Second
 
 // NewAPIClient keeps up to conns idle keep-alive connections; with t.TLS
 // they are https:// connections with its verification and session cache.
@@ -58,10 +64,17 @@ func (a *APIClient) Close() {
 const apiTimeout = 30 * time.Second
 
 func (a *APIClient) conn(ctx context.Context) (*apiConn, error) {
-	select {
-	case ac := <-a.idle:
-		return ac, nil
-	default:
+	for {
+		select {
+		case ac := <-a.idle:
+			if time.Since(ac.idleSince) < maxIdle {
+				return ac, nil
+			}
+			_ = ac.c.Close()
+			continue
+		default:
+		}
+		break
 	}
 	d := &net.Dialer{Timeout: 10 * time.Second}
 	var c net.Conn
@@ -78,6 +91,7 @@ func (a *APIClient) conn(ctx context.Context) (*apiConn, error) {
 }
 
 func (a *APIClient) release(ac *apiConn) {
+	ac.idleSince = time.Now()
 	select {
 	case a.idle <- ac:
 	default:
@@ -148,7 +162,6 @@ func (a *APIClient) roundTrip(ctx context.Context, target string, body []byte) e
 	}
 	_ = ac.c.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = ac.c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 
 	ac.req = append(ac.req[:0], "POST "...)
 	ac.req = append(ac.req, target...)
@@ -159,18 +172,22 @@ func (a *APIClient) roundTrip(ctx context.Context, target string, body []byte) e
 	ac.req = append(ac.req, "\r\n\r\n"...)
 	ac.req = append(ac.req, body...)
 	if _, err := ac.c.Write(ac.req); err != nil {
+		stop()
 		_ = ac.c.Close()
 		return err
 	}
 	resp, err := http.ReadResponse(ac.br, nil)
 	if err != nil {
+		stop()
 		_ = ac.c.Close()
 		return err
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	_, derr := io.Copy(io.Discard, resp.Body) // the rest, so the connection can be reused
 	_ = resp.Body.Close()
-	if derr != nil || resp.Close || ctx.Err() != nil {
+	// Pooled only when the cancellation callback can no longer run: it
+	// would break the connection under its next request.
+	if stopped := stop(); !stopped || derr != nil || resp.Close || ctx.Err() != nil {
 		_ = ac.c.Close()
 	} else {
 		a.release(ac)

@@ -206,8 +206,17 @@ func New(cfg Config, deps Deps) *Server {
 			payload = append(binary.BigEndian.AppendUint16(nil, uint16(code)), reason...)
 		}
 		if ss := s.sessionOf(c); ss != nil && ss.has(flagReady) {
-			ss.closeCode.CompareAndSwap(0, int32(code)|closedByPeer)
-			ss.closeNow(payload)
+			answer := func() {
+				ss.closeCode.CompareAndSwap(0, int32(code)|closedByPeer)
+				ss.closeNow(payload)
+			}
+			if ss.tls != nil {
+				// Behind the messages before it, which onMessage handed to
+				// the connection's executor (closing first would drop them).
+				ss.raw.Execute(answer)
+				return
+			}
+			answer()
 			return
 		}
 		_ = c.WriteMessage(websocket.CloseMessage, payload) // before the session is ready
@@ -304,6 +313,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request, path string) 
 		// Ready before the poller can read it: moveTLS hands it over last.
 		if err := s.moveTLS(ss, conn, tc); err != nil {
 			if errors.Is(err, errEngineRefused) {
+				s.log.Debug("TLS connection dropped: the poller refused it", "remote", r.RemoteAddr, "err", err)
 				ss.releaseOnce()
 				return
 			}
@@ -446,17 +456,25 @@ func (s *Server) onOpen(c *websocket.Conn) {
 
 func (s *Server) onMessage(c *websocket.Conn, mt websocket.MessageType, data []byte) {
 	ss := s.sessionOf(c)
-	if ss == nil || !s.validText(ss, c, mt, data) {
+	if ss == nil {
 		return
 	}
-	if ss.tls != nil {
+	if ss.has(flagReady) && ss.tls != nil {
 		// nbio runs the handlers of a connection it took over in blocking
 		// mode on the reading goroutine, here a poller: hand the message to
-		// the connection's executor, in order, as for plaintext ones.
-		ss.raw.Execute(func() { ss.handle(data) })
+		// the connection's executor, in order, as for plaintext ones (the
+		// UTF-8 check too: failing it closes, which must come after the
+		// messages before it).
+		ss.raw.Execute(func() {
+			if s.validText(ss, c, mt, data) {
+				ss.handle(data)
+			}
+		})
 		return
 	}
-	ss.handle(data)
+	if s.validText(ss, c, mt, data) {
+		ss.handle(data)
+	}
 }
 
 func (s *Server) onClose(c *websocket.Conn, _ error) {
