@@ -161,11 +161,16 @@ func stringToSign(method, path string, q url.Values) string {
 }
 
 // lowerASCII lower-cases A-Z only, so that no Unicode case folding (the
-// Kelvin sign) can turn a key into a scheme parameter.
+// Kelvin sign) can turn a key into a scheme parameter; s itself when it has
+// no capital (every key an SDK sends), so signing allocates no copy.
 func lowerASCII(s string) string {
+	i := strings.IndexFunc(s, func(r rune) bool { return 'A' <= r && r <= 'Z' })
+	if i < 0 {
+		return s
+	}
 	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
+	for ; i < len(b); i++ {
+		if c := b[i]; 'A' <= c && c <= 'Z' {
 			b[i] = c + ('a' - 'A')
 		}
 	}

@@ -168,7 +168,7 @@ func defaultText(v reflect.Value) string {
 	}
 	switch v.Type() {
 	case durationType:
-		return shortDuration(time.Duration(v.Int()))
+		return ShortDuration(time.Duration(v.Int()))
 	case secondsType:
 		return fmt.Sprint(v.Int())
 	case timeType:
@@ -183,8 +183,9 @@ func defaultText(v reflect.Value) string {
 	return fmt.Sprint(v.Interface())
 }
 
-// shortDuration writes "30m" rather than "30m0s".
-func shortDuration(d time.Duration) string {
+// ShortDuration writes d without zero units: "30m" rather than "30m0s",
+// "2h" rather than "2h0m0s".
+func ShortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

@@ -7,11 +7,11 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/apps"
 	"github.com/heraldhq/herald/internal/beams/instance/stored"
+	"github.com/heraldhq/herald/internal/config"
 )
 
 //go:embed templates/*.html
@@ -156,12 +156,5 @@ func roundDuration(d time.Duration) string {
 	} else {
 		d = d.Round(time.Second)
 	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+	return config.ShortDuration(d)
 }

@@ -38,12 +38,17 @@ func pings(s *fakeSink) int {
 	return n
 }
 
+// hubAt is a hub whose clock reads *now.
+func hubAt(cfg Config, now *time.Time) *Hub {
+	return New(cfg, Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(prometheus.NewRegistry()),
+		Now: func() time.Time { return *now }})
+}
+
 // clockHub is a hub on a fake clock the test moves with step.
 func clockHub(t *testing.T, cfg Config) (*Hub, func(time.Duration)) {
 	t.Helper()
 	now := time.Unix(1_000_000, 0)
-	h := New(cfg, Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(prometheus.NewRegistry()),
-		Now: func() time.Time { return now }})
+	h := hubAt(cfg, &now)
 	return h, func(d time.Duration) {
 		// One sweep per tick, as the ticker runs it.
 		for end := now.Add(d); now.Before(end); {
@@ -241,9 +246,7 @@ func BenchmarkLivenessIdleTick(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			now := time.Unix(1_000_000, 0)
-			h := New(Config{ActivityTimeout: 120 * time.Second},
-				Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(prometheus.NewRegistry()),
-					Now: func() time.Time { return now }})
+			h := hubAt(Config{ActivityTimeout: 120 * time.Second}, &now)
 			app := &apps.App{ID: "1", Key: "k", Secret: "s", Enabled: true}
 			for range n {
 				if _, err := h.Connect(ctx, app, &fakeSink{}, "bench"); err != nil {
@@ -287,9 +290,7 @@ func BenchmarkLivenessSteady(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			now := time.Unix(1_000_000, 0)
-			h := New(Config{ActivityTimeout: 120 * time.Second},
-				Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(prometheus.NewRegistry()),
-					Now: func() time.Time { return now }})
+			h := hubAt(Config{ActivityTimeout: 120 * time.Second}, &now)
 			app := &apps.App{ID: "1", Key: "k", Secret: "s", Enabled: true}
 			for i := range n {
 				s := &pongSink{}
@@ -321,9 +322,7 @@ func BenchmarkLivenessSteady(b *testing.B) {
 // its activity timeout, not an hour later.
 func TestWheelClockStepsBack(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
-	h := New(Config{ActivityTimeout: 60 * time.Second, PongTimeout: 30 * time.Second},
-		Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New(prometheus.NewRegistry()),
-			Now: func() time.Time { return now }})
+	h := hubAt(Config{ActivityTimeout: 60 * time.Second, PongTimeout: 30 * time.Second}, &now)
 	connect(t, h, testApp)
 	for range 10 {
 		now = now.Add(time.Second)

@@ -71,7 +71,7 @@ func appendCanonicalQuery(dst []byte, q url.Values) []byte {
 		if len(vs) == 0 {
 			continue
 		}
-		if hasUpperASCII(k) {
+		if lowerASCII(k) != k { // no allocation unless k has a capital
 			return appendCanonicalQueryFolded(dst, q)
 		}
 		if k != paramSignature {
@@ -93,15 +93,6 @@ func appendCanonicalQuery(dst []byte, q url.Values) []byte {
 		}
 	}
 	return dst
-}
-
-func hasUpperASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' {
-			return true
-		}
-	}
-	return false
 }
 
 // appendCanonicalQueryFolded is appendCanonicalQuery for any query: keys
